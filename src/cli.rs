@@ -1,0 +1,93 @@
+//! Command-line interface: clap definitions only.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::formats::FormatKind;
+use crate::output::OutputFormat;
+
+/// trawl: turn archived proxy and firewall logs into a lake, and hunt through it with SQL.
+#[derive(Debug, Parser)]
+#[command(name = "trawl", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse log files (plain or gzip, any folder depth) into the lake.
+    #[command(after_help = "Examples:\n  \
+        trawl ingest /evidence/proxy01 --lake ./lake --tz Asia/Tokyo\n  \
+        trawl ingest access.log access.log.1 access.log.2.gz --lake ./lake\n\n\
+        Every line is accounted for: rows go to `proxy`, unreadable lines to `rejects`\n\
+        with file, line number and reason. Exit status: 0 ok, 1 some file could not be\n\
+        read to its end, 2 error.")]
+    Ingest(IngestArgs),
+    /// Run read-only SQL over the lake.
+    #[command(after_help = "Examples:\n  \
+        trawl query --lake ./lake \"SELECT username, sum(response_bytes) FROM proxy GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"\n  \
+        trawl query --lake ./lake -f hunt.sql -o report.csv\n  \
+        trawl query --lake ./lake --schema\n\n\
+        Tables: proxy, rejects. Functions: reg_domain(host), url_host(url), local_ts(ts)\n\
+        (wall time in the lake's zone). `WHERE date = 'YYYY-MM-DD'` reads one day's files only.")]
+    Query(QueryArgs),
+}
+
+/// Where the lake is.
+#[derive(Debug, Args)]
+pub struct LakeArg {
+    /// The lake folder (created by the first ingest).
+    #[arg(long, value_name = "DIR")]
+    pub lake: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Log files or folders (walked recursively).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Time zone of the lake's date partitions (IANA name), fixed when the lake is created.
+    /// Default: this machine's zone.
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Read every file as this format instead of recognising each from its first lines.
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<FormatKind>,
+    /// Worker threads (default: one per core).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// No progress bar and no per-file table; the one-line summary only.
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// The SQL statement (or use -f).
+    #[arg(value_name = "SQL", conflicts_with_all = ["file", "schema"])]
+    pub sql: Option<String>,
+    /// Read the SQL from a file.
+    #[arg(long, short = 'f', value_name = "FILE.sql", conflicts_with = "schema")]
+    pub file: Option<PathBuf>,
+    /// List the tables and their columns instead of running SQL.
+    #[arg(long)]
+    pub schema: bool,
+    /// Output format (default: table on a terminal, else CSV; with -o, from the extension).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<OutputFormat>,
+    /// Write results to this file instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Overwrite the -o file if it exists.
+    #[arg(long, requires = "output")]
+    pub force: bool,
+    /// Rows shown in a terminal table (files always get every row).
+    #[arg(long, default_value_t = 200, value_name = "N")]
+    pub max_rows: usize,
+}

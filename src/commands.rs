@@ -1,0 +1,154 @@
+//! What each subcommand does with its arguments: glue between the CLI and the library.
+
+use std::io::{self, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
+use datafusion::arrow::array::RecordBatch;
+
+use crate::cli::{IngestArgs, QueryArgs};
+use crate::engine::Engine;
+use crate::ingest::{IngestOptions, IngestReport, ingest};
+use crate::lake::Lake;
+use crate::output::{OutputFormat, write_batches, write_file};
+use crate::schema::all_tables;
+
+/// `trawl ingest`.
+pub fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
+    let lake = Lake::open_or_create(&args.lake.lake, args.tz.as_deref())?;
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let opts = IngestOptions {
+        paths: args.paths,
+        format: args.format,
+        jobs,
+        progress: !args.quiet && io::stderr().is_terminal(),
+    };
+    let report = ingest(&lake, &opts)?;
+    print_summary(&report, &lake, args.quiet);
+    let failed = report.files.iter().any(|f| f.error.is_some());
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn mb_per_s(bytes: u64, secs: f64) -> f64 {
+    bytes as f64 / 1e6 / secs.max(1e-9)
+}
+
+fn print_summary(r: &IngestReport, lake: &Lake, quiet: bool) {
+    let t = r.totals();
+    let secs = r.elapsed.as_secs_f64();
+    let mut err = io::stderr().lock();
+    if !quiet && r.files.len() > 1 && r.files.len() <= 50 {
+        let mut table = Table::new();
+        table.load_preset(UTF8_FULL_CONDENSED);
+        table.set_header(["file", "format", "lines", "rows", "rejects", "note"]);
+        for f in &r.files {
+            let note = f.error.clone().unwrap_or_default();
+            table.add_row([
+                f.path.clone(),
+                format!("{} {}", f.format, f.compression),
+                f.lines.to_string(),
+                f.rows.to_string(),
+                f.rejects.to_string(),
+                note,
+            ]);
+        }
+        let _ = writeln!(err, "{table}");
+    }
+    let _ = writeln!(
+        err,
+        "ingested {} file{} into {} (zone {}): {} lines, {} rows, {} rejects, {} blank, {:.1} MB in {:.2} s ({:.1} MB/s, {:.0} lines/s)",
+        r.files.len(),
+        if r.files.len() == 1 { "" } else { "s" },
+        lake.root().display(),
+        lake.meta().time_zone,
+        t.lines,
+        t.rows,
+        t.rejects,
+        t.blank_lines,
+        t.size as f64 / 1e6,
+        secs,
+        mb_per_s(t.size, secs),
+        t.lines as f64 / secs.max(1e-9),
+    );
+    if t.rejects > 0 {
+        let _ = writeln!(
+            err,
+            "{} line(s) could not be parsed; they are kept with file, line and reason: \
+             trawl query --lake {} \"SELECT source_file, source_line, reason, line FROM rejects\"",
+            t.rejects,
+            lake.root().display()
+        );
+    }
+    if t.lossy_rows > 0 {
+        let _ = writeln!(err, "{} row(s) held bytes that are not UTF-8; their text was stored with U+FFFD", t.lossy_rows);
+    }
+    for f in r.files.iter().filter(|f| f.error.is_some()) {
+        let _ = writeln!(err, "warning: {}: {} (rows before it were kept)", f.path, f.error.as_deref().unwrap_or(""));
+    }
+    if !r.skipped.is_empty() {
+        let _ = writeln!(err, "skipped {} file(s):", r.skipped.len());
+        for s in &r.skipped {
+            let _ = writeln!(err, "  {}: {}", s.path, s.reason);
+        }
+    }
+}
+
+/// `trawl query`.
+pub fn run_query(args: QueryArgs) -> Result<ExitCode> {
+    let lake = Lake::open(&args.lake.lake)?;
+    let rt = crate::runtime();
+    if args.schema {
+        print_schema(&lake)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let sql = match (&args.sql, &args.file) {
+        (Some(s), _) => s.clone(),
+        (None, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
+        (None, None) => bail!("give a SQL statement, -f FILE.sql, or --schema"),
+    };
+    let (schema, batches) = rt.block_on(async {
+        let engine = Engine::new(&lake).await?;
+        let df = engine.sql(&sql).await?;
+        let schema = df.schema().inner().clone();
+        let batches: Vec<RecordBatch> = df.collect().await.map_err(|e| engine.explain(e))?;
+        Ok::<_, crate::engine::QueryError>((schema, batches))
+    })?;
+    match &args.output {
+        Some(path) => {
+            let format = args.format.or_else(|| OutputFormat::from_path(path)).unwrap_or(OutputFormat::Csv);
+            write_file(format, &schema, &batches, path, args.force)
+                .with_context(|| format!("writing {}", path.display()))?;
+            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+            eprintln!("wrote {rows} rows to {}", path.display());
+        }
+        None => {
+            let terminal = io::stdout().is_terminal();
+            let format = args.format.unwrap_or(if terminal { OutputFormat::Table } else { OutputFormat::Csv });
+            let mut out = io::stdout().lock();
+            let max = (format == OutputFormat::Table && terminal).then_some(args.max_rows);
+            write_batches(format, &schema, &batches, &mut out, max)?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_schema(lake: &Lake) -> Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "lake {} (time zone {})", lake.root().display(), lake.meta().time_zone)?;
+    for spec in all_tables() {
+        writeln!(out, "\n{}: {}", spec.table, spec.description)?;
+        let mut table = Table::new();
+        table.load_preset(UTF8_FULL_CONDENSED);
+        table.set_header(["column", "type", "meaning"]);
+        for c in &spec.columns {
+            table.add_row([c.name.clone(), format!("{:?}", c.ty).to_lowercase(), c.doc.clone()]);
+        }
+        if spec.partition_by_date {
+            table.add_row(["date".into(), "string".into(), "Local day YYYY-MM-DD in the lake's zone (partition: filter on it to read less)".to_string()]);
+        }
+        writeln!(out, "{table}")?;
+    }
+    Ok(())
+}

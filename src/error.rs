@@ -1,0 +1,45 @@
+//! Errors at the library's boundaries, each saying what to do about it.
+
+use std::path::PathBuf;
+
+/// Problems opening, creating or writing the lake.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error(
+        "no trawl lake at {0}: create one with `trawl ingest <LOGS> --lake {0}`, or check the path"
+    )]
+    Missing(PathBuf),
+    #[error("{path} is not a lake trawl can read: {reason}")]
+    BadMeta { path: PathBuf, reason: String },
+    #[error(
+        "the lake at {path} uses time zone {lake}, not {asked}: a lake's zone is fixed when it is \
+         created (drop --tz, or ingest into a new lake)"
+    )]
+    ZoneMismatch { path: PathBuf, lake: String, asked: String },
+    #[error("{0}")]
+    BadZone(String),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+    #[error("writing Parquet {path}: {source}")]
+    Parquet { path: PathBuf, source: datafusion::parquet::errors::ParquetError },
+    #[error("Delta table {table}: {source}")]
+    Delta { table: String, source: deltalake::DeltaTableError },
+}
+
+impl LakeError {
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        LakeError::Io { context: context.into(), source }
+    }
+}
+
+/// Problems that stop a whole ingest run (a bad file only stops itself, and is reported).
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("{path}: {source}")]
+    Input { path: PathBuf, source: std::io::Error },
+    #[error("no input given: name log files or folders to ingest")]
+    NoInput,
+}

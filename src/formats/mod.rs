@@ -1,0 +1,138 @@
+//! Log formats: one parser module per format, behind [`RowSink`], chosen by [`FormatKind`].
+
+pub mod bytes;
+pub mod proxy;
+pub mod squid;
+
+use std::fmt;
+
+use datafusion::arrow::record_batch::RecordBatch;
+
+use crate::localtime::LocalDays;
+use crate::schema::TableSpec;
+
+/// Why a line could not be read; static text so rejecting a line allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ParseError {
+    /// The field that failed, as the format's documentation names it.
+    pub field: &'static str,
+    /// What was wrong with it.
+    pub problem: &'static str,
+}
+
+impl ParseError {
+    pub const fn new(field: &'static str, problem: &'static str) -> Self {
+        ParseError { field, problem }
+    }
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// What a successful push reports back, for the per-file statistics.
+#[derive(Debug, Clone, Copy)]
+pub struct Pushed {
+    /// The row's timestamp, UTC microseconds.
+    pub ts: i64,
+    /// The line held bytes that are not UTF-8; its text columns were stored lossily.
+    pub lossy: bool,
+}
+
+/// Rows ready for the lake, with each row's local day for partitioning.
+pub struct Batch {
+    pub batch: RecordBatch,
+    /// Local day per row (empty for tables not partitioned by date).
+    pub days: Vec<i32>,
+}
+
+/// A format's parser bound to Arrow builders: lines in, record batches out.
+pub trait RowSink: Send {
+    /// The table these rows go to.
+    fn table(&self) -> &'static TableSpec;
+    /// Names the file the next lines come from (stored in `source_file`).
+    fn set_source(&mut self, file: &str);
+    /// Parses one line (terminator stripped). On `Err` nothing was appended.
+    fn push(&mut self, line: &[u8], line_no: u64) -> Result<Pushed, ParseError>;
+    /// Rows appended since the last [`RowSink::take_batch`].
+    fn len(&self) -> usize;
+    /// True when no rows are waiting.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The rows so far as one batch; the builders start over empty.
+    fn take_batch(&mut self) -> Batch;
+}
+
+/// Every format trawl reads: the one place that matches on format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatKind {
+    /// Squid's native `access.log` (`logformat squid`).
+    Squid,
+    /// Squid's `logformat common` (Apache common plus `%Ss:%Sh`).
+    SquidCommon,
+    /// Squid's `logformat combined` (with Referer and User-Agent).
+    SquidCombined,
+}
+
+impl FormatKind {
+    /// Every format, in the order sniffing tries them.
+    pub const ALL: [FormatKind; 3] =
+        [FormatKind::Squid, FormatKind::SquidCombined, FormatKind::SquidCommon];
+
+    /// The name stored in `source_format` and accepted by `--format`.
+    pub fn name(self) -> &'static str {
+        match self {
+            FormatKind::Squid => "squid",
+            FormatKind::SquidCommon => "squid_common",
+            FormatKind::SquidCombined => "squid_combined",
+        }
+    }
+
+    /// A sink that parses this format into its table.
+    pub fn sink(self, days: LocalDays) -> Box<dyn RowSink> {
+        match self {
+            FormatKind::Squid => Box::new(proxy::ProxySink::new(squid::SquidNative, days)),
+            FormatKind::SquidCommon => {
+                Box::new(proxy::ProxySink::new(squid::SquidHttpd::COMMON, days))
+            }
+            FormatKind::SquidCombined => {
+                Box::new(proxy::ProxySink::new(squid::SquidHttpd::COMBINED, days))
+            }
+        }
+    }
+
+    /// Whether one line parses in this format, for sniffing.
+    fn accepts(self, line: &[u8]) -> bool {
+        use proxy::ProxyParser;
+        match self {
+            FormatKind::Squid => squid::SquidNative.parse(line).is_ok(),
+            FormatKind::SquidCommon => squid::SquidHttpd::COMMON.parse(line).is_ok(),
+            FormatKind::SquidCombined => squid::SquidHttpd::COMBINED.parse(line).is_ok(),
+        }
+    }
+
+    /// Picks the format that reads most of a file's first lines; `None` when none reads any.
+    pub fn sniff<'a>(lines: impl Iterator<Item = &'a [u8]> + Clone) -> Option<FormatKind> {
+        let mut best = None;
+        let mut best_hits = 0;
+        for kind in FormatKind::ALL {
+            let hits = lines.clone().filter(|l| kind.accepts(l)).count();
+            if hits > best_hits {
+                best = Some(kind);
+                best_hits = hits;
+            }
+        }
+        best
+    }
+}
+
+impl fmt::Display for FormatKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

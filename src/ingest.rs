@@ -1,0 +1,591 @@
+//! `trawl ingest`: find log files, parse them in parallel into Arrow, write them to the lake.
+//!
+//! Work is cut into items (a whole compressed file, or a newline-aligned chunk of a large plain
+//! file) that a fixed set of rayon workers pull from one queue. Each worker owns its parsers,
+//! builders and Parquet writers, so the hot loop shares nothing; memory per worker is bounded by
+//! the batch size, the line buffer and the writer's budget, whatever the input size.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::{self, File};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use flate2::read::MultiGzDecoder;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use memchr::memchr_iter;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{IngestError, LakeError};
+use crate::formats::{FormatKind, RowSink};
+use crate::framing::{Line, LineReader};
+use crate::lake::{Lake, TableWriter, WrittenFile};
+use crate::localtime::LocalDays;
+use crate::rejects::RejectSink;
+use crate::schema::{REJECTS, TableSpec};
+
+/// Rows per record batch handed to the writer.
+pub const BATCH_ROWS: usize = 64 * 1024;
+/// Plain files larger than this are split into chunks of about this size.
+pub const CHUNK_BYTES: u64 = 32 << 20;
+/// Decompressed bytes read from each file to recognise its format.
+const SNIFF_BYTES: usize = 64 << 10;
+/// Lines tried when recognising a format.
+const SNIFF_LINES: usize = 50;
+
+/// What to ingest and how.
+#[derive(Debug, Clone)]
+pub struct IngestOptions {
+    pub paths: Vec<PathBuf>,
+    /// Forces one format for every file instead of recognising each.
+    pub format: Option<FormatKind>,
+    /// Worker threads.
+    pub jobs: usize,
+    /// Draw a progress bar on stderr.
+    pub progress: bool,
+}
+
+/// How a file is stored on disk, told by its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    Plain,
+    Gzip,
+}
+
+impl Compression {
+    fn from_magic(head: &[u8]) -> Compression {
+        if head.starts_with(&[0x1f, 0x8b]) { Compression::Gzip } else { Compression::Plain }
+    }
+
+    /// Name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::Plain => "plain",
+            Compression::Gzip => "gzip",
+        }
+    }
+}
+
+/// What ingest learned about one source file.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub format: &'static str,
+    pub compression: &'static str,
+    /// Bytes on disk.
+    pub size: u64,
+    pub lines: u64,
+    pub blank_lines: u64,
+    pub rows: u64,
+    pub rejects: u64,
+    /// Rows whose text held bytes that are not UTF-8 (stored with replacement characters).
+    pub lossy_rows: u64,
+    pub first_ts: Option<i64>,
+    pub last_ts: Option<i64>,
+    /// A read error that stopped the file early (rows before it are kept).
+    pub error: Option<String>,
+}
+
+impl FileReport {
+    fn add(&mut self, o: &FileReport) {
+        self.lines += o.lines;
+        self.blank_lines += o.blank_lines;
+        self.rows += o.rows;
+        self.rejects += o.rejects;
+        self.lossy_rows += o.lossy_rows;
+        self.first_ts = min_opt(self.first_ts, o.first_ts);
+        self.last_ts = max_opt(self.last_ts, o.last_ts);
+        if self.error.is_none() {
+            self.error.clone_from(&o.error);
+        }
+    }
+
+    fn saw(&mut self, ts: i64) {
+        self.first_ts = min_opt(self.first_ts, Some(ts));
+        self.last_ts = max_opt(self.last_ts, Some(ts));
+    }
+}
+
+fn min_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// A file that was found but not ingested, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
+}
+
+/// The outcome of a run.
+#[derive(Debug, Default, Serialize)]
+pub struct IngestReport {
+    pub files: Vec<FileReport>,
+    pub skipped: Vec<Skipped>,
+    #[serde(skip)]
+    pub elapsed: Duration,
+    /// Delta version committed per table.
+    pub commits: Vec<(String, u64)>,
+}
+
+impl IngestReport {
+    /// Sum over all ingested files.
+    pub fn totals(&self) -> FileReport {
+        let mut t = FileReport::default();
+        for f in &self.files {
+            t.add(f);
+            t.size += f.size;
+        }
+        t
+    }
+}
+
+/// A log file found and recognised.
+#[derive(Debug, Clone)]
+struct Source {
+    path: PathBuf,
+    display: String,
+    size: u64,
+    compression: Compression,
+    format: FormatKind,
+}
+
+/// A unit of work: a whole file, or a byte range of a plain file starting at a known line.
+#[derive(Debug, Clone)]
+struct WorkItem {
+    source: usize,
+    start: u64,
+    end: u64,
+    first_line: u64,
+}
+
+/// Runs an ingest into `lake`.
+pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestError> {
+    let started = Instant::now();
+    if opts.paths.is_empty() {
+        return Err(IngestError::NoInput);
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()
+        .expect("thread pool with a positive size");
+
+    let mut skipped = Vec::new();
+    let mut candidates = Vec::new();
+    for p in &opts.paths {
+        discover(p, &mut candidates, &mut skipped)?;
+    }
+    let recognised: Vec<Result<Source, Skipped>> =
+        pool.install(|| candidates.par_iter().map(|p| recognise(p, opts.format)).collect());
+    let mut sources = Vec::new();
+    for r in recognised {
+        match r {
+            Ok(s) => sources.push(s),
+            Err(s) => skipped.push(s),
+        }
+    }
+
+    let planned: Vec<Result<Vec<WorkItem>, Skipped>> = pool.install(|| {
+        sources.par_iter().enumerate().map(|(i, s)| plan(i, s)).collect()
+    });
+    let mut items = Vec::new();
+    let mut live = vec![true; sources.len()];
+    for (i, p) in planned.into_iter().enumerate() {
+        match p {
+            Ok(v) => items.extend(v),
+            Err(s) => {
+                live[i] = false;
+                skipped.push(s);
+            }
+        }
+    }
+    // Largest first, so one big gzip file does not start last and run alone.
+    items.sort_by_key(|w| std::cmp::Reverse(w.end - w.start));
+
+    let total_bytes: u64 = items.iter().map(|w| w.end - w.start).sum();
+    let pb = progress_bar(opts.progress, total_bytes);
+    let queue = Mutex::new(VecDeque::from(items));
+    let outs: Vec<Result<WorkerOut, LakeError>> = pool.broadcast(|_| {
+        let mut w = Worker::new(lake);
+        loop {
+            let next = queue.lock().expect("queue lock").pop_front();
+            let Some(item) = next else { break };
+            w.run(&item, &sources[item.source], &pb)?;
+        }
+        w.finish()
+    });
+    pb.finish_and_clear();
+
+    let mut reports: Vec<FileReport> = sources
+        .iter()
+        .map(|s| FileReport {
+            path: s.display.clone(),
+            format: s.format.name(),
+            compression: s.compression.name(),
+            size: s.size,
+            ..FileReport::default()
+        })
+        .collect();
+    let mut written: HashMap<&'static str, Vec<WrittenFile>> = HashMap::new();
+    let mut failure = None;
+    for out in outs {
+        match out {
+            Ok(o) => {
+                for (i, r) in o.stats {
+                    reports[i].add(&r);
+                }
+                for (t, f) in o.files {
+                    written.entry(t).or_default().extend(f);
+                }
+            }
+            Err(e) => failure = Some(e),
+        }
+    }
+    let by_name = |name: &str| crate::schema::table(name).expect("writers use known tables");
+    if let Some(e) = failure {
+        for (t, f) in &written {
+            lake.discard(by_name(t), f);
+        }
+        return Err(e.into());
+    }
+    let reports: Vec<FileReport> =
+        reports.into_iter().zip(live).filter(|(_, l)| *l).map(|(r, _)| r).collect();
+
+    let meta = HashMap::from([(
+        "trawl".to_string(),
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "sources": reports.iter().map(|r| serde_json::json!({
+                "path": r.path, "size": r.size, "format": r.format,
+                "lines": r.lines, "rows": r.rows, "rejects": r.rejects,
+            })).collect::<Vec<_>>(),
+        }),
+    )]);
+    let rt = crate::runtime();
+    let mut commits = Vec::new();
+    let mut tables: Vec<&&'static str> = written.keys().collect();
+    tables.sort();
+    rt.block_on(async {
+        // Tables exist even when empty, so queries over a fresh lake name them without error.
+        for spec in crate::schema::all_tables() {
+            lake.ensure_table(spec).await?;
+        }
+        for t in tables {
+            let spec = by_name(t);
+            match lake.commit(spec, &written[*t], meta.clone()).await {
+                Ok(Some(v)) => commits.push((spec.table.clone(), v)),
+                Ok(None) => {}
+                Err(e) => {
+                    lake.discard(spec, &written[*t]);
+                    return Err(e);
+                }
+            }
+        }
+        Ok::<_, LakeError>(())
+    })?;
+
+    Ok(IngestReport { files: reports, skipped, elapsed: started.elapsed(), commits })
+}
+
+fn progress_bar(show: bool, total: u64) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} \
+             {binary_bytes_per_sec} eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    pb
+}
+
+/// Lists the files under `path` (recursively), in a stable order.
+fn discover(
+    path: &Path,
+    out: &mut Vec<PathBuf>,
+    skipped: &mut Vec<Skipped>,
+) -> Result<(), IngestError> {
+    let meta = fs::metadata(path)
+        .map_err(|e| IngestError::Input { path: path.to_path_buf(), source: e })?;
+    if meta.is_file() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) => {
+                skipped.push(Skipped { path: dir.display().to_string(), reason: format!("cannot list folder: {e}") });
+                continue;
+            }
+        };
+        let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        names.sort();
+        for p in names.into_iter().rev() {
+            let Ok(lmeta) = fs::symlink_metadata(&p) else { continue };
+            if lmeta.is_dir() {
+                stack.push(p);
+            } else if lmeta.file_type().is_symlink() {
+                // Links to files are followed; links to folders are not, so a loop cannot trap us.
+                match fs::metadata(&p) {
+                    Ok(m) if m.is_file() => out.push(p),
+                    Ok(_) => skipped.push(Skipped { path: p.display().to_string(), reason: "link to a folder: not followed".into() }),
+                    Err(e) => skipped.push(Skipped { path: p.display().to_string(), reason: format!("broken link: {e}") }),
+                }
+            } else if lmeta.is_file() {
+                out.push(p);
+            }
+        }
+    }
+    // The walk pops in reverse; restore path order for readable reports.
+    out.sort();
+    Ok(())
+}
+
+/// The decompressed bytes of `start..end` (a plain file's range; a gzip file is read whole),
+/// counting the bytes read from disk into `pb`.
+fn open_stream(
+    path: &Path,
+    compression: Compression,
+    (start, end): (u64, u64),
+    pb: &ProgressBar,
+) -> io::Result<Box<dyn Read + Send>> {
+    let mut f = File::open(path)?;
+    Ok(match compression {
+        Compression::Plain => {
+            f.seek(SeekFrom::Start(start))?;
+            Box::new(Counted { inner: f.take(end - start), pb: pb.clone() })
+        }
+        Compression::Gzip => Box::new(MultiGzDecoder::new(BufReader::with_capacity(
+            256 << 10,
+            Counted { inner: f, pb: pb.clone() },
+        ))),
+    })
+}
+
+/// Opens a file, tells its compression and format from its first bytes and lines.
+fn recognise(path: &PathBuf, forced: Option<FormatKind>) -> Result<Source, Skipped> {
+    let skip = |reason: String| Skipped { path: path.display().to_string(), reason };
+    let size = fs::metadata(path).map_err(|e| skip(format!("cannot read: {e}")))?.len();
+    if size == 0 {
+        return Err(skip("empty file".into()));
+    }
+    let mut magic = [0u8; 2];
+    let mut f = File::open(path).map_err(|e| skip(format!("cannot open: {e}")))?;
+    let n = f.read(&mut magic).map_err(|e| skip(format!("cannot read: {e}")))?;
+    let compression = Compression::from_magic(&magic[..n]);
+    let mut head = Vec::with_capacity(SNIFF_BYTES);
+    let stream = open_stream(path, compression, (0, size), &ProgressBar::hidden())
+        .map_err(|e| skip(format!("cannot open: {e}")))?;
+    // A damaged stream still has a readable head; what it yields is enough to sniff.
+    let _ = stream.take(SNIFF_BYTES as u64).read_to_end(&mut head);
+    if head.is_empty() {
+        return Err(skip("no data (empty after decompression)".into()));
+    }
+    let format = match forced {
+        Some(f) => f,
+        None => {
+            let lines = head
+                .split(|b| *b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+                .filter(|l| !l.is_empty())
+                .take(SNIFF_LINES);
+            FormatKind::sniff(lines).ok_or_else(|| {
+                skip("not a log format trawl knows (first lines match none); force one with --format".into())
+            })?
+        }
+    };
+    Ok(Source { display: path.display().to_string(), path: path.clone(), size, compression, format })
+}
+
+/// Cuts a source into work items; large plain files into newline-aligned chunks.
+///
+/// Chunks need their first line number, so this reads the file once, counting newlines
+/// (memchr runs at memory speed; parsing is the cost).
+fn plan(index: usize, s: &Source) -> Result<Vec<WorkItem>, Skipped> {
+    let whole = WorkItem { source: index, start: 0, end: s.size, first_line: 1 };
+    if s.compression != Compression::Plain || s.size <= CHUNK_BYTES {
+        return Ok(vec![whole]);
+    }
+    let skip = |e: io::Error| Skipped { path: s.display.clone(), reason: format!("cannot read: {e}") };
+    let mut f = File::open(&s.path).map_err(skip)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut items = Vec::new();
+    let (mut pos, mut lines, mut chunk_start, mut chunk_line) = (0u64, 0u64, 0u64, 1u64);
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(skip(e)),
+        };
+        for i in memchr_iter(b'\n', &buf[..n]) {
+            lines += 1;
+            let after = pos + i as u64 + 1;
+            if after - chunk_start >= CHUNK_BYTES {
+                items.push(WorkItem { source: index, start: chunk_start, end: after, first_line: chunk_line });
+                chunk_start = after;
+                chunk_line = lines + 1;
+            }
+        }
+        pos += n as u64;
+    }
+    if pos > chunk_start {
+        items.push(WorkItem { source: index, start: chunk_start, end: pos, first_line: chunk_line });
+    }
+    Ok(items)
+}
+
+/// Counts bytes into the progress bar as they are read from disk.
+struct Counted<R> {
+    inner: R,
+    pb: ProgressBar,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.pb.inc(n as u64);
+        Ok(n)
+    }
+}
+
+struct WorkerOut {
+    stats: Vec<(usize, FileReport)>,
+    files: Vec<(&'static str, Vec<WrittenFile>)>,
+}
+
+/// One thread's parsers, builders and writers.
+struct Worker<'a> {
+    lake: &'a Lake,
+    days: LocalDays,
+    sinks: Vec<(FormatKind, Box<dyn RowSink>)>,
+    writers: Vec<(&'static str, TableWriter)>,
+    rejects: RejectSink,
+    stats: Vec<(usize, FileReport)>,
+}
+
+impl<'a> Worker<'a> {
+    fn new(lake: &'a Lake) -> Self {
+        Worker {
+            lake,
+            days: LocalDays::new(lake.tz()),
+            sinks: Vec::new(),
+            writers: Vec::new(),
+            rejects: RejectSink::default(),
+            stats: Vec::new(),
+        }
+    }
+
+    fn writer(
+        writers: &mut Vec<(&'static str, TableWriter)>,
+        lake: &Lake,
+        spec: &'static TableSpec,
+    ) -> usize {
+        match writers.iter().position(|(t, _)| *t == spec.table) {
+            Some(i) => i,
+            None => {
+                writers.push((spec.table.as_str(), lake.writer(spec)));
+                writers.len() - 1
+            }
+        }
+    }
+
+    fn run(&mut self, item: &WorkItem, src: &Source, pb: &ProgressBar) -> Result<(), LakeError> {
+        let mut report = FileReport::default();
+        let stream = match open_stream(&src.path, src.compression, (item.start, item.end), pb) {
+            Ok(s) => s,
+            Err(e) => {
+                report.error = Some(format!("cannot open: {e}"));
+                self.stats.push((item.source, report));
+                return Ok(());
+            }
+        };
+        let si = match self.sinks.iter().position(|(k, _)| *k == src.format) {
+            Some(i) => i,
+            None => {
+                self.sinks.push((src.format, src.format.sink(self.days.clone())));
+                self.sinks.len() - 1
+            }
+        };
+        let sink = &mut self.sinks[si].1;
+        sink.set_source(&src.display);
+        let wi = Self::writer(&mut self.writers, self.lake, sink.table());
+        let ri = Self::writer(&mut self.writers, self.lake, &REJECTS);
+        let format = src.format.name();
+        let mut lines = LineReader::new(stream, item.first_line);
+        loop {
+            let (no, line) = match lines.next_line() {
+                Ok(Some(l)) => l,
+                Ok(None) => break,
+                Err(e) => {
+                    report.error = Some(format!("read error after line {}: {e}", item.first_line + report.lines - 1));
+                    break;
+                }
+            };
+            report.lines += 1;
+            match line {
+                Line::Full(l) if l.iter().all(|b| *b == b' ' || *b == b'\t') => report.blank_lines += 1,
+                Line::Full(l) => match sink.push(l, no) {
+                    Ok(p) => {
+                        report.rows += 1;
+                        report.lossy_rows += p.lossy as u64;
+                        report.saw(p.ts);
+                    }
+                    Err(e) => {
+                        report.rejects += 1;
+                        self.rejects.push(&src.display, no, format, &e.to_string(), l);
+                    }
+                },
+                Line::TooLong(l) => {
+                    report.rejects += 1;
+                    let why = format!("line longer than {} bytes; its start is kept", crate::framing::MAX_LINE);
+                    self.rejects.push(&src.display, no, format, &why, l);
+                }
+            }
+            if sink.len() >= BATCH_ROWS {
+                self.writers[wi].1.write(sink.take_batch())?;
+            }
+            if self.rejects.len() >= BATCH_ROWS {
+                self.writers[ri].1.write(self.rejects.take_batch())?;
+            }
+        }
+        self.stats.push((item.source, report));
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<WorkerOut, LakeError> {
+        for (_, sink) in &mut self.sinks {
+            if !sink.is_empty() {
+                let i = Self::writer(&mut self.writers, self.lake, sink.table());
+                self.writers[i].1.write(sink.take_batch())?;
+            }
+        }
+        if !self.rejects.is_empty() {
+            let i = Self::writer(&mut self.writers, self.lake, &REJECTS);
+            self.writers[i].1.write(self.rejects.take_batch())?;
+        }
+        let mut files = Vec::new();
+        for (t, w) in self.writers {
+            files.push((t, w.finish()?));
+        }
+        Ok(WorkerOut { stats: self.stats, files })
+    }
+}

@@ -1,0 +1,467 @@
+//! The lake on disk: the only module that knows its layout, file names and writer settings.
+//!
+//! ```text
+//! <lake>/trawl.json                               format version and time zone
+//! <lake>/<table>/_delta_log/                      Delta Lake log: what exists is what is committed
+//! <lake>/<table>/date=YYYY-MM-DD/part-*.parquet   date-partitioned tables
+//! <lake>/<table>/part-*.parquet                   tables without dates (rejects)
+//! ```
+//!
+//! Workers write Parquet files themselves (streaming, bounded memory, hashed as written); one
+//! Delta commit per table then makes a run's files visible all at once.
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use chrono_tz::Tz;
+use datafusion::arrow::array::{BooleanArray, Int32Array};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
+use deltalake::DeltaTable;
+use deltalake::kernel::transaction::CommitBuilder;
+use deltalake::kernel::{Action, Add, DataType as DeltaType, StructField};
+use deltalake::protocol::{DeltaOperation, SaveMode};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::error::LakeError;
+use crate::formats::Batch;
+use crate::localtime::{day_string, machine_tz, parse_tz};
+use crate::schema::{ColumnType, DATE_COLUMN, TableSpec};
+
+/// Version of the lake layout this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const META_FILE: &str = "trawl.json";
+
+/// Rows per Parquet row group: large enough for fast scans, small enough to skip by statistics.
+pub const ROW_GROUP_ROWS: usize = 1 << 20;
+/// A file is closed and a new one started past this many rows.
+const FILE_ROWS: u64 = 8 << 20;
+/// Encoded-but-unwritten bytes one writer may hold before it flushes its largest file.
+pub const WRITER_BUFFER_BYTES: usize = 128 << 20;
+/// Partition files one writer keeps open at once; more dates than this close the oldest.
+const OPEN_FILES: usize = 32;
+
+/// `<lake>/trawl.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LakeMeta {
+    pub format_version: u32,
+    pub time_zone: String,
+    pub created_by: String,
+}
+
+/// A lake folder, opened.
+#[derive(Debug, Clone)]
+pub struct Lake {
+    root: PathBuf,
+    meta: LakeMeta,
+    tz: Tz,
+}
+
+impl Lake {
+    /// Opens an existing lake; a clear error when the folder is not one.
+    pub fn open(root: &Path) -> Result<Lake, LakeError> {
+        let path = root.join(META_FILE);
+        let text = match fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(LakeError::Missing(root.to_path_buf()));
+            }
+            Err(e) => return Err(LakeError::io(format!("reading {}", path.display()), e)),
+        };
+        let bad = |reason: String| LakeError::BadMeta { path: path.clone(), reason };
+        let meta: LakeMeta = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if meta.format_version != FORMAT_VERSION {
+            return Err(bad(format!(
+                "layout version {} (this trawl reads version {FORMAT_VERSION})",
+                meta.format_version
+            )));
+        }
+        let tz = parse_tz(&meta.time_zone).map_err(bad)?;
+        Ok(Lake { root: root.to_path_buf(), meta, tz })
+    }
+
+    /// Opens a lake, creating it (with `tz`, else the machine's zone) when the folder has none.
+    pub fn open_or_create(root: &Path, tz: Option<&str>) -> Result<Lake, LakeError> {
+        let asked = tz.map(parse_tz).transpose().map_err(LakeError::BadZone)?;
+        match Lake::open(root) {
+            Ok(lake) => match asked {
+                Some(z) if z != lake.tz => Err(LakeError::ZoneMismatch {
+                    path: root.to_path_buf(),
+                    lake: lake.meta.time_zone.clone(),
+                    asked: z.name().to_string(),
+                }),
+                _ => Ok(lake),
+            },
+            Err(LakeError::Missing(_)) => {
+                let tz = asked.unwrap_or_else(machine_tz);
+                let meta = LakeMeta {
+                    format_version: FORMAT_VERSION,
+                    time_zone: tz.name().to_string(),
+                    created_by: format!("trawl {}", env!("CARGO_PKG_VERSION")),
+                };
+                fs::create_dir_all(root)
+                    .map_err(|e| LakeError::io(format!("creating {}", root.display()), e))?;
+                let path = root.join(META_FILE);
+                let json = serde_json::to_string_pretty(&meta).expect("plain struct");
+                write_atomically(&path, json.as_bytes())?;
+                Ok(Lake { root: root.to_path_buf(), meta, tz })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The lake's folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The lake's time zone: partitions are local days in it.
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
+    /// The lake's metadata file contents.
+    pub fn meta(&self) -> &LakeMeta {
+        &self.meta
+    }
+
+    fn table_dir(&self, spec: &TableSpec) -> PathBuf {
+        self.root.join(&spec.table)
+    }
+
+    fn table_url(&self, spec: &TableSpec) -> Result<Url, LakeError> {
+        let dir = self.table_dir(spec);
+        fs::create_dir_all(&dir)
+            .map_err(|e| LakeError::io(format!("creating {}", dir.display()), e))?;
+        let abs = dir
+            .canonicalize()
+            .map_err(|e| LakeError::io(format!("resolving {}", dir.display()), e))?;
+        Url::from_directory_path(&abs).map_err(|()| LakeError::BadMeta {
+            path: abs.clone(),
+            reason: "path cannot be written as a file URL".into(),
+        })
+    }
+
+    fn delta_err(spec: &TableSpec) -> impl Fn(deltalake::DeltaTableError) -> LakeError + '_ {
+        move |source| LakeError::Delta { table: spec.table.clone(), source }
+    }
+
+    /// The committed state of a table, or `None` when it was never created.
+    pub async fn load_table(&self, spec: &TableSpec) -> Result<Option<DeltaTable>, LakeError> {
+        if !self.table_dir(spec).join("_delta_log").is_dir() {
+            return Ok(None);
+        }
+        let url = self.table_url(spec)?;
+        let table = deltalake::open_table(url).await.map_err(Self::delta_err(spec))?;
+        Ok(Some(table))
+    }
+
+    /// Creates the table's Delta log if it does not exist yet, and returns the table.
+    pub async fn ensure_table(&self, spec: &TableSpec) -> Result<DeltaTable, LakeError> {
+        if let Some(t) = self.load_table(spec).await? {
+            return Ok(t);
+        }
+        let url = self.table_url(spec)?;
+        let err = Self::delta_err(spec);
+        let table = DeltaTable::try_from_url(url).await.map_err(&err)?;
+        let mut columns: Vec<StructField> = spec
+            .columns
+            .iter()
+            .map(|c| StructField::new(c.name.clone(), delta_type(c.ty), c.nullable))
+            .collect();
+        let mut create = table.create().with_table_name(spec.table.clone());
+        if spec.partition_by_date {
+            columns.push(StructField::new(DATE_COLUMN, DeltaType::STRING, false));
+            create = create.with_partition_columns([DATE_COLUMN]);
+        }
+        create
+            .with_columns(columns)
+            .with_comment(spec.description.clone())
+            .with_save_mode(SaveMode::Ignore)
+            .await
+            .map_err(&err)
+    }
+
+    /// A writer for one worker's share of a table's new files.
+    pub fn writer(&self, spec: &'static TableSpec) -> TableWriter {
+        TableWriter {
+            dir: self.table_dir(spec),
+            spec,
+            props: writer_properties(spec),
+            open: Vec::new(),
+            done: Vec::new(),
+            clock: 0,
+        }
+    }
+
+    /// Makes written files part of the table in one Delta commit; returns the new version.
+    ///
+    /// `app_metadata` is stored in the commit's `commitInfo`, so what a run read is recorded in
+    /// the same atomic step as the rows it produced.
+    pub async fn commit(
+        &self,
+        spec: &TableSpec,
+        files: &[WrittenFile],
+        app_metadata: HashMap<String, serde_json::Value>,
+    ) -> Result<Option<u64>, LakeError> {
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let table = self.ensure_table(spec).await?;
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let actions: Vec<Action> = files
+            .iter()
+            .map(|f| {
+                let partition_values = match f.day {
+                    Some(d) => HashMap::from([(DATE_COLUMN.to_string(), Some(day_string(d)))]),
+                    None => HashMap::new(),
+                };
+                Action::Add(Add {
+                    path: f.rel_path.clone(),
+                    partition_values,
+                    size: f.size as i64,
+                    modification_time: now,
+                    data_change: true,
+                    stats: Some(serde_json::json!({ "numRecords": f.rows }).to_string()),
+                    ..Add::default()
+                })
+            })
+            .collect();
+        let partition_by = spec.partition_by_date.then(|| vec![DATE_COLUMN.to_string()]);
+        let snapshot = table.snapshot().map_err(Self::delta_err(spec))?;
+        let done = CommitBuilder::default()
+            .with_actions(actions)
+            .with_app_metadata(app_metadata)
+            .build(
+                Some(snapshot),
+                table.log_store(),
+                DeltaOperation::Write { mode: SaveMode::Append, partition_by, predicate: None },
+            )
+            .await
+            .map_err(|e| LakeError::Delta { table: spec.table.clone(), source: e.into() })?;
+        Ok(Some(done.version()))
+    }
+
+    /// Deletes files that were written but will not be committed.
+    pub fn discard(&self, spec: &TableSpec, files: &[WrittenFile]) {
+        for f in files {
+            // Best effort: an orphan left here is invisible to readers of the Delta log.
+            let _ = fs::remove_file(self.table_dir(spec).join(&f.rel_path));
+        }
+    }
+}
+
+fn delta_type(ty: ColumnType) -> DeltaType {
+    match ty {
+        ColumnType::String => DeltaType::STRING,
+        ColumnType::Long => DeltaType::LONG,
+        ColumnType::Int => DeltaType::INTEGER,
+        ColumnType::Timestamp => DeltaType::TIMESTAMP,
+        ColumnType::Binary => DeltaType::BINARY,
+    }
+}
+
+/// zstd, page statistics, big row groups; no dictionary for free text, where it only costs.
+fn writer_properties(spec: &TableSpec) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(format!("trawl {}", env!("CARGO_PKG_VERSION")));
+    for free_text in ["url", "path", "user_agent", "referrer", "line", "raw"] {
+        if spec.index_of(free_text).is_some() {
+            b = b.set_column_dictionary_enabled(ColumnPath::from(free_text), false);
+        }
+    }
+    b.build()
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
+    let tmp = path.with_extension("json.tmp");
+    let ctx = |what: &str| format!("{what} {}", path.display());
+    fs::write(&tmp, bytes).map_err(|e| LakeError::io(ctx("writing"), e))?;
+    fs::rename(&tmp, path).map_err(|e| LakeError::io(ctx("replacing"), e))
+}
+
+/// A Parquet file written and closed, waiting for its commit.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WrittenFile {
+    /// Path inside the table folder, as the Delta log records it.
+    pub rel_path: String,
+    /// Local day (partition), for date-partitioned tables.
+    pub day: Option<i32>,
+    pub size: u64,
+    pub rows: u64,
+    /// SHA-256 of the file's bytes, computed while writing.
+    pub sha256: String,
+}
+
+/// A `Write` that hashes and counts what passes through it.
+struct HashingWriter {
+    inner: BufWriter<File>,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl Write for HashingWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+struct OpenFile {
+    day: Option<i32>,
+    rel_path: String,
+    writer: ArrowWriter<HashingWriter>,
+    rows: u64,
+    last_used: u64,
+}
+
+/// One worker's Parquet files for one table, one open file per partition it has seen.
+pub struct TableWriter {
+    dir: PathBuf,
+    spec: &'static TableSpec,
+    props: WriterProperties,
+    open: Vec<OpenFile>,
+    done: Vec<WrittenFile>,
+    clock: u64,
+}
+
+impl TableWriter {
+    /// Writes a batch, routing each row to its day's file.
+    pub fn write(&mut self, batch: Batch) -> Result<(), LakeError> {
+        let Batch { batch, days } = batch;
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if days.is_empty() {
+            return self.write_to(None, &batch);
+        }
+        let first = days[0];
+        if days.iter().all(|d| *d == first) {
+            return self.write_to(Some(first), &batch);
+        }
+        let mut distinct = days.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let days = Int32Array::from(days);
+        for day in distinct {
+            let mask: BooleanArray = days.iter().map(|d| Some(d == Some(day))).collect();
+            let part = filter_record_batch(&batch, &mask).expect("mask has the batch's length");
+            self.write_to(Some(day), &part)?;
+        }
+        Ok(())
+    }
+
+    fn write_to(&mut self, day: Option<i32>, batch: &RecordBatch) -> Result<(), LakeError> {
+        self.clock += 1;
+        let idx = match self.open.iter().position(|f| f.day == day) {
+            Some(i) => i,
+            None => {
+                if self.open.len() >= OPEN_FILES {
+                    let oldest = (0..self.open.len())
+                        .min_by_key(|i| self.open[*i].last_used)
+                        .expect("non-empty");
+                    self.close(oldest)?;
+                }
+                self.start(day)?;
+                self.open.len() - 1
+            }
+        };
+        let f = &mut self.open[idx];
+        f.last_used = self.clock;
+        f.writer.write(batch).map_err(|e| LakeError::Parquet { path: self.dir.join(&f.rel_path), source: e })?;
+        f.rows += batch.num_rows() as u64;
+        if f.rows >= FILE_ROWS {
+            self.close(idx)?;
+        }
+        self.keep_within_budget()
+    }
+
+    /// Bounds memory: ends the row group of the file holding the most unwritten bytes.
+    fn keep_within_budget(&mut self) -> Result<(), LakeError> {
+        let buffered: usize = self.open.iter().map(|f| f.writer.in_progress_size()).sum();
+        if buffered <= WRITER_BUFFER_BYTES {
+            return Ok(());
+        }
+        if let Some(f) = self.open.iter_mut().max_by_key(|f| f.writer.in_progress_size()) {
+            f.writer.flush().map_err(|e| LakeError::Parquet { path: self.dir.join(&f.rel_path), source: e })?;
+        }
+        Ok(())
+    }
+
+    fn start(&mut self, day: Option<i32>) -> Result<(), LakeError> {
+        let name = format!("part-{}.zstd.parquet", uuid::Uuid::new_v4());
+        let rel_path = match day {
+            Some(d) => format!("{DATE_COLUMN}={}/{name}", day_string(d)),
+            None => name,
+        };
+        let path = self.dir.join(&rel_path);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)
+                .map_err(|e| LakeError::io(format!("creating {}", parent.display()), e))?;
+        }
+        let file = File::create(&path)
+            .map_err(|e| LakeError::io(format!("creating {}", path.display()), e))?;
+        let sink = HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
+        let writer = ArrowWriter::try_new(sink, self.spec.arrow_schema(), Some(self.props.clone()))
+            .map_err(|e| LakeError::Parquet { path: path.clone(), source: e })?;
+        self.open.push(OpenFile { day, rel_path, writer, rows: 0, last_used: self.clock });
+        Ok(())
+    }
+
+    fn close(&mut self, idx: usize) -> Result<(), LakeError> {
+        let f = self.open.swap_remove(idx);
+        let path = self.dir.join(&f.rel_path);
+        let perr = |e| LakeError::Parquet { path: path.clone(), source: e };
+        let mut sink = f.writer.into_inner().map_err(perr)?;
+        sink.inner.flush().map_err(|e| LakeError::io(format!("writing {}", path.display()), e))?;
+        self.done.push(WrittenFile {
+            rel_path: f.rel_path,
+            day: f.day,
+            size: sink.bytes,
+            rows: f.rows,
+            sha256: hex(&sink.hasher.finalize()),
+        });
+        Ok(())
+    }
+
+    /// Closes every open file and returns all files this writer produced.
+    pub fn finish(mut self) -> Result<Vec<WrittenFile>, LakeError> {
+        while !self.open.is_empty() {
+            self.close(self.open.len() - 1)?;
+        }
+        Ok(std::mem::take(&mut self.done))
+    }
+
+    /// Unwritten bytes held in memory now (for tests of bounded memory).
+    pub fn buffered_bytes(&self) -> usize {
+        self.open.iter().map(|f| f.writer.in_progress_size()).sum()
+    }
+}
+
+/// Lower-case hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}

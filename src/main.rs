@@ -1,0 +1,28 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use trawl::cli::{Cli, Command};
+use trawl::commands::{run_ingest, run_query};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ingest(args) => run_ingest(args),
+        Command::Query(args) => run_query(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("trawl: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `trawl query ... | head` closing the pipe early is not an error.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
