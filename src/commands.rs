@@ -81,10 +81,19 @@ fn print_summary(r: &IngestReport, lake: &Lake, quiet: bool) {
         );
     }
     if t.lossy_rows > 0 {
-        let _ = writeln!(err, "{} row(s) held bytes that are not UTF-8; their text was stored with U+FFFD", t.lossy_rows);
+        let _ = writeln!(
+            err,
+            "{} row(s) held bytes that are not UTF-8; their text was stored with U+FFFD",
+            t.lossy_rows
+        );
     }
     for f in r.files.iter().filter(|f| f.error.is_some()) {
-        let _ = writeln!(err, "warning: {}: {} (rows before it were kept)", f.path, f.error.as_deref().unwrap_or(""));
+        let _ = writeln!(
+            err,
+            "warning: {}: {} (rows before it were kept)",
+            f.path,
+            f.error.as_deref().unwrap_or("")
+        );
     }
     if !r.skipped.is_empty() {
         let _ = writeln!(err, "skipped {} file(s):", r.skipped.len());
@@ -124,7 +133,8 @@ pub fn run_query(args: QueryArgs) -> Result<ExitCode> {
         }
         None => {
             let terminal = io::stdout().is_terminal();
-            let format = args.format.unwrap_or(if terminal { OutputFormat::Table } else { OutputFormat::Csv });
+            let format =
+                args.format.unwrap_or(if terminal { OutputFormat::Table } else { OutputFormat::Csv });
             let mut out = io::stdout().lock();
             let max = (format == OutputFormat::Table && terminal).then_some(args.max_rows);
             write_batches(format, &schema, &batches, &mut out, max)?;
@@ -146,7 +156,11 @@ fn print_schema(lake: &Lake) -> Result<()> {
             table.add_row([c.name.clone(), format!("{:?}", c.ty).to_lowercase(), c.doc.clone()]);
         }
         if spec.partition_by_date {
-            table.add_row(["date".into(), "string".into(), "Local day YYYY-MM-DD in the lake's zone (partition: filter on it to read less)".to_string()]);
+            table.add_row([
+                "date".into(),
+                "string".into(),
+                "Local day YYYY-MM-DD in the lake's zone (partition: filter on it to read less)".to_string(),
+            ]);
         }
         writeln!(out, "{table}")?;
     }

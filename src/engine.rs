@@ -23,7 +23,9 @@ use crate::urlparts::split_url;
 pub enum QueryError {
     #[error(transparent)]
     Lake(#[from] LakeError),
-    #[error("{message}\n\ntables in this lake: {tables}\n(see columns with: trawl query --lake <LAKE> --schema)")]
+    #[error(
+        "{message}\n\ntables in this lake: {tables}\n(see columns with: trawl query --lake <LAKE> --schema)"
+    )]
     Sql { message: String, tables: String },
     #[error("{0}")]
     ReadOnly(String),
@@ -44,17 +46,17 @@ impl Engine {
         let ctx = SessionContext::new_with_config(config);
         let mut tables = Vec::new();
         for spec in all_tables() {
-            let Some(table) = lake.load_table(spec).await? else { continue };
-            let delta = |e: deltalake::DeltaTableError| LakeError::Delta { table: spec.table.clone(), source: e };
+            let Some(table) = lake.load_table(spec).await? else {
+                continue;
+            };
+            let delta = |e: deltalake::DeltaTableError| LakeError::delta(&spec.table, e);
             table.update_datafusion_session(&ctx.state()).map_err(delta)?;
             let provider = table.table_provider().await.map_err(|e| QueryError::Sql {
                 message: format!("opening table {}: {e}", spec.table),
                 tables: String::new(),
             })?;
-            ctx.register_table(spec.table.as_str(), provider).map_err(|e| QueryError::Sql {
-                message: e.to_string(),
-                tables: String::new(),
-            })?;
+            ctx.register_table(spec.table.as_str(), provider)
+                .map_err(|e| QueryError::Sql { message: e.to_string(), tables: String::new() })?;
             tables.push(spec.table.clone());
         }
         register_functions(&ctx, lake.tz());
@@ -73,17 +75,17 @@ impl Engine {
 
     /// Plans a read-only statement: DDL, DML, COPY and SET are refused.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame, QueryError> {
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
+        let options =
+            SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
         self.ctx.sql_with_options(sql, options).await.map_err(|e| self.explain(e))
     }
 
     /// Turns a DataFusion error into one that names the tables to pick from.
     pub fn explain(&self, e: DataFusionError) -> QueryError {
         let message = e.strip_backtrace();
-        if message.contains("not supported") && (message.contains("DDL") || message.contains("DML") || message.contains("Statement")) {
+        if message.contains("not supported")
+            && (message.contains("DDL") || message.contains("DML") || message.contains("Statement"))
+        {
             return QueryError::ReadOnly(format!(
                 "refused: trawl's SQL is read-only ({message}); use -o FILE to save results"
             ));

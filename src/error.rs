@@ -5,9 +5,7 @@ use std::path::PathBuf;
 /// Problems opening, creating or writing the lake.
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
-    #[error(
-        "no trawl lake at {0}: create one with `trawl ingest <LOGS> --lake {0}`, or check the path"
-    )]
+    #[error("no trawl lake at {0}: create one with `trawl ingest <LOGS> --lake {0}`, or check the path")]
     Missing(PathBuf),
     #[error("{path} is not a lake trawl can read: {reason}")]
     BadMeta { path: PathBuf, reason: String },
@@ -21,15 +19,25 @@ pub enum LakeError {
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
     #[error("writing Parquet {path}: {source}")]
-    Parquet { path: PathBuf, source: datafusion::parquet::errors::ParquetError },
+    Parquet { path: PathBuf, source: Box<datafusion::parquet::errors::ParquetError> },
     #[error("Delta table {table}: {source}")]
-    Delta { table: String, source: deltalake::DeltaTableError },
+    Delta { table: String, source: Box<deltalake::DeltaTableError> },
 }
 
 impl LakeError {
     /// Wraps an I/O error with what was being done.
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         LakeError::Io { context: context.into(), source }
+    }
+
+    /// Wraps a delta-rs error with the table it concerns.
+    pub fn delta(table: &str, source: deltalake::DeltaTableError) -> Self {
+        LakeError::Delta { table: table.to_string(), source: Box::new(source) }
+    }
+
+    /// Wraps a Parquet error with the file it concerns.
+    pub fn parquet(path: PathBuf, source: datafusion::parquet::errors::ParquetError) -> Self {
+        LakeError::Parquet { path, source: Box::new(source) }
     }
 }
 

@@ -198,9 +198,8 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         }
     }
 
-    let planned: Vec<Result<Vec<WorkItem>, Skipped>> = pool.install(|| {
-        sources.par_iter().enumerate().map(|(i, s)| plan(i, s)).collect()
-    });
+    let planned: Vec<Result<Vec<WorkItem>, Skipped>> =
+        pool.install(|| sources.par_iter().enumerate().map(|(i, s)| plan(i, s)).collect());
     let mut items = Vec::new();
     let mut live = vec![true; sources.len()];
     for (i, p) in planned.into_iter().enumerate() {
@@ -316,13 +315,8 @@ fn progress_bar(show: bool, total: u64) -> ProgressBar {
 }
 
 /// Lists the files under `path` (recursively), in a stable order.
-fn discover(
-    path: &Path,
-    out: &mut Vec<PathBuf>,
-    skipped: &mut Vec<Skipped>,
-) -> Result<(), IngestError> {
-    let meta = fs::metadata(path)
-        .map_err(|e| IngestError::Input { path: path.to_path_buf(), source: e })?;
+fn discover(path: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> Result<(), IngestError> {
+    let meta = fs::metadata(path).map_err(|e| IngestError::Input { path: path.to_path_buf(), source: e })?;
     if meta.is_file() {
         out.push(path.to_path_buf());
         return Ok(());
@@ -332,22 +326,31 @@ fn discover(
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) => {
-                skipped.push(Skipped { path: dir.display().to_string(), reason: format!("cannot list folder: {e}") });
+                skipped.push(Skipped {
+                    path: dir.display().to_string(),
+                    reason: format!("cannot list folder: {e}"),
+                });
                 continue;
             }
         };
         let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         names.sort();
         for p in names.into_iter().rev() {
-            let Ok(lmeta) = fs::symlink_metadata(&p) else { continue };
+            let Ok(lmeta) = fs::symlink_metadata(&p) else {
+                continue;
+            };
             if lmeta.is_dir() {
                 stack.push(p);
             } else if lmeta.file_type().is_symlink() {
                 // Links to files are followed; links to folders are not, so a loop cannot trap us.
                 match fs::metadata(&p) {
                     Ok(m) if m.is_file() => out.push(p),
-                    Ok(_) => skipped.push(Skipped { path: p.display().to_string(), reason: "link to a folder: not followed".into() }),
-                    Err(e) => skipped.push(Skipped { path: p.display().to_string(), reason: format!("broken link: {e}") }),
+                    Ok(_) => skipped.push(Skipped {
+                        path: p.display().to_string(),
+                        reason: "link to a folder: not followed".into(),
+                    }),
+                    Err(e) => skipped
+                        .push(Skipped { path: p.display().to_string(), reason: format!("broken link: {e}") }),
                 }
             } else if lmeta.is_file() {
                 out.push(p);
@@ -440,7 +443,12 @@ fn plan(index: usize, s: &Source) -> Result<Vec<WorkItem>, Skipped> {
             lines += 1;
             let after = pos + i as u64 + 1;
             if after - chunk_start >= CHUNK_BYTES {
-                items.push(WorkItem { source: index, start: chunk_start, end: after, first_line: chunk_line });
+                items.push(WorkItem {
+                    source: index,
+                    start: chunk_start,
+                    end: after,
+                    first_line: chunk_line,
+                });
                 chunk_start = after;
                 chunk_line = lines + 1;
             }
@@ -536,7 +544,8 @@ impl<'a> Worker<'a> {
                 Ok(Some(l)) => l,
                 Ok(None) => break,
                 Err(e) => {
-                    report.error = Some(format!("read error after line {}: {e}", item.first_line + report.lines - 1));
+                    report.error =
+                        Some(format!("read error after line {}: {e}", item.first_line + report.lines - 1));
                     break;
                 }
             };
@@ -556,7 +565,8 @@ impl<'a> Worker<'a> {
                 },
                 Line::TooLong(l) => {
                     report.rejects += 1;
-                    let why = format!("line longer than {} bytes; its start is kept", crate::framing::MAX_LINE);
+                    let why =
+                        format!("line longer than {} bytes; its start is kept", crate::framing::MAX_LINE);
                     self.rejects.push(&src.display, no, format, &why, l);
                 }
             }

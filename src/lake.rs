@@ -140,11 +140,8 @@ impl Lake {
 
     fn table_url(&self, spec: &TableSpec) -> Result<Url, LakeError> {
         let dir = self.table_dir(spec);
-        fs::create_dir_all(&dir)
-            .map_err(|e| LakeError::io(format!("creating {}", dir.display()), e))?;
-        let abs = dir
-            .canonicalize()
-            .map_err(|e| LakeError::io(format!("resolving {}", dir.display()), e))?;
+        fs::create_dir_all(&dir).map_err(|e| LakeError::io(format!("creating {}", dir.display()), e))?;
+        let abs = dir.canonicalize().map_err(|e| LakeError::io(format!("resolving {}", dir.display()), e))?;
         Url::from_directory_path(&abs).map_err(|()| LakeError::BadMeta {
             path: abs.clone(),
             reason: "path cannot be written as a file URL".into(),
@@ -152,7 +149,7 @@ impl Lake {
     }
 
     fn delta_err(spec: &TableSpec) -> impl Fn(deltalake::DeltaTableError) -> LakeError + '_ {
-        move |source| LakeError::Delta { table: spec.table.clone(), source }
+        move |source| LakeError::delta(&spec.table, source)
     }
 
     /// The committed state of a table, or `None` when it was never created.
@@ -247,7 +244,7 @@ impl Lake {
                 DeltaOperation::Write { mode: SaveMode::Append, partition_by, predicate: None },
             )
             .await
-            .map_err(|e| LakeError::Delta { table: spec.table.clone(), source: e.into() })?;
+            .map_err(|e| LakeError::delta(&spec.table, e))?;
         Ok(Some(done.version()))
     }
 
@@ -375,9 +372,8 @@ impl TableWriter {
             Some(i) => i,
             None => {
                 if self.open.len() >= OPEN_FILES {
-                    let oldest = (0..self.open.len())
-                        .min_by_key(|i| self.open[*i].last_used)
-                        .expect("non-empty");
+                    let oldest =
+                        (0..self.open.len()).min_by_key(|i| self.open[*i].last_used).expect("non-empty");
                     self.close(oldest)?;
                 }
                 self.start(day)?;
@@ -386,7 +382,7 @@ impl TableWriter {
         };
         let f = &mut self.open[idx];
         f.last_used = self.clock;
-        f.writer.write(batch).map_err(|e| LakeError::Parquet { path: self.dir.join(&f.rel_path), source: e })?;
+        f.writer.write(batch).map_err(|e| LakeError::parquet(self.dir.join(&f.rel_path), e))?;
         f.rows += batch.num_rows() as u64;
         if f.rows >= FILE_ROWS {
             self.close(idx)?;
@@ -401,7 +397,7 @@ impl TableWriter {
             return Ok(());
         }
         if let Some(f) = self.open.iter_mut().max_by_key(|f| f.writer.in_progress_size()) {
-            f.writer.flush().map_err(|e| LakeError::Parquet { path: self.dir.join(&f.rel_path), source: e })?;
+            f.writer.flush().map_err(|e| LakeError::parquet(self.dir.join(&f.rel_path), e))?;
         }
         Ok(())
     }
@@ -417,11 +413,12 @@ impl TableWriter {
             fs::create_dir_all(parent)
                 .map_err(|e| LakeError::io(format!("creating {}", parent.display()), e))?;
         }
-        let file = File::create(&path)
-            .map_err(|e| LakeError::io(format!("creating {}", path.display()), e))?;
-        let sink = HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
+        let file =
+            File::create(&path).map_err(|e| LakeError::io(format!("creating {}", path.display()), e))?;
+        let sink =
+            HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
         let writer = ArrowWriter::try_new(sink, self.spec.arrow_schema(), Some(self.props.clone()))
-            .map_err(|e| LakeError::Parquet { path: path.clone(), source: e })?;
+            .map_err(|e| LakeError::parquet(path.clone(), e))?;
         self.open.push(OpenFile { day, rel_path, writer, rows: 0, last_used: self.clock });
         Ok(())
     }
@@ -429,7 +426,7 @@ impl TableWriter {
     fn close(&mut self, idx: usize) -> Result<(), LakeError> {
         let f = self.open.swap_remove(idx);
         let path = self.dir.join(&f.rel_path);
-        let perr = |e| LakeError::Parquet { path: path.clone(), source: e };
+        let perr = |e| LakeError::parquet(path.clone(), e);
         let mut sink = f.writer.into_inner().map_err(perr)?;
         sink.inner.flush().map_err(|e| LakeError::io(format!("writing {}", path.display()), e))?;
         self.done.push(WrittenFile {

@@ -65,11 +65,8 @@ impl TableSpec {
     fn parse(json: &str) -> TableSpec {
         // The JSON is compiled in and covered by tests, so a parse failure is a build defect.
         let mut spec: TableSpec = serde_json::from_str(json).expect("schemas/*.json is valid");
-        let fields: Vec<Field> = spec
-            .columns
-            .iter()
-            .map(|c| Field::new(&c.name, c.ty.arrow(), c.nullable))
-            .collect();
+        let fields: Vec<Field> =
+            spec.columns.iter().map(|c| Field::new(&c.name, c.ty.arrow(), c.nullable)).collect();
         spec.arrow = Some(Arc::new(Schema::new(fields)));
         spec
     }

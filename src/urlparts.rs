@@ -82,13 +82,13 @@ pub fn split_url(url: &[u8]) -> UrlParts<'_> {
     }
 }
 
-/// Position of `://` when what precedes it is a valid scheme name.
+/// Position of `://` when what precedes it is a scheme name (with `_`, as in `cache_object`).
 fn find_scheme_sep(url: &[u8]) -> Option<usize> {
     let colon = memchr(b':', url)?;
     let scheme = &url[..colon];
     let valid = !scheme.is_empty()
         && scheme[0].is_ascii_alphabetic()
-        && scheme.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
+        && scheme.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.' | b'_'));
     (valid && url[colon..].starts_with(b"://")).then_some(colon)
 }
 
@@ -97,8 +97,10 @@ mod tests {
     use super::*;
 
     fn parts(url: &str) -> (Option<&str>, Option<&str>, Option<u16>, Option<&str>) {
+        fn s(b: Option<&[u8]>) -> Option<&str> {
+            b.map(|b| std::str::from_utf8(b).unwrap())
+        }
         let p = split_url(url.as_bytes());
-        let s = |b: Option<&[u8]>| b.map(|b| std::str::from_utf8(b).unwrap());
         (s(p.scheme), s(p.host), p.port, s(p.path))
     }
 
@@ -113,7 +115,10 @@ mod tests {
             parts("https://u:p@Example.COM:8443?q=1"),
             (Some("https"), Some("Example.COM"), Some(8443), Some("?q=1"))
         );
-        assert_eq!(parts("http://[2001:db8::1]:8080/x"), (Some("http"), Some("2001:db8::1"), Some(8080), Some("/x")));
+        assert_eq!(
+            parts("http://[2001:db8::1]:8080/x"),
+            (Some("http"), Some("2001:db8::1"), Some(8080), Some("/x"))
+        );
         assert_eq!(parts("cache_object://localhost/counters").1, Some("localhost"));
         assert_eq!(parts("error:invalid-request"), (None, Some("error:invalid-request"), None, None));
         assert_eq!(parts("2001:db8::1").1, Some("2001:db8::1"));

@@ -144,10 +144,8 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 }
 
 fn month_from_abbr(s: &[u8]) -> Option<u32> {
-    const MONTHS: [&[u8; 3]; 12] = [
-        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov",
-        b"dec",
-    ];
+    const MONTHS: [&[u8; 3]; 12] =
+        [b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec"];
     if s.len() != 3 {
         return None;
     }
@@ -157,9 +155,7 @@ fn month_from_abbr(s: &[u8]) -> Option<u32> {
 
 fn two_digits(s: &[u8]) -> Option<u32> {
     match s {
-        [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => {
-            Some(((a - b'0') * 10 + (b - b'0')) as u32)
-        }
+        [a, b] if a.is_ascii_digit() && b.is_ascii_digit() => Some(((a - b'0') * 10 + (b - b'0')) as u32),
         _ => None,
     }
 }
@@ -217,16 +213,14 @@ pub fn percent_decode_into(s: &[u8], plus_as_space: bool, out: &mut Vec<u8>) {
     let mut i = 0;
     while i < s.len() {
         match s[i] {
-            b'%' if i + 2 < s.len() => {
-                match (hex(s[i + 1]), hex(s[i + 2])) {
-                    (Some(h), Some(l)) => {
-                        out.push(h << 4 | l);
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
+            b'%' if i + 2 < s.len() => match (hex(s[i + 1]), hex(s[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 3;
+                    continue;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             b'+' if plus_as_space => out.push(b' '),
             b => out.push(b),
         }

@@ -74,15 +74,16 @@ pub enum FormatKind {
     /// Squid's native `access.log` (`logformat squid`).
     Squid,
     /// Squid's `logformat common` (Apache common plus `%Ss:%Sh`).
+    #[value(name = "squid_common")]
     SquidCommon,
     /// Squid's `logformat combined` (with Referer and User-Agent).
+    #[value(name = "squid_combined")]
     SquidCombined,
 }
 
 impl FormatKind {
     /// Every format, in the order sniffing tries them.
-    pub const ALL: [FormatKind; 3] =
-        [FormatKind::Squid, FormatKind::SquidCombined, FormatKind::SquidCommon];
+    pub const ALL: [FormatKind; 3] = [FormatKind::Squid, FormatKind::SquidCombined, FormatKind::SquidCommon];
 
     /// The name stored in `source_format` and accepted by `--format`.
     pub fn name(self) -> &'static str {
@@ -97,12 +98,8 @@ impl FormatKind {
     pub fn sink(self, days: LocalDays) -> Box<dyn RowSink> {
         match self {
             FormatKind::Squid => Box::new(proxy::ProxySink::new(squid::SquidNative, days)),
-            FormatKind::SquidCommon => {
-                Box::new(proxy::ProxySink::new(squid::SquidHttpd::COMMON, days))
-            }
-            FormatKind::SquidCombined => {
-                Box::new(proxy::ProxySink::new(squid::SquidHttpd::COMBINED, days))
-            }
+            FormatKind::SquidCommon => Box::new(proxy::ProxySink::new(squid::SquidHttpd::COMMON, days)),
+            FormatKind::SquidCombined => Box::new(proxy::ProxySink::new(squid::SquidHttpd::COMBINED, days)),
         }
     }
 

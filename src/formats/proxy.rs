@@ -220,8 +220,7 @@ impl<P: ProxyParser> RowSink for ProxySink<P> {
 
     fn take_batch(&mut self) -> Batch {
         let schema = PROXY.arrow_schema();
-        let columns: Vec<ArrayRef> =
-            PROXY.columns.iter().map(|c| self.column(&c.name)).collect();
+        let columns: Vec<ArrayRef> = PROXY.columns.iter().map(|c| self.column(&c.name)).collect();
         let batch = RecordBatch::try_new(schema, columns)
             .expect("ProxySink appends every column once per row, with the schema's types");
         Batch { batch, days: std::mem::take(&mut self.day_of_row) }

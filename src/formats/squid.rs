@@ -180,10 +180,7 @@ impl ProxyParser for SquidHttpd {
         }
         let (referrer, user_agent) = if self.combined {
             let quoted = &tail[..last_sp.ok_or(H_AGENT)?];
-            let inner = quoted
-                .strip_prefix(b"\"")
-                .and_then(|q| q.strip_suffix(b"\""))
-                .ok_or(H_AGENT)?;
+            let inner = quoted.strip_prefix(b"\"").and_then(|q| q.strip_suffix(b"\"")).ok_or(H_AGENT)?;
             // Squid writes both raw inside quotes; a Referer holds no `" "`, a User-Agent might.
             let split = memmem::find(inner, b"\" \"").ok_or(H_AGENT)?;
             (dash_is_none(&inner[..split]), Some(&inner[split + 3..]))

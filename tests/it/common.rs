@@ -1,0 +1,72 @@
+//! Shared helpers: temporary lakes, ingest and query in one call, rows as strings.
+
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use tempfile::TempDir;
+use trawl::engine::Engine;
+use trawl::ingest::{IngestOptions, IngestReport, ingest};
+use trawl::lake::Lake;
+
+/// A path under `testdata/`.
+pub fn testdata(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata").join(rel)
+}
+
+/// A lake in a temporary folder; the folder goes when this is dropped.
+pub struct TestLake {
+    /// Keeps the folder alive as long as the lake.
+    _dir: TempDir,
+    pub lake: Lake,
+}
+
+impl TestLake {
+    pub fn new(tz: &str) -> TestLake {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let lake = Lake::open_or_create(&dir.path().join("lake"), Some(tz)).expect("new lake");
+        TestLake { _dir: dir, lake }
+    }
+
+    /// Ingests paths with two workers, recognising formats.
+    pub fn ingest(&self, paths: &[PathBuf]) -> IngestReport {
+        let opts = IngestOptions { paths: paths.to_vec(), format: None, jobs: 2, progress: false };
+        ingest(&self.lake, &opts).expect("ingest succeeds")
+    }
+
+    /// Runs SQL and returns every row, each value formatted as the CLI prints it (NULL as "NULL").
+    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        let batches = self.batches(sql);
+        let options = FormatOptions::default().with_null("NULL");
+        let mut out = Vec::new();
+        for b in &batches {
+            let f: Vec<_> =
+                b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
+            for r in 0..b.num_rows() {
+                out.push(f.iter().map(|f| f.value(r).to_string()).collect());
+            }
+        }
+        out
+    }
+
+    /// Runs SQL and returns the batches.
+    pub fn batches(&self, sql: &str) -> Vec<RecordBatch> {
+        trawl::runtime().block_on(async {
+            let engine = Engine::new(&self.lake).await.expect("engine");
+            let df = engine.sql(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+            df.collect().await.unwrap_or_else(|e| panic!("{sql}: {e}"))
+        })
+    }
+
+    /// A single value.
+    pub fn scalar(&self, sql: &str) -> String {
+        let rows = self.rows(sql);
+        assert_eq!(rows.len(), 1, "{sql} gave {rows:?}");
+        rows[0][0].clone()
+    }
+}
+
+/// Shorthand for a row of string literals.
+pub fn row(values: &[&str]) -> Vec<String> {
+    values.iter().map(|s| s.to_string()).collect()
+}
