@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{IngestError, LakeError};
-use crate::formats::{FormatKind, RowSink};
+use crate::formats::{FormatKind, LineMeta, ParseError, Pushed, RowSink, syslog};
 use crate::framing::{Line, LineReader};
 use crate::lake::{Lake, TableWriter, WrittenFile};
 use crate::localtime::LocalDays;
@@ -79,6 +79,8 @@ pub struct FileReport {
     pub size: u64,
     pub lines: u64,
     pub blank_lines: u64,
+    /// Lines that carry no row by design (`#Fields:` and other directives).
+    pub header_lines: u64,
     pub rows: u64,
     pub rejects: u64,
     /// Rows whose text held bytes that are not UTF-8 (stored with replacement characters).
@@ -93,6 +95,7 @@ impl FileReport {
     fn add(&mut self, o: &FileReport) {
         self.lines += o.lines;
         self.blank_lines += o.blank_lines;
+        self.header_lines += o.header_lines;
         self.rows += o.rows;
         self.rejects += o.rejects;
         self.lossy_rows += o.lossy_rows;
@@ -409,6 +412,7 @@ fn recognise(path: &PathBuf, forced: Option<FormatKind>) -> Result<Source, Skipp
                 .split(|b| *b == b'\n')
                 .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
                 .filter(|l| !l.is_empty())
+                .map(|l| syslog::unwrap(l).1)
                 .take(SNIFF_LINES);
             FormatKind::sniff(lines).ok_or_else(|| {
                 skip("not a log format trawl knows (first lines match none); force one with --format".into())
@@ -459,6 +463,13 @@ fn plan(index: usize, s: &Source) -> Result<Vec<WorkItem>, Skipped> {
         items.push(WorkItem { source: index, start: chunk_start, end: pos, first_line: chunk_line });
     }
     Ok(items)
+}
+
+/// Removes any syslog wrapper, then hands the line to the format's parser.
+#[inline]
+fn push_unwrapped(sink: &mut dyn RowSink, line: &[u8], no: u64) -> Result<Option<Pushed>, ParseError> {
+    let (log_host, payload) = syslog::unwrap(line);
+    sink.push(payload, LineMeta { no, log_host })
 }
 
 /// Counts bytes into the progress bar as they are read from disk.
@@ -552,12 +563,13 @@ impl<'a> Worker<'a> {
             report.lines += 1;
             match line {
                 Line::Full(l) if l.iter().all(|b| *b == b' ' || *b == b'\t') => report.blank_lines += 1,
-                Line::Full(l) => match sink.push(l, no) {
-                    Ok(p) => {
+                Line::Full(l) => match push_unwrapped(sink.as_mut(), l, no) {
+                    Ok(Some(p)) => {
                         report.rows += 1;
                         report.lossy_rows += p.lossy as u64;
                         report.saw(p.ts);
                     }
+                    Ok(None) => report.header_lines += 1,
                     Err(e) => {
                         report.rejects += 1;
                         self.rejects.push(&src.display, no, format, &e.to_string(), l);

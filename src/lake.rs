@@ -26,7 +26,7 @@ use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties}
 use datafusion::parquet::schema::types::ColumnPath;
 use deltalake::DeltaTable;
 use deltalake::kernel::transaction::CommitBuilder;
-use deltalake::kernel::{Action, Add, DataType as DeltaType, StructField};
+use deltalake::kernel::{Action, Add, ArrayType, DataType as DeltaType, MapType, StructField};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -264,6 +264,10 @@ fn delta_type(ty: ColumnType) -> DeltaType {
         ColumnType::Int => DeltaType::INTEGER,
         ColumnType::Timestamp => DeltaType::TIMESTAMP,
         ColumnType::Binary => DeltaType::BINARY,
+        ColumnType::IntList => DeltaType::Array(Box::new(ArrayType::new(DeltaType::INTEGER, true))),
+        ColumnType::StringMap => {
+            DeltaType::Map(Box::new(MapType::new(DeltaType::STRING, DeltaType::STRING, true)))
+        }
     }
 }
 

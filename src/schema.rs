@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef, TimeUnit};
 use serde::Deserialize;
 
 /// Name of the Hive partition column every date-partitioned table carries.
@@ -13,13 +13,17 @@ pub const DATE_COLUMN: &str = "date";
 
 /// A column's logical type; each maps to one Arrow and one Delta type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum ColumnType {
     String,
     Long,
     Int,
     Timestamp,
     Binary,
+    /// A list of 32-bit integers (i-FILTER category ids).
+    IntList,
+    /// String keys to string values (fields without a column of their own).
+    StringMap,
 }
 
 impl ColumnType {
@@ -31,8 +35,23 @@ impl ColumnType {
             ColumnType::Int => DataType::Int32,
             ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             ColumnType::Binary => DataType::Binary,
+            // Inner field names are the ones Delta's Arrow conversion uses, so files and log agree.
+            ColumnType::IntList => DataType::List(Arc::new(Field::new(LIST_ITEM, DataType::Int32, true))),
+            ColumnType::StringMap => DataType::Map(map_entries(), false),
         }
     }
+}
+
+/// Name of a list's item field in the files we write.
+pub const LIST_ITEM: &str = "element";
+
+/// The entries field of a string-to-string map, named as Delta names it.
+pub fn map_entries() -> FieldRef {
+    let kv = Fields::from(vec![
+        Field::new("key", DataType::Utf8, false),
+        Field::new("value", DataType::Utf8, true),
+    ]);
+    Arc::new(Field::new("key_value", DataType::Struct(kv), false))
 }
 
 /// One column of a table, as declared in `schemas/<table>.json`.

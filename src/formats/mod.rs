@@ -3,6 +3,7 @@
 pub mod bytes;
 pub mod proxy;
 pub mod squid;
+pub mod syslog;
 
 use std::fmt;
 
@@ -43,6 +44,15 @@ pub struct Pushed {
     pub lossy: bool,
 }
 
+/// Where a line came from, beyond its bytes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LineMeta<'a> {
+    /// 1-based line number in the decompressed file.
+    pub no: u64,
+    /// The sending host, when the line came wrapped in a syslog header.
+    pub log_host: Option<&'a [u8]>,
+}
+
 /// Rows ready for the lake, with each row's local day for partitioning.
 pub struct Batch {
     pub batch: RecordBatch,
@@ -56,8 +66,9 @@ pub trait RowSink: Send {
     fn table(&self) -> &'static TableSpec;
     /// Names the file the next lines come from (stored in `source_file`).
     fn set_source(&mut self, file: &str);
-    /// Parses one line (terminator stripped). On `Err` nothing was appended.
-    fn push(&mut self, line: &[u8], line_no: u64) -> Result<Pushed, ParseError>;
+    /// Parses one line (terminator and any syslog header stripped). `Ok(None)` is a line that
+    /// holds no row by design (a `#Fields:` header). On `Err` nothing was appended.
+    fn push(&mut self, line: &[u8], meta: LineMeta<'_>) -> Result<Option<Pushed>, ParseError>;
     /// Rows appended since the last [`RowSink::take_batch`].
     fn len(&self) -> usize;
     /// True when no rows are waiting.

@@ -3,14 +3,16 @@
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, Int32Builder, Int64Builder, ListBuilder, MapBuilder, MapFieldNames, StringBuilder,
+    TimestampMicrosecondBuilder,
 };
+use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::bytes::percent_decode_into;
-use super::{Batch, ParseError, Pushed, RowSink};
+use super::{Batch, LineMeta, ParseError, Pushed, RowSink};
 use crate::localtime::LocalDays;
-use crate::schema::{PROXY, TableSpec};
+use crate::schema::{LIST_ITEM, PROXY, TableSpec};
 use crate::urlparts::split_url;
 
 /// One proxy request as a parser found it; every slice borrows from the line.
@@ -33,6 +35,49 @@ pub struct ProxyRow<'a> {
     pub cache_result: Option<&'a [u8]>,
     pub hierarchy: Option<&'a [u8]>,
     pub server_ip: Option<&'a [u8]>,
+    /// User-Agent and Content-Type are form-encoded (`%XX`, `+` for space), as i-FILTER writes them.
+    pub form_encoded: bool,
+    pub action: Option<&'a [u8]>,
+    pub filter_reason: Option<i32>,
+    pub rule_id: Option<i32>,
+    /// Category ids separated by `/` (`87/127/151`).
+    pub categories: Option<&'a [u8]>,
+    pub user_group: Option<&'a [u8]>,
+    pub client_name: Option<&'a [u8]>,
+    pub virus_name: Option<&'a [u8]>,
+    pub post_file: Option<&'a [u8]>,
+    pub extra: Extra<'a>,
+}
+
+/// Most fields without a column of their own that one line can carry into `extra`.
+pub const EXTRA_MAX: usize = 24;
+
+/// Named values without a column of their own, kept on the stack.
+#[derive(Debug, Clone, Copy)]
+pub struct Extra<'a> {
+    pairs: [(&'a str, &'a [u8]); EXTRA_MAX],
+    len: usize,
+}
+
+impl Default for Extra<'_> {
+    fn default() -> Self {
+        Extra { pairs: [("", &[]); EXTRA_MAX], len: 0 }
+    }
+}
+
+impl<'a> Extra<'a> {
+    /// Adds a value; formats are checked at compile time to need at most [`EXTRA_MAX`].
+    pub fn push(&mut self, key: &'a str, value: &'a [u8]) {
+        if self.len < EXTRA_MAX {
+            self.pairs[self.len] = (key, value);
+            self.len += 1;
+        }
+    }
+
+    /// The values added so far.
+    pub fn pairs(&self) -> &[(&'a str, &'a [u8])] {
+        &self.pairs[..self.len]
+    }
 }
 
 /// A proxy format's line parser: bytes in, a borrowed row out, nothing allocated.
@@ -40,12 +85,17 @@ pub trait ProxyParser: Send + Sync + 'static {
     /// The value of `source_format` for rows from this parser.
     fn name(&self) -> &'static str;
     /// Splits one line (terminator stripped) into a row.
-    fn parse<'a>(&self, line: &'a [u8]) -> Result<ProxyRow<'a>, ParseError>;
+    fn parse<'a>(&'a self, line: &'a [u8]) -> Result<ProxyRow<'a>, ParseError>;
 }
 
-/// Arrow builders for the `proxy` table, fed by one [`ProxyParser`].
+/// A [`ProxyParser`] feeding the `proxy` table's builders.
 pub struct ProxySink<P> {
     parser: P,
+    b: ProxyBuilders,
+}
+
+/// Arrow builders for the `proxy` table.
+struct ProxyBuilders {
     days: LocalDays,
     day_of_row: Vec<i32>,
     source_file: String,
@@ -69,6 +119,16 @@ pub struct ProxySink<P> {
     cache_result: StringBuilder,
     hierarchy: StringBuilder,
     server_ip: StringBuilder,
+    action: StringBuilder,
+    filter_reason: Int32Builder,
+    rule_id: Int32Builder,
+    categories: ListBuilder<Int32Builder>,
+    user_group: StringBuilder,
+    client_name: StringBuilder,
+    virus_name: StringBuilder,
+    post_file: StringBuilder,
+    log_host: StringBuilder,
+    extra: MapBuilder<StringBuilder, StringBuilder>,
     source_format: StringBuilder,
     source_file_col: StringBuilder,
     source_line: Int64Builder,
@@ -86,6 +146,29 @@ fn append_text(b: &mut StringBuilder, v: Option<&[u8]>, utf8: bool) {
     }
 }
 
+/// Appends a form-encoded value decoded (`%XX`, `+` as space), or text as it is.
+fn append_decoded(b: &mut StringBuilder, v: Option<&[u8]>, encoded: bool, utf8: bool, scratch: &mut Vec<u8>) {
+    match v {
+        Some(v) if encoded && v.iter().any(|c| *c == b'%' || *c == b'+') => {
+            percent_decode_into(v, true, scratch);
+            // Decoding can produce any bytes (Shift_JIS, say): check them, whatever the line was.
+            let ok = std::str::from_utf8(scratch).is_ok();
+            append_text(b, Some(scratch), ok);
+        }
+        _ => append_text(b, v, utf8),
+    }
+}
+
+/// A category id; an id that is not a number is stored as NULL inside the list.
+fn parse_category(s: &[u8]) -> Option<i32> {
+    let (neg, digits) = match s {
+        [b'-', rest @ ..] => (true, rest),
+        _ => (false, s),
+    };
+    let v = super::bytes::parse_u64(digits).and_then(|v| i32::try_from(v).ok())?;
+    Some(if neg { -v } else { v })
+}
+
 /// Appends text lower-cased (host names compare case-insensitively).
 fn append_lower(b: &mut StringBuilder, v: Option<&[u8]>, utf8: bool, scratch: &mut Vec<u8>) {
     match v {
@@ -100,8 +183,13 @@ fn append_lower(b: &mut StringBuilder, v: Option<&[u8]>, utf8: bool, scratch: &m
 
 impl<P: ProxyParser> ProxySink<P> {
     pub fn new(parser: P, days: LocalDays) -> Self {
-        ProxySink {
-            parser,
+        ProxySink { parser, b: ProxyBuilders::new(days) }
+    }
+}
+
+impl ProxyBuilders {
+    fn new(days: LocalDays) -> Self {
+        ProxyBuilders {
             days,
             day_of_row: Vec::new(),
             source_file: String::new(),
@@ -125,13 +213,31 @@ impl<P: ProxyParser> ProxySink<P> {
             cache_result: StringBuilder::new(),
             hierarchy: StringBuilder::new(),
             server_ip: StringBuilder::new(),
+            action: StringBuilder::new(),
+            filter_reason: Int32Builder::new(),
+            rule_id: Int32Builder::new(),
+            categories: ListBuilder::new(Int32Builder::new()).with_field(Arc::new(Field::new(
+                LIST_ITEM,
+                DataType::Int32,
+                true,
+            ))),
+            user_group: StringBuilder::new(),
+            client_name: StringBuilder::new(),
+            virus_name: StringBuilder::new(),
+            post_file: StringBuilder::new(),
+            log_host: StringBuilder::new(),
+            extra: MapBuilder::new(
+                Some(MapFieldNames { entry: "key_value".into(), key: "key".into(), value: "value".into() }),
+                StringBuilder::new(),
+                StringBuilder::new(),
+            ),
             source_format: StringBuilder::new(),
             source_file_col: StringBuilder::new(),
             source_line: Int64Builder::new(),
         }
     }
 
-    fn append(&mut self, r: &ProxyRow<'_>, utf8: bool, line_no: u64) {
+    fn append(&mut self, r: &ProxyRow<'_>, utf8: bool, meta: LineMeta<'_>, format: &str) {
         self.ts.append_value(r.ts);
         self.day_of_row.push(self.days.day(r.ts));
         self.duration_ms.append_option(r.duration_ms);
@@ -155,15 +261,38 @@ impl<P: ProxyParser> ProxySink<P> {
         self.status.append_option(r.status);
         self.request_bytes.append_option(r.request_bytes);
         self.response_bytes.append_option(r.response_bytes);
-        append_text(&mut self.user_agent, r.user_agent, utf8);
+        append_decoded(&mut self.user_agent, r.user_agent, r.form_encoded, utf8, &mut self.scratch);
         append_text(&mut self.referrer, r.referrer, utf8);
-        append_text(&mut self.content_type, r.content_type, utf8);
+        append_decoded(&mut self.content_type, r.content_type, r.form_encoded, utf8, &mut self.scratch);
         append_text(&mut self.cache_result, r.cache_result, utf8);
         append_text(&mut self.hierarchy, r.hierarchy, utf8);
         append_text(&mut self.server_ip, r.server_ip, utf8);
-        self.source_format.append_value(self.parser.name());
+        append_text(&mut self.action, r.action, utf8);
+        self.filter_reason.append_option(r.filter_reason);
+        self.rule_id.append_option(r.rule_id);
+        match r.categories {
+            Some(list) => {
+                let values = self.categories.values();
+                for id in list.split(|b| *b == b'/').filter(|p| !p.is_empty()) {
+                    values.append_option(parse_category(id));
+                }
+                self.categories.append(true);
+            }
+            None => self.categories.append(false),
+        }
+        append_text(&mut self.user_group, r.user_group, utf8);
+        append_text(&mut self.client_name, r.client_name, utf8);
+        append_text(&mut self.virus_name, r.virus_name, utf8);
+        append_text(&mut self.post_file, r.post_file, utf8);
+        append_text(&mut self.log_host, meta.log_host, utf8);
+        for (k, v) in r.extra.pairs() {
+            self.extra.keys().append_value(k);
+            append_text(self.extra.values(), Some(v), utf8);
+        }
+        self.extra.append(true).expect("keys and values appended in pairs");
+        self.source_format.append_value(format);
         self.source_file_col.append_value(&self.source_file);
-        self.source_line.append_value(line_no as i64);
+        self.source_line.append_value(meta.no as i64);
     }
 
     /// Finished arrays by column name: the schema file decides the order.
@@ -188,6 +317,16 @@ impl<P: ProxyParser> ProxySink<P> {
             "cache_result" => Arc::new(self.cache_result.finish()),
             "hierarchy" => Arc::new(self.hierarchy.finish()),
             "server_ip" => Arc::new(self.server_ip.finish()),
+            "action" => Arc::new(self.action.finish()),
+            "filter_reason" => Arc::new(self.filter_reason.finish()),
+            "rule_id" => Arc::new(self.rule_id.finish()),
+            "categories" => Arc::new(self.categories.finish()),
+            "user_group" => Arc::new(self.user_group.finish()),
+            "client_name" => Arc::new(self.client_name.finish()),
+            "virus_name" => Arc::new(self.virus_name.finish()),
+            "post_file" => Arc::new(self.post_file.finish()),
+            "log_host" => Arc::new(self.log_host.finish()),
+            "extra" => Arc::new(self.extra.finish()),
             "source_format" => Arc::new(self.source_format.finish()),
             "source_file" => Arc::new(self.source_file_col.finish()),
             "source_line" => Arc::new(self.source_line.finish()),
@@ -202,27 +341,29 @@ impl<P: ProxyParser> RowSink for ProxySink<P> {
     }
 
     fn set_source(&mut self, file: &str) {
-        self.source_file.clear();
-        self.source_file.push_str(file);
+        self.b.source_file.clear();
+        self.b.source_file.push_str(file);
     }
 
     #[inline]
-    fn push(&mut self, line: &[u8], line_no: u64) -> Result<Pushed, ParseError> {
+    fn push(&mut self, line: &[u8], meta: LineMeta<'_>) -> Result<Option<Pushed>, ParseError> {
         let row = self.parser.parse(line)?;
-        let utf8 = std::str::from_utf8(line).is_ok();
-        self.append(&row, utf8, line_no);
-        Ok(Pushed { ts: row.ts, lossy: !utf8 })
+        // The host is cut from the same line, so one check covers both.
+        let utf8 =
+            std::str::from_utf8(line).is_ok() && meta.log_host.is_none_or(|h| std::str::from_utf8(h).is_ok());
+        self.b.append(&row, utf8, meta, self.parser.name());
+        Ok(Some(Pushed { ts: row.ts, lossy: !utf8 }))
     }
 
     fn len(&self) -> usize {
-        self.day_of_row.len()
+        self.b.day_of_row.len()
     }
 
     fn take_batch(&mut self) -> Batch {
         let schema = PROXY.arrow_schema();
-        let columns: Vec<ArrayRef> = PROXY.columns.iter().map(|c| self.column(&c.name)).collect();
+        let columns: Vec<ArrayRef> = PROXY.columns.iter().map(|c| self.b.column(&c.name)).collect();
         let batch = RecordBatch::try_new(schema, columns)
             .expect("ProxySink appends every column once per row, with the schema's types");
-        Batch { batch, days: std::mem::take(&mut self.day_of_row) }
+        Batch { batch, days: std::mem::take(&mut self.b.day_of_row) }
     }
 }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The ingest benchmark: generates ~SIZE of Squid native log (seeded), then times cat, zcat, trawl, DuckDB and
+# polars on the same files in one run. Usage: benches/bench.sh [SIZE=1G] [REPS=3]
+set -euo pipefail
+SIZE=${1:-1G}
+REPS=${2:-3}
+cd "$(dirname "$0")/.."
+cargo build --release --bin trawl --example generate
+python3 -m pip install --quiet --disable-pip-version-check duckdb polars
+DATA=benches/data/squid-$SIZE
+if [ ! -d "$DATA" ]; then
+  target/release/examples/generate --out "$DATA" --bytes "$SIZE" --files 8 --seed 42
+fi
+if [ ! -d "$DATA-gz" ]; then
+  target/release/examples/generate --out "$DATA-gz" --bytes "$SIZE" --files 8 --seed 42 --gzip
+fi
+python3 benches/bench.py --data "$DATA" --gz-data "$DATA-gz" --trawl target/release/trawl --reps "$REPS"

@@ -1,0 +1,187 @@
+//! Seeded generator of realistic proxy logs for benchmarks and large tests.
+//!
+//! `cargo run --release --example generate -- --out DIR --bytes 1G [--files 8] [--seed 42] [--gzip]`
+//!
+//! Thousands of users on their own client addresses, Zipf-distributed domains, rotated files
+//! covering consecutive days, and a small share of malformed lines (which
+//! trawl must reject and count). Same seed, same bytes.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+/// SplitMix64: tiny, fast, and good enough for synthetic traffic.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// Samples ranks 0..n with probability proportional to 1/(rank+1)^s.
+struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    fn new(n: usize, s: f64) -> Zipf {
+        let mut cdf = Vec::with_capacity(n);
+        let mut acc = 0.0;
+        for k in 0..n {
+            acc += 1.0 / ((k + 1) as f64).powf(s);
+            cdf.push(acc);
+        }
+        for c in &mut cdf {
+            *c /= acc;
+        }
+        Zipf { cdf }
+    }
+    fn sample(&self, r: &mut Rng) -> usize {
+        let u = r.unit();
+        self.cdf.partition_point(|c| *c < u).min(self.cdf.len() - 1)
+    }
+}
+
+const TLDS: &[&str] = &["com", "co.jp", "jp", "net", "org", "ne.jp", "io", "de"];
+const WORDS: &[&str] = &[
+    "news", "mail", "cdn", "static", "api", "shop", "media", "cloud", "portal", "search", "img", "video",
+    "docs", "drive", "update", "ads", "login", "app", "data", "files",
+];
+const TYPES: &[&str] =
+    &["text/html", "image/png", "image/jpeg", "application/javascript", "text/css", "application/json", "-"];
+
+fn parse_bytes(s: &str) -> u64 {
+    let (num, mult) = match s.chars().last() {
+        Some('G' | 'g') => (&s[..s.len() - 1], 1u64 << 30),
+        Some('M' | 'm') => (&s[..s.len() - 1], 1 << 20),
+        Some('K' | 'k') => (&s[..s.len() - 1], 1 << 10),
+        _ => (s, 1),
+    };
+    num.parse::<f64>().map(|n| (n * mult as f64) as u64).unwrap_or_else(|_| panic!("bad size {s}"))
+}
+
+struct Args {
+    out: PathBuf,
+    bytes: u64,
+    files: usize,
+    seed: u64,
+    gzip: bool,
+}
+
+fn args() -> Args {
+    let mut a = Args { out: PathBuf::from("benches/data"), bytes: 1 << 30, files: 8, seed: 42, gzip: false };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let mut v = || it.next().unwrap_or_else(|| panic!("{k} needs a value"));
+        match k.as_str() {
+            "--out" => a.out = PathBuf::from(v()),
+            "--bytes" => a.bytes = parse_bytes(&v()),
+            "--files" => a.files = v().parse().expect("--files N"),
+            "--seed" => a.seed = v().parse().expect("--seed N"),
+            "--gzip" => a.gzip = true,
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    a
+}
+
+fn main() -> std::io::Result<()> {
+    let a = args();
+    std::fs::create_dir_all(&a.out)?;
+    let mut r = Rng(a.seed);
+    let users: Vec<String> = (0..5000).map(|i| format!("user{i:04}")).collect();
+    let domains: Vec<String> = (0..20_000)
+        .map(|i| {
+            let w = WORDS[i % WORDS.len()];
+            format!("{w}.site{}.{}", i / WORDS.len(), TLDS[i % TLDS.len()])
+        })
+        .collect();
+    let zipf = Zipf::new(domains.len(), 1.1);
+    let per_file = a.bytes / a.files as u64;
+    // 2024-05-01 00:00 UTC; files cover consecutive days, as rotated logs do.
+    let start = 1_714_521_600u64;
+    let mut total_lines = 0u64;
+    let mut total_bytes = 0u64;
+    for f in 0..a.files {
+        let name = if a.gzip { format!("access.log.{f}.gz") } else { format!("access.log.{f}") };
+        let path = a.out.join(&name);
+        let file = BufWriter::with_capacity(1 << 20, File::create(&path)?);
+        let mut w: Box<dyn Write> = if a.gzip {
+            Box::new(flate2::write::GzEncoder::new(file, flate2::Compression::fast()))
+        } else {
+            Box::new(file)
+        };
+        let mut written = 0u64;
+        let mut t_ms = (start + f as u64 * 86_400) * 1000;
+        let mut line = Vec::with_capacity(512);
+        while written < per_file {
+            t_ms += r.below(25);
+            line.clear();
+            let u = r.below(users.len() as u64) as usize;
+            let client = format!("10.{}.{}.{}", 1 + u / 65_536, (u / 256) % 256, u % 256);
+            if r.below(10_000) == 0 {
+                // Malformed: a truncated line, as a crashed writer leaves.
+                writeln!(line, "{}.{:03} {:>6} {client} TCP_MISS/2", t_ms / 1000, t_ms % 1000, r.below(900))?;
+            } else {
+                let d = &domains[zipf.sample(&mut r)];
+                let connect = r.below(100) < 35;
+                let user = if r.below(100) < 80 { users[u].as_str() } else { "-" };
+                let (code, status) = match r.below(100) {
+                    0..=69 => ("TCP_MISS", 200),
+                    70..=79 => ("TCP_HIT", 200),
+                    80..=86 => ("TCP_REFRESH_UNMODIFIED", 304),
+                    87..=92 => ("TCP_MISS", 404),
+                    93..=95 => ("TCP_DENIED", 403),
+                    96..=97 => ("TCP_MISS_ABORTED", 0),
+                    _ => ("TCP_MISS", 302),
+                };
+                let bytes = (r.unit().powi(3) * 2_000_000.0) as u64 + 200;
+                let dur = (r.unit().powi(2) * 5_000.0) as u64;
+                let server = format!("203.0.{}.{}", r.below(256), r.below(256));
+                if connect {
+                    write!(
+                        line,
+                        "{}.{:03} {dur:>6} {client} {code}/{status:03} {bytes} CONNECT {d}:443 {user} HIER_DIRECT/{server} -",
+                        t_ms / 1000,
+                        t_ms % 1000
+                    )?;
+                } else {
+                    let method = if r.below(100) < 8 { "POST" } else { "GET" };
+                    let ty = TYPES[r.below(TYPES.len() as u64) as usize];
+                    write!(
+                        line,
+                        "{}.{:03} {dur:>6} {client} {code}/{status:03} {bytes} {method} http://{d}/{}/{}?id={} {user} HIER_DIRECT/{server} {ty}",
+                        t_ms / 1000,
+                        t_ms % 1000,
+                        WORDS[r.below(WORDS.len() as u64) as usize],
+                        r.below(100_000),
+                        r.below(1_000_000),
+                    )?;
+                }
+                line.push(b'\n');
+            }
+            w.write_all(&line)?;
+            written += line.len() as u64;
+            total_lines += 1;
+            total_bytes += line.len() as u64;
+        }
+        w.flush()?;
+    }
+    eprintln!(
+        "wrote {total_lines} lines, {total_bytes} bytes (before compression) in {} files to {}",
+        a.files,
+        a.out.display()
+    );
+    Ok(())
+}
