@@ -57,7 +57,7 @@ fn print_summary(r: &IngestReport, lake: &Lake, quiet: bool) {
     }
     let _ = writeln!(
         err,
-        "ingested {} file{} into {} (zone {}): {} lines, {} rows, {} rejects, {} blank, {:.1} MB in {:.2} s ({:.1} MB/s, {:.0} lines/s)",
+        "ingested {} file{} into {} (zone {}): {} lines, {} rows, {} rejects, {} blank, {} header, {:.1} MB in {:.2} s ({:.1} MB/s, {:.0} lines/s)",
         r.files.len(),
         if r.files.len() == 1 { "" } else { "s" },
         lake.root().display(),
@@ -66,6 +66,7 @@ fn print_summary(r: &IngestReport, lake: &Lake, quiet: bool) {
         t.rows,
         t.rejects,
         t.blank_lines,
+        t.header_lines,
         t.size as f64 / 1e6,
         secs,
         mb_per_s(t.size, secs),

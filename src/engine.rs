@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
-use datafusion::arrow::array::{Array, ArrayRef, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, Int32Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -60,6 +62,9 @@ impl Engine {
             tables.push(spec.table.clone());
         }
         register_functions(&ctx, lake.tz());
+        ctx.register_batch("ifilter_categories", ifilter_categories())
+            .map_err(|e| QueryError::Sql { message: e.to_string(), tables: String::new() })?;
+        tables.push("ifilter_categories".into());
         Ok(Engine { ctx, tables })
     }
 
@@ -93,6 +98,26 @@ impl Engine {
         let tables = if self.tables.is_empty() { "(none yet)".to_string() } else { self.tables.join(", ") };
         QueryError::Sql { message, tables }
     }
+}
+
+/// i-FILTER's URL categories (`schemas/ifilter-categories.tsv`): id, Japanese and English name.
+pub fn ifilter_categories() -> RecordBatch {
+    let tsv = include_str!("../schemas/ifilter-categories.tsv");
+    let (mut ids, mut ja, mut en) = (Vec::new(), Vec::new(), Vec::new());
+    for line in tsv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+        let mut f = line.split('\t');
+        let (Some(id), Some(j), Some(e)) = (f.next(), f.next(), f.next()) else { continue };
+        let Ok(id) = id.trim().parse::<i32>() else { continue };
+        ids.push(id);
+        ja.push(j.to_string());
+        en.push(e.to_string());
+    }
+    RecordBatch::try_from_iter([
+        ("id", Arc::new(Int32Array::from(ids)) as ArrayRef),
+        ("name_ja", Arc::new(StringArray::from(ja)) as ArrayRef),
+        ("name_en", Arc::new(StringArray::from(en)) as ArrayRef),
+    ])
+    .expect("three columns of equal length")
 }
 
 fn utf8_map(args: &[ColumnarValue], f: impl Fn(&str) -> Option<String>) -> DfResult<ColumnarValue> {
@@ -168,6 +193,18 @@ fn register_functions(ctx: &SessionContext, tz: Tz) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn category_table_names_job_sites_storage_and_webmail() {
+        let b = ifilter_categories();
+        assert_eq!(b.num_rows(), 101);
+        let ids = b.column(0).as_any().downcast_ref::<Int32Array>().unwrap();
+        let ja = b.column(1).as_any().downcast_ref::<StringArray>().unwrap();
+        let name = |id: i32| ja.value(ids.iter().position(|v| v == Some(id)).unwrap()).to_string();
+        assert_eq!(name(50), "求人情報");
+        assert_eq!(name(57), "Webメール");
+        assert_eq!(name(83), "オンラインストレージ");
+    }
 
     #[test]
     fn registrable_domains() {

@@ -53,11 +53,18 @@ pub struct IngestOptions {
 pub enum Compression {
     Plain,
     Gzip,
+    Zstd,
+    Bzip2,
 }
 
 impl Compression {
     fn from_magic(head: &[u8]) -> Compression {
-        if head.starts_with(&[0x1f, 0x8b]) { Compression::Gzip } else { Compression::Plain }
+        match head {
+            [0x1f, 0x8b, ..] => Compression::Gzip,
+            [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
+            [b'B', b'Z', b'h', ..] => Compression::Bzip2,
+            _ => Compression::Plain,
+        }
     }
 
     /// Name used in reports.
@@ -65,6 +72,8 @@ impl Compression {
         match self {
             Compression::Plain => "plain",
             Compression::Gzip => "gzip",
+            Compression::Zstd => "zstd",
+            Compression::Bzip2 => "bzip2",
         }
     }
 }
@@ -374,15 +383,21 @@ fn open_stream(
     pb: &ProgressBar,
 ) -> io::Result<Box<dyn Read + Send>> {
     let mut f = File::open(path)?;
+    let counted = |f: File| Counted { inner: f, pb: pb.clone() };
     Ok(match compression {
         Compression::Plain => {
             f.seek(SeekFrom::Start(start))?;
             Box::new(Counted { inner: f.take(end - start), pb: pb.clone() })
         }
-        Compression::Gzip => Box::new(MultiGzDecoder::new(BufReader::with_capacity(
+        Compression::Gzip => Box::new(MultiGzDecoder::new(BufReader::with_capacity(256 << 10, counted(f)))),
+        // Both decoders read concatenated frames/streams, as `cat a.zst b.zst` makes.
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(
             256 << 10,
-            Counted { inner: f, pb: pb.clone() },
-        ))),
+            counted(f),
+        ))?),
+        Compression::Bzip2 => {
+            Box::new(bzip2::read::MultiBzDecoder::new(BufReader::with_capacity(256 << 10, counted(f))))
+        }
     })
 }
 
@@ -393,7 +408,7 @@ fn recognise(path: &PathBuf, forced: Option<FormatKind>) -> Result<Source, Skipp
     if size == 0 {
         return Err(skip("empty file".into()));
     }
-    let mut magic = [0u8; 2];
+    let mut magic = [0u8; 4];
     let mut f = File::open(path).map_err(|e| skip(format!("cannot open: {e}")))?;
     let n = f.read(&mut magic).map_err(|e| skip(format!("cannot read: {e}")))?;
     let compression = Compression::from_magic(&magic[..n]);
@@ -428,7 +443,7 @@ fn recognise(path: &PathBuf, forced: Option<FormatKind>) -> Result<Source, Skipp
 /// (memchr runs at memory speed; parsing is the cost).
 fn plan(index: usize, s: &Source) -> Result<Vec<WorkItem>, Skipped> {
     let whole = WorkItem { source: index, start: 0, end: s.size, first_line: 1 };
-    if s.compression != Compression::Plain || s.size <= CHUNK_BYTES {
+    if s.compression != Compression::Plain || s.size <= CHUNK_BYTES || !s.format.splittable() {
         return Ok(vec![whole]);
     }
     let skip = |e: io::Error| Skipped { path: s.display.clone(), reason: format!("cannot read: {e}") };

@@ -68,6 +68,41 @@ impl LocalDays {
     }
 }
 
+/// Reads zone-less local wall times (Windows Firewall logs) as UTC, in one zone.
+///
+/// Caches the offset of the last local hour seen. A wall time that occurs twice (the hour the
+/// clocks go back) is read as the earlier instant; one that never occurs (the hour skipped
+/// forward) with the offset in force before the change.
+#[derive(Clone)]
+pub struct LocalToUtc {
+    tz: Tz,
+    hour: i64,
+    offset: i64,
+}
+
+impl LocalToUtc {
+    pub fn new(tz: Tz) -> Self {
+        LocalToUtc { tz, hour: i64::MIN, offset: 0 }
+    }
+
+    /// UTC microseconds of a local time given as seconds since 1970-01-01 00:00 local.
+    pub fn utc_micros(&mut self, local_secs: i64) -> i64 {
+        let hour = local_secs.div_euclid(3600);
+        if hour != self.hour {
+            self.hour = hour;
+            let naive = chrono::DateTime::from_timestamp(hour * 3600, 0).map(|d| d.naive_utc());
+            self.offset = match naive.map(|n| self.tz.offset_from_local_datetime(&n)) {
+                Some(chrono::LocalResult::Single(o)) | Some(chrono::LocalResult::Ambiguous(o, _)) => {
+                    o.fix().local_minus_utc() as i64
+                }
+                // In a gap: the offset an hour earlier, before the clocks moved.
+                _ => offset_at(&self.tz, hour * 3600 - 3600) as i64,
+            };
+        }
+        (local_secs - self.offset) * 1_000_000
+    }
+}
+
 /// `YYYY-MM-DD` of a day number, as the partition directories spell it.
 pub fn day_string(day: i32) -> String {
     let (y, m, d) = civil_from_days(day as i64);
@@ -95,6 +130,14 @@ mod tests {
         assert_eq!(day_string(m.day(1_711_924_200_000_000)), "2024-04-01");
         // 2024-03-30 23:30 UTC is 00:30 March 31st (still CET).
         assert_eq!(day_string(m.day(1_711_841_400_000_000)), "2024-03-31");
+    }
+
+    #[test]
+    fn local_wall_time_to_utc() {
+        let mut c = LocalToUtc::new(parse_tz("Asia/Tokyo").unwrap());
+        // 2021-06-22 12:48:01 JST is 03:48:01 UTC.
+        let local = crate::formats::bytes::days_from_civil(2021, 6, 22) * 86_400 + 12 * 3600 + 48 * 60 + 1;
+        assert_eq!(c.utc_micros(local), 1_624_333_681_000_000);
     }
 
     #[test]

@@ -5,7 +5,10 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use comfy_table::{ContentArrangement, Table, modifiers::UTF8_ROUND_CORNERS, presets::UTF8_FULL};
-use datafusion::arrow::datatypes::SchemaRef;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -64,10 +67,10 @@ pub fn write_batches(
         OutputFormat::Csv => {
             let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out);
             if batches.is_empty() {
-                w.write(&RecordBatch::new_empty(schema.clone()))?;
+                w.write(&flatten_nested(&RecordBatch::new_empty(schema.clone()))?)?;
             }
             for b in batches {
-                w.write(b)?;
+                w.write(&flatten_nested(b)?)?;
             }
             Ok(())
         }
@@ -119,6 +122,29 @@ pub fn write_file(
     write_batches(format, schema, batches, &mut buf, None)?;
     buf.flush()?;
     Ok(())
+}
+
+/// CSV has no lists or maps: such columns are written as their display text (`[87, 127]`).
+fn flatten_nested(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    if !batch.schema().fields().iter().any(|f| f.data_type().is_nested()) {
+        return Ok(batch.clone());
+    }
+    let options = FormatOptions::default();
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        if f.data_type().is_nested() {
+            let fmt = ArrayFormatter::try_new(c.as_ref(), &options)?;
+            let text: StringArray =
+                (0..c.len()).map(|i| c.is_valid(i).then(|| fmt.value(i).to_string())).collect();
+            fields.push(Field::new(f.name(), DataType::Utf8, true));
+            columns.push(Arc::new(text));
+        } else {
+            fields.push(f.as_ref().clone());
+            columns.push(c.clone());
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
 fn write_table(

@@ -120,9 +120,13 @@ pub static PROXY: LazyLock<TableSpec> =
 pub static REJECTS: LazyLock<TableSpec> =
     LazyLock::new(|| TableSpec::parse(include_str!("../schemas/rejects.json")));
 
+/// The `firewall` table: Windows Defender Firewall entries.
+pub static FIREWALL: LazyLock<TableSpec> =
+    LazyLock::new(|| TableSpec::parse(include_str!("../schemas/firewall.json")));
+
 /// Every table trawl writes, in the order `trawl query` lists them.
-pub fn all_tables() -> [&'static TableSpec; 2] {
-    [&PROXY, &REJECTS]
+pub fn all_tables() -> [&'static TableSpec; 3] {
+    [&PROXY, &FIREWALL, &REJECTS]
 }
 
 /// A table by name.

@@ -1,9 +1,11 @@
 //! Log formats: one parser module per format, behind [`RowSink`], chosen by [`FormatKind`].
 
 pub mod bytes;
+pub mod ifilter;
 pub mod proxy;
 pub mod squid;
 pub mod syslog;
+pub mod winfw;
 
 use std::fmt;
 
@@ -90,11 +92,22 @@ pub enum FormatKind {
     /// Squid's `logformat combined` (with Referer and User-Agent).
     #[value(name = "squid_combined")]
     SquidCombined,
+    /// Digital Arts i-FILTER access log (Ver.9 and Ver.10 layouts).
+    Ifilter,
+    /// Windows Defender Firewall `pfirewall.log`.
+    #[value(name = "windows_firewall")]
+    WindowsFirewall,
 }
 
 impl FormatKind {
     /// Every format, in the order sniffing tries them.
-    pub const ALL: [FormatKind; 3] = [FormatKind::Squid, FormatKind::SquidCombined, FormatKind::SquidCommon];
+    pub const ALL: [FormatKind; 5] = [
+        FormatKind::Squid,
+        FormatKind::SquidCombined,
+        FormatKind::SquidCommon,
+        FormatKind::Ifilter,
+        FormatKind::WindowsFirewall,
+    ];
 
     /// The name stored in `source_format` and accepted by `--format`.
     pub fn name(self) -> &'static str {
@@ -102,7 +115,14 @@ impl FormatKind {
             FormatKind::Squid => "squid",
             FormatKind::SquidCommon => "squid_common",
             FormatKind::SquidCombined => "squid_combined",
+            FormatKind::Ifilter => "ifilter",
+            FormatKind::WindowsFirewall => "windows_firewall",
         }
+    }
+
+    /// Whether a file may be cut into chunks parsed apart: not when lines depend on a header.
+    pub fn splittable(self) -> bool {
+        !matches!(self, FormatKind::WindowsFirewall)
     }
 
     /// A sink that parses this format into its table.
@@ -111,6 +131,8 @@ impl FormatKind {
             FormatKind::Squid => Box::new(proxy::ProxySink::new(squid::SquidNative, days)),
             FormatKind::SquidCommon => Box::new(proxy::ProxySink::new(squid::SquidHttpd::COMMON, days)),
             FormatKind::SquidCombined => Box::new(proxy::ProxySink::new(squid::SquidHttpd::COMBINED, days)),
+            FormatKind::Ifilter => Box::new(proxy::ProxySink::new(ifilter::IFilter, days)),
+            FormatKind::WindowsFirewall => Box::new(winfw::FirewallSink::new(days)),
         }
     }
 
@@ -121,6 +143,8 @@ impl FormatKind {
             FormatKind::Squid => squid::SquidNative.parse(line).is_ok(),
             FormatKind::SquidCommon => squid::SquidHttpd::COMMON.parse(line).is_ok(),
             FormatKind::SquidCombined => squid::SquidHttpd::COMBINED.parse(line).is_ok(),
+            FormatKind::Ifilter => ifilter::IFilter.parse(line).is_ok(),
+            FormatKind::WindowsFirewall => winfw::looks_like(line),
         }
     }
 

@@ -136,7 +136,7 @@ struct ProxyBuilders {
 
 /// Appends text that is known to be valid UTF-8, or its lossy form.
 #[inline]
-fn append_text(b: &mut StringBuilder, v: Option<&[u8]>, utf8: bool) {
+pub(crate) fn append_text(b: &mut StringBuilder, v: Option<&[u8]>, utf8: bool) {
     match v {
         None => b.append_null(),
         // The whole line was checked once, and fields are cut at ASCII delimiters, so every
@@ -144,6 +144,12 @@ fn append_text(b: &mut StringBuilder, v: Option<&[u8]>, utf8: bool) {
         Some(v) if utf8 => b.append_value(unsafe { std::str::from_utf8_unchecked(v) }),
         Some(v) => b.append_value(String::from_utf8_lossy(v)),
     }
+}
+
+/// A builder for an `extra` column, with the inner names Delta uses.
+pub(crate) fn extra_builder() -> MapBuilder<StringBuilder, StringBuilder> {
+    let names = MapFieldNames { entry: "key_value".into(), key: "key".into(), value: "value".into() };
+    MapBuilder::new(Some(names), StringBuilder::new(), StringBuilder::new())
 }
 
 /// Appends a form-encoded value decoded (`%XX`, `+` as space), or text as it is.
@@ -226,11 +232,7 @@ impl ProxyBuilders {
             virus_name: StringBuilder::new(),
             post_file: StringBuilder::new(),
             log_host: StringBuilder::new(),
-            extra: MapBuilder::new(
-                Some(MapFieldNames { entry: "key_value".into(), key: "key".into(), value: "value".into() }),
-                StringBuilder::new(),
-                StringBuilder::new(),
-            ),
+            extra: extra_builder(),
             source_format: StringBuilder::new(),
             source_file_col: StringBuilder::new(),
             source_line: Int64Builder::new(),

@@ -13,12 +13,12 @@ use super::bytes::{Fields, trim};
 pub fn unwrap(line: &[u8]) -> (Option<&[u8]>, &[u8]) {
     match strip_pri(line) {
         Some(rest) => {
-            if let Some(found) = rfc5424(rest).or_else(|| rfc3164(rest, false)) {
+            if let Some(found) = rfc5424(rest).or_else(|| rfc3164(rest)) {
                 return found;
             }
             (None, rest)
         }
-        None => rfc3164(line, true).unwrap_or((None, line)),
+        None => rfc3164(line).unwrap_or((None, line)),
     }
 }
 
@@ -89,9 +89,9 @@ fn is_clock(s: &[u8]) -> bool {
 }
 
 /// `Mmm dd hh:mm:ss HOST TAG: MSG` (or an ISO timestamp instead of the first three fields).
-/// Without a PRI the tag's colon is required, so a product's own leading timestamp (i-FILTER
-/// starts its lines `Apr 1 15:09:09 18051 900/01/`) is never mistaken for a header.
-fn rfc3164(rest: &[u8], need_tag: bool) -> Option<(Option<&[u8]>, &[u8])> {
+/// The tag's colon is required: a product's own leading timestamp (i-FILTER starts its lines
+/// `Apr 1 15:09:09 18051 900/01/`) must never be mistaken for a header, with or without a PRI.
+fn rfc3164(rest: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
     let mut f = Fields::new(rest);
     let first = f.next()?;
     if is_month(first) {
@@ -103,19 +103,8 @@ fn rfc3164(rest: &[u8], need_tag: bool) -> Option<(Option<&[u8]>, &[u8])> {
         return None;
     }
     let host = f.next()?;
-    let after_host = f.offset();
     let tagged = f.next().is_some_and(|t| t.len() > 1 && t.len() <= 64 && t.ends_with(b":"));
-    if tagged {
-        return Some((Some(host), trim(&rest[f.end()..])));
-    }
-    if need_tag {
-        return None;
-    }
-    if host.len() > 1 && host.ends_with(b":") {
-        // `Mmm dd hh:mm:ss tag: msg`: no host.
-        return Some((None, trim(&rest[after_host..])));
-    }
-    Some((Some(host), trim(&rest[after_host..])))
+    tagged.then(|| (Some(host), trim(&rest[f.end()..])))
 }
 
 #[cfg(test)]
@@ -155,5 +144,7 @@ mod tests {
         let fw = "2021-06-22 12:48:01 DROP UDP 192.168.178.1 224.0.0.1 - - 36 - - - - - - - RECEIVE";
         assert_eq!(un(fw), (None, fw));
         assert_eq!(un("<x>abc"), (None, "<x>abc"));
+        // A bare PRI before a product's own timestamp leaves that timestamp alone.
+        assert_eq!(un(&format!("<14>{ifilter}")), (None, ifilter));
     }
 }

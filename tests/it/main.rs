@@ -2,5 +2,6 @@
 
 mod cli;
 mod common;
+mod formats;
 mod ingest;
 mod query;

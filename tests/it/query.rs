@@ -46,7 +46,7 @@ fn sql_errors_name_the_tables() {
     });
     let msg = err.unwrap_err().to_string();
     assert!(msg.contains("nope"), "{msg}");
-    assert!(msg.contains("tables in this lake: proxy, rejects"), "{msg}");
+    assert!(msg.contains("tables in this lake: proxy, firewall, rejects, ifilter_categories"), "{msg}");
 }
 
 #[test]
