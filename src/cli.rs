@@ -20,7 +20,9 @@ pub enum Command {
     /// Parse log files (plain or gzip, any folder depth) into the lake.
     #[command(after_help = "Examples:\n  \
         trawl ingest /evidence/proxy01 --lake ./lake --tz Asia/Tokyo\n  \
-        trawl ingest access.log access.log.1 access.log.2.gz --lake ./lake\n\n\
+        trawl ingest access.log access.log.1 access.log.2.gz --lake ./lake\n  \
+        trawl ingest ./logs --lake ./lake --squid-conf /etc/squid/squid.conf\n  \
+        trawl ingest ./logs --lake ./lake --squid-logformat 'mine %ts.%03tu %6tr %>a %Ss/%03>Hs %<st %>st %rm %ru'\n\n\
         Every line is accounted for: rows go to `proxy`, unreadable lines to `rejects`\n\
         with file, line number and reason. Exit status: 0 ok, 1 some file could not be\n\
         read to its end, 2 error.")]
@@ -57,6 +59,13 @@ pub struct IngestArgs {
     /// Read every file as this format instead of recognising each from its first lines.
     #[arg(long, value_name = "FORMAT")]
     pub format: Option<FormatKind>,
+    /// A custom Squid format, as in squid.conf: 'NAME FORMAT' (repeatable). Files are matched
+    /// against these before the built-in formats.
+    #[arg(long, value_name = "'NAME FORMAT'")]
+    pub squid_logformat: Vec<String>,
+    /// Read every `logformat` definition in this squid.conf.
+    #[arg(long, value_name = "squid.conf")]
+    pub squid_conf: Vec<PathBuf>,
     /// Worker threads (default: one per core).
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,

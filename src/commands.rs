@@ -3,12 +3,15 @@
 use std::io::{self, IsTerminal, Write};
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use anyhow::{Context, Result, bail};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use datafusion::arrow::array::RecordBatch;
 
 use crate::cli::{IngestArgs, QueryArgs};
 use crate::engine::Engine;
+use crate::formats::logformat;
 use crate::ingest::{IngestOptions, IngestReport, ingest};
 use crate::lake::Lake;
 use crate::output::{OutputFormat, write_batches, write_file};
@@ -18,9 +21,22 @@ use crate::schema::all_tables;
 pub fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
     let lake = Lake::open_or_create(&args.lake.lake, args.tz.as_deref())?;
     let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let mut logformats = Vec::new();
+    for spec in &args.squid_logformat {
+        logformats.push(Arc::new(logformat::from_arg(spec)?));
+    }
+    for conf in &args.squid_conf {
+        let text = std::fs::read_to_string(conf).with_context(|| format!("reading {}", conf.display()))?;
+        let found = logformat::from_squid_conf(&text).with_context(|| format!("in {}", conf.display()))?;
+        if found.is_empty() {
+            eprintln!("note: {} defines no custom logformat; its logs use built-in formats", conf.display());
+        }
+        logformats.extend(found.into_iter().map(Arc::new));
+    }
     let opts = IngestOptions {
         paths: args.paths,
         format: args.format,
+        logformats,
         jobs,
         progress: !args.quiet && io::stderr().is_terminal(),
     };

@@ -9,7 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use flate2::read::MultiGzDecoder;
@@ -19,7 +19,8 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{IngestError, LakeError};
-use crate::formats::{FormatKind, LineMeta, ParseError, Pushed, RowSink, syslog};
+use crate::formats::logformat::Logformat;
+use crate::formats::{Format, FormatKind, LineMeta, ParseError, Pushed, RowSink, syslog};
 use crate::framing::{Line, LineReader};
 use crate::lake::{Lake, TableWriter, WrittenFile};
 use crate::localtime::LocalDays;
@@ -41,6 +42,8 @@ pub struct IngestOptions {
     pub paths: Vec<PathBuf>,
     /// Forces one format for every file instead of recognising each.
     pub format: Option<FormatKind>,
+    /// Compiled Squid `logformat`s to recognise (tried before the built-in formats).
+    pub logformats: Vec<Arc<Logformat>>,
     /// Worker threads.
     pub jobs: usize,
     /// Draw a progress bar on stderr.
@@ -82,7 +85,7 @@ impl Compression {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct FileReport {
     pub path: String,
-    pub format: &'static str,
+    pub format: String,
     pub compression: &'static str,
     /// Bytes on disk.
     pub size: u64,
@@ -172,7 +175,7 @@ struct Source {
     display: String,
     size: u64,
     compression: Compression,
-    format: FormatKind,
+    format: Format,
 }
 
 /// A unit of work: a whole file, or a byte range of a plain file starting at a known line.
@@ -195,13 +198,23 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         .build()
         .expect("thread pool with a positive size");
 
+    // A forced format is the only candidate; otherwise custom logformats first, then built-ins.
+    let formats: Vec<Format> = match opts.format {
+        Some(k) => vec![Format::Builtin(k)],
+        None => opts
+            .logformats
+            .iter()
+            .map(|l| Format::Logformat(l.clone()))
+            .chain(FormatKind::ALL.into_iter().map(Format::Builtin))
+            .collect(),
+    };
     let mut skipped = Vec::new();
     let mut candidates = Vec::new();
     for p in &opts.paths {
         discover(p, &mut candidates, &mut skipped)?;
     }
     let recognised: Vec<Result<Source, Skipped>> =
-        pool.install(|| candidates.par_iter().map(|p| recognise(p, opts.format)).collect());
+        pool.install(|| candidates.par_iter().map(|p| recognise(p, &formats)).collect());
     let mut sources = Vec::new();
     for r in recognised {
         match r {
@@ -244,7 +257,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         .iter()
         .map(|s| FileReport {
             path: s.display.clone(),
-            format: s.format.name(),
+            format: s.format.name().to_string(),
             compression: s.compression.name(),
             size: s.size,
             ..FileReport::default()
@@ -402,7 +415,7 @@ fn open_stream(
 }
 
 /// Opens a file, tells its compression and format from its first bytes and lines.
-fn recognise(path: &PathBuf, forced: Option<FormatKind>) -> Result<Source, Skipped> {
+fn recognise(path: &PathBuf, formats: &[Format]) -> Result<Source, Skipped> {
     let skip = |reason: String| Skipped { path: path.display().to_string(), reason };
     let size = fs::metadata(path).map_err(|e| skip(format!("cannot read: {e}")))?.len();
     if size == 0 {
@@ -420,20 +433,22 @@ fn recognise(path: &PathBuf, forced: Option<FormatKind>) -> Result<Source, Skipp
     if head.is_empty() {
         return Err(skip("no data (empty after decompression)".into()));
     }
-    let format = match forced {
-        Some(f) => f,
-        None => {
-            let lines = head
-                .split(|b| *b == b'\n')
-                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-                .filter(|l| !l.is_empty())
-                .map(|l| syslog::unwrap(l).1)
-                .take(SNIFF_LINES);
-            FormatKind::sniff(lines).ok_or_else(|| {
-                skip("not a log format trawl knows (first lines match none); force one with --format".into())
-            })?
-        }
-    };
+    let lines = head
+        .split(|b| *b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.is_empty())
+        .map(|l| syslog::unwrap(l).1)
+        .take(SNIFF_LINES);
+    let format = Format::sniff(formats, lines).ok_or_else(|| {
+        let hint = if formats.len() == 1 {
+            format!("its first lines are not {}", formats[0].name())
+        } else {
+            "not a log format trawl knows (first lines match none); force one with --format, or describe \
+             it with --squid-logformat"
+                .to_string()
+        };
+        skip(hint)
+    })?;
     Ok(Source { display: path.display().to_string(), path: path.clone(), size, compression, format })
 }
 
@@ -510,7 +525,7 @@ struct WorkerOut {
 struct Worker<'a> {
     lake: &'a Lake,
     days: LocalDays,
-    sinks: Vec<(FormatKind, Box<dyn RowSink>)>,
+    sinks: Vec<(String, Box<dyn RowSink>)>,
     writers: Vec<(&'static str, TableWriter)>,
     rejects: RejectSink,
     stats: Vec<(usize, FileReport)>,
@@ -552,10 +567,10 @@ impl<'a> Worker<'a> {
                 return Ok(());
             }
         };
-        let si = match self.sinks.iter().position(|(k, _)| *k == src.format) {
+        let si = match self.sinks.iter().position(|(k, _)| k == src.format.name()) {
             Some(i) => i,
             None => {
-                self.sinks.push((src.format, src.format.sink(self.days.clone())));
+                self.sinks.push((src.format.name().to_string(), src.format.sink(self.days.clone())));
                 self.sinks.len() - 1
             }
         };
@@ -563,7 +578,8 @@ impl<'a> Worker<'a> {
         sink.set_source(&src.display);
         let wi = Self::writer(&mut self.writers, self.lake, sink.table());
         let ri = Self::writer(&mut self.writers, self.lake, &REJECTS);
-        let format = src.format.name();
+        let format = src.format.name().to_string();
+        let format = format.as_str();
         let mut lines = LineReader::new(stream, item.first_line);
         loop {
             let (no, line) = match lines.next_line() {

@@ -66,7 +66,7 @@ const V9_PREFIX: [&str; 6] = ["write_time", "pid", "version", "connect_to", "", 
 const V10_PREFIX: [&str; 6] = ["write_time", "pid", "version", "upstream_proxy", "connect_to", "source_ip"];
 
 impl ProxyParser for IFilter {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "ifilter"
     }
 

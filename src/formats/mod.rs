@@ -2,12 +2,14 @@
 
 pub mod bytes;
 pub mod ifilter;
+pub mod logformat;
 pub mod proxy;
 pub mod squid;
 pub mod syslog;
 pub mod winfw;
 
 use std::fmt;
+use std::sync::Arc;
 
 use datafusion::arrow::record_batch::RecordBatch;
 
@@ -147,15 +149,58 @@ impl FormatKind {
             FormatKind::WindowsFirewall => winfw::looks_like(line),
         }
     }
+}
 
-    /// Picks the format that reads most of a file's first lines; `None` when none reads any.
-    pub fn sniff<'a>(lines: impl Iterator<Item = &'a [u8]> + Clone) -> Option<FormatKind> {
+/// A format a file can be read in: a built-in one, or a compiled Squid `logformat`.
+#[derive(Debug, Clone)]
+pub enum Format {
+    Builtin(FormatKind),
+    Logformat(Arc<logformat::Logformat>),
+}
+
+impl Format {
+    /// The value of `source_format` for its rows.
+    pub fn name(&self) -> &str {
+        use proxy::ProxyParser;
+        match self {
+            Format::Builtin(k) => k.name(),
+            Format::Logformat(l) => l.name(),
+        }
+    }
+
+    /// Whether a file in this format may be cut into chunks parsed apart.
+    pub fn splittable(&self) -> bool {
+        match self {
+            Format::Builtin(k) => k.splittable(),
+            Format::Logformat(_) => true,
+        }
+    }
+
+    /// A sink that parses this format into its table.
+    pub fn sink(&self, days: LocalDays) -> Box<dyn RowSink> {
+        match self {
+            Format::Builtin(k) => k.sink(days),
+            Format::Logformat(l) => Box::new(proxy::ProxySink::new(l.clone(), days)),
+        }
+    }
+
+    fn accepts(&self, line: &[u8]) -> bool {
+        use proxy::ProxyParser;
+        match self {
+            Format::Builtin(k) => k.accepts(line),
+            Format::Logformat(l) => l.parse(line).is_ok(),
+        }
+    }
+
+    /// Picks, among `candidates`, the format that reads most of a file's first lines (the
+    /// earlier candidate on a tie); `None` when none reads any.
+    pub fn sniff<'a>(candidates: &[Format], lines: impl Iterator<Item = &'a [u8]> + Clone) -> Option<Format> {
         let mut best = None;
         let mut best_hits = 0;
-        for kind in FormatKind::ALL {
-            let hits = lines.clone().filter(|l| kind.accepts(l)).count();
+        for f in candidates {
+            let hits = lines.clone().filter(|l| f.accepts(l)).count();
             if hits > best_hits {
-                best = Some(kind);
+                best = Some(f.clone());
                 best_hits = hits;
             }
         }

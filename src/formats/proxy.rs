@@ -83,7 +83,7 @@ impl<'a> Extra<'a> {
 /// A proxy format's line parser: bytes in, a borrowed row out, nothing allocated.
 pub trait ProxyParser: Send + Sync + 'static {
     /// The value of `source_format` for rows from this parser.
-    fn name(&self) -> &'static str;
+    fn name(&self) -> &str;
     /// Splits one line (terminator stripped) into a row.
     fn parse<'a>(&'a self, line: &'a [u8]) -> Result<ProxyRow<'a>, ParseError>;
 }
@@ -92,6 +92,17 @@ pub trait ProxyParser: Send + Sync + 'static {
 pub struct ProxySink<P> {
     parser: P,
     b: ProxyBuilders,
+}
+
+/// Compiled formats are shared by every worker.
+impl<T: ProxyParser + ?Sized> ProxyParser for std::sync::Arc<T> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn parse<'a>(&'a self, line: &'a [u8]) -> Result<ProxyRow<'a>, ParseError> {
+        (**self).parse(line)
+    }
 }
 
 /// Arrow builders for the `proxy` table.

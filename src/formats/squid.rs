@@ -48,7 +48,7 @@ fn parse_status(s: &[u8]) -> Option<i32> {
 }
 
 impl ProxyParser for SquidNative {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         "squid"
     }
 
@@ -125,7 +125,7 @@ const H_EXTRA: ParseError =
     ParseError::new("\"referer\" \"user-agent\"", "quoted fields where common has none");
 
 impl ProxyParser for SquidHttpd {
-    fn name(&self) -> &'static str {
+    fn name(&self) -> &str {
         if self.combined { "squid_combined" } else { "squid_common" }
     }
 

@@ -17,7 +17,7 @@ pub fn testdata(rel: &str) -> PathBuf {
 /// A lake in a temporary folder; the folder goes when this is dropped.
 pub struct TestLake {
     /// Keeps the folder alive as long as the lake.
-    _dir: TempDir,
+    pub _dir: TempDir,
     pub lake: Lake,
 }
 
@@ -30,7 +30,13 @@ impl TestLake {
 
     /// Ingests paths with two workers, recognising formats.
     pub fn ingest(&self, paths: &[PathBuf]) -> IngestReport {
-        let opts = IngestOptions { paths: paths.to_vec(), format: None, jobs: 2, progress: false };
+        let opts = IngestOptions {
+            paths: paths.to_vec(),
+            format: None,
+            logformats: Vec::new(),
+            jobs: 2,
+            progress: false,
+        };
         ingest(&self.lake, &opts).expect("ingest succeeds")
     }
 

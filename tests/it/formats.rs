@@ -223,7 +223,7 @@ fn mixed_folder_every_parser_and_skipped_junk() {
     let got: Vec<(String, &str)> = r
         .files
         .iter()
-        .map(|f| (f.path.strip_prefix(&root.display().to_string()).unwrap().to_string(), f.format))
+        .map(|f| (f.path.strip_prefix(&root.display().to_string()).unwrap().to_string(), f.format.as_str()))
         .collect();
     assert_eq!(
         got,
@@ -242,5 +242,55 @@ fn mixed_folder_every_parser_and_skipped_junk() {
     assert_eq!(
         l.rows("SELECT 'proxy', count(*) FROM proxy UNION ALL SELECT 'firewall', count(*) FROM firewall ORDER BY 1"),
         vec![row(&["firewall", "8"]), row(&["proxy", "34"])]
+    );
+}
+
+#[test]
+fn custom_logformats_from_squid_conf() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["ingest", "--quiet", "--tz", "Asia/Tokyo", "--lake"])
+        .arg(&lake)
+        .arg("--squid-conf")
+        .arg(testdata("squid-custom/squid.conf"))
+        .arg(testdata("squid-custom/logstare.log"))
+        .arg(testdata("squid-custom/access-extended.log"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("8 rows, 0 rejects"), "{stderr}");
+    let l = TestLake { _dir: tempfile::tempdir().unwrap(), lake: trawl::lake::Lake::open(&lake).unwrap() };
+    // The LogStare example line of FORMATS.md, field by field; bytes_in (%>st) is the upload side.
+    assert_eq!(
+        l.rows(
+            "SELECT source_format, ts, duration_ms, client_ip, server_ip, username, method, url, host, port, \
+             referrer, user_agent, status, cache_result, hierarchy, content_type, request_bytes, response_bytes, \
+             extra['>p'], extra['st'], extra['<tt'], log_host FROM proxy WHERE source_file LIKE '%logstare.log' \
+             AND source_line = 1"
+        ),
+        vec![row(&[
+            "squid_logformat:timefm", "2022-06-28T03:20:30Z", "30059", "::1", "NULL", "NULL", "CONNECT",
+            "fef.mx.managex.xxxsoft.com:443", "fef.mx.managex.xxxsoft.com", "443", "NULL", "", "503", "NONE",
+            "HIER_NONE", "NULL", "125", "0", "49407", "125", "NULL", "NULL",
+        ])]
+    );
+    // A quoted agent with spaces, a %-encoded user, the sender of a syslog-wrapped line.
+    assert_eq!(
+        l.rows(
+            "SELECT username, request_bytes, extra['ssl::>sni'], substr(user_agent, 1, 11), coalesce(log_host, '-') \
+             FROM proxy WHERE source_file LIKE '%logstare.log' AND source_line > 1 ORDER BY source_line"
+        ),
+        vec![
+            row(&["CORP\\tanaka", "2097152", "upload.storage.example.net", "Mozilla/5.0", "-"]),
+            row(&["NULL", "312", "NULL", "", "winproxy01"]),
+        ]
+    );
+    assert_eq!(
+        l.rows(
+            "SELECT count(*), count(DISTINCT user_agent), sum(request_bytes), min(extra['>p']) FROM proxy \
+             WHERE source_format = 'squid_logformat:extended'"
+        ),
+        vec![row(&["5", "1", "2592", "32844"])]
     );
 }
