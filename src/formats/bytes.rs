@@ -70,6 +70,12 @@ pub fn dash_is_none(s: &[u8]) -> Option<&[u8]> {
     if s == b"-" || s.is_empty() { None } else { Some(s) }
 }
 
+/// A header logged as `-` was sent empty or not at all: the value is there, and blank.
+#[inline]
+pub fn dash_is_empty(s: &[u8]) -> &[u8] {
+    if s == b"-" { &s[..0] } else { s }
+}
+
 /// An unsigned decimal; `None` on anything else or on overflow.
 #[inline]
 pub fn parse_u64(s: &[u8]) -> Option<u64> {

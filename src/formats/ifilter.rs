@@ -8,7 +8,7 @@
 use memchr::{memchr, memrchr};
 
 use super::ParseError;
-use super::bytes::{Fields, dash_is_none, days_from_civil, parse_clf_time, parse_i64};
+use super::bytes::{Fields, dash_is_empty, dash_is_none, days_from_civil, parse_clf_time, parse_i64};
 use super::proxy::{Extra, ProxyParser, ProxyRow};
 
 /// The i-FILTER access-log parser; the layout is told per line by its field count.
@@ -187,7 +187,7 @@ impl ProxyParser for IFilter {
             virus_name: dash_is_none(mid[n - 3]),
             post_file: dash_is_none(mid[n - 1]),
             referrer: dash_is_none(referer),
-            user_agent: Some(if agent == b"-" { &agent[..0] } else { agent }),
+            user_agent: Some(dash_is_empty(agent)),
             content_type: dash_is_none(content_type),
             form_encoded: true,
             server_ip,

@@ -7,7 +7,9 @@
 use memchr::memmem::Finder;
 
 use super::ParseError;
-use super::bytes::{dash_is_none, parse_clf_time, parse_epoch_micros, parse_i64, parse_u64, trim};
+use super::bytes::{
+    dash_is_empty, dash_is_none, parse_clf_time, parse_epoch_micros, parse_i64, parse_u64, trim,
+};
 use super::proxy::{EXTRA_MAX, Extra, ProxyParser, ProxyRow};
 
 /// Where a field's value goes.
@@ -378,7 +380,7 @@ impl ProxyParser for Logformat {
                         Status => row.status = number(raw)?.map(|s| s as i32),
                         RequestBytes => row.request_bytes = number(raw)?,
                         ResponseBytes => row.response_bytes = number(raw)?,
-                        UserAgent => row.user_agent = Some(v.unwrap_or(&raw[..0])),
+                        UserAgent => row.user_agent = Some(dash_is_empty(raw)),
                         Referrer => row.referrer = v,
                         ContentType => row.content_type = v,
                         CacheResult => row.cache_result = v,

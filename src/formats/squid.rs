@@ -5,7 +5,9 @@
 use memchr::{memchr, memmem, memrchr};
 
 use super::ParseError;
-use super::bytes::{Fields, dash_is_none, parse_clf_time, parse_epoch_micros, parse_i64, trim};
+use super::bytes::{
+    Fields, dash_is_empty, dash_is_none, parse_clf_time, parse_epoch_micros, parse_i64, trim,
+};
 use super::proxy::{ProxyParser, ProxyRow};
 
 /// `%ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt`
@@ -199,7 +201,7 @@ impl ProxyParser for SquidHttpd {
             url: Some(url),
             status: Some(status),
             response_bytes: Some(bytes),
-            user_agent: user_agent.map(|ua| if ua == b"-" { &ua[..0] } else { ua }),
+            user_agent: user_agent.map(dash_is_empty),
             referrer,
             cache_result: Some(code),
             hierarchy: dash_is_none(hier),
