@@ -14,4 +14,10 @@ fi
 if [ ! -d "$DATA-gz" ]; then
   target/release/examples/generate --out "$DATA-gz" --bytes "$SIZE" --files 8 --seed 42 --gzip
 fi
-python3 benches/bench.py --data "$DATA" --gz-data "$DATA-gz" --trawl target/release/trawl --reps "$REPS"
+for f in ifilter firewall; do
+  if [ ! -d "benches/data/$f-$SIZE" ]; then
+    target/release/examples/generate --out "benches/data/$f-$SIZE" --bytes "$SIZE" --files 8 --seed 42 --format $f
+  fi
+done
+python3 benches/bench.py --data "$DATA" --gz-data "$DATA-gz" --ifilter-data "benches/data/ifilter-$SIZE" \
+  --firewall-data "benches/data/firewall-$SIZE" --trawl target/release/trawl --reps "$REPS"

@@ -1,6 +1,7 @@
 //! Seeded generator of realistic proxy logs for benchmarks and large tests.
 //!
-//! `cargo run --release --example generate -- --out DIR --bytes 1G [--files 8] [--seed 42] [--gzip]`
+//! `cargo run --release --example generate -- --out DIR --bytes 1G [--files 8] [--seed 42] [--gzip]
+//!  [--format squid|ifilter|firewall]`
 //!
 //! Thousands of users on their own client addresses, Zipf-distributed domains, rotated files
 //! covering consecutive days, and a small share of malformed lines (which
@@ -77,10 +78,18 @@ struct Args {
     files: usize,
     seed: u64,
     gzip: bool,
+    format: String,
 }
 
 fn args() -> Args {
-    let mut a = Args { out: PathBuf::from("benches/data"), bytes: 1 << 30, files: 8, seed: 42, gzip: false };
+    let mut a = Args {
+        out: PathBuf::from("benches/data"),
+        bytes: 1 << 30,
+        files: 8,
+        seed: 42,
+        gzip: false,
+        format: "squid".into(),
+    };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
         let mut v = || it.next().unwrap_or_else(|| panic!("{k} needs a value"));
@@ -90,6 +99,7 @@ fn args() -> Args {
             "--files" => a.files = v().parse().expect("--files N"),
             "--seed" => a.seed = v().parse().expect("--seed N"),
             "--gzip" => a.gzip = true,
+            "--format" => a.format = v(),
             other => panic!("unknown argument {other}"),
         }
     }
@@ -123,6 +133,13 @@ fn main() -> std::io::Result<()> {
             Box::new(file)
         };
         let mut written = 0u64;
+        if a.format == "firewall" {
+            let header = "#Version: 1.5\n#Software: Microsoft Windows Firewall\n#Time Format: Local\n#Fields: date time \
+                          action protocol src-ip dst-ip src-port dst-port size tcpflags tcpsyn tcpack tcpwin icmptype \
+                          icmpcode info path pid\n\n";
+            w.write_all(header.as_bytes())?;
+            written += header.len() as u64;
+        }
         let mut t_ms = (start + f as u64 * 86_400) * 1000;
         let mut line = Vec::with_capacity(512);
         while written < per_file {
@@ -135,41 +152,11 @@ fn main() -> std::io::Result<()> {
                 writeln!(line, "{}.{:03} {:>6} {client} TCP_MISS/2", t_ms / 1000, t_ms % 1000, r.below(900))?;
             } else {
                 let d = &domains[zipf.sample(&mut r)];
-                let connect = r.below(100) < 35;
-                let user = if r.below(100) < 80 { users[u].as_str() } else { "-" };
-                let (code, status) = match r.below(100) {
-                    0..=69 => ("TCP_MISS", 200),
-                    70..=79 => ("TCP_HIT", 200),
-                    80..=86 => ("TCP_REFRESH_UNMODIFIED", 304),
-                    87..=92 => ("TCP_MISS", 404),
-                    93..=95 => ("TCP_DENIED", 403),
-                    96..=97 => ("TCP_MISS_ABORTED", 0),
-                    _ => ("TCP_MISS", 302),
-                };
-                let bytes = (r.unit().powi(3) * 2_000_000.0) as u64 + 200;
-                let dur = (r.unit().powi(2) * 5_000.0) as u64;
-                let server = format!("203.0.{}.{}", r.below(256), r.below(256));
-                if connect {
-                    write!(
-                        line,
-                        "{}.{:03} {dur:>6} {client} {code}/{status:03} {bytes} CONNECT {d}:443 {user} HIER_DIRECT/{server} -",
-                        t_ms / 1000,
-                        t_ms % 1000
-                    )?;
-                } else {
-                    let method = if r.below(100) < 8 { "POST" } else { "GET" };
-                    let ty = TYPES[r.below(TYPES.len() as u64) as usize];
-                    write!(
-                        line,
-                        "{}.{:03} {dur:>6} {client} {code}/{status:03} {bytes} {method} http://{d}/{}/{}?id={} {user} HIER_DIRECT/{server} {ty}",
-                        t_ms / 1000,
-                        t_ms % 1000,
-                        WORDS[r.below(WORDS.len() as u64) as usize],
-                        r.below(100_000),
-                        r.below(1_000_000),
-                    )?;
+                match a.format.as_str() {
+                    "ifilter" => ifilter_line(&mut line, &mut r, t_ms, &client, &users[u], d)?,
+                    "firewall" => firewall_line(&mut line, &mut r, t_ms, &client)?,
+                    _ => squid_line(&mut line, &mut r, t_ms, &client, &users[u], d)?,
                 }
-                line.push(b'\n');
             }
             w.write_all(&line)?;
             written += line.len() as u64;
@@ -184,4 +171,125 @@ fn main() -> std::io::Result<()> {
         a.out.display()
     );
     Ok(())
+}
+
+fn squid_line(
+    line: &mut Vec<u8>,
+    r: &mut Rng,
+    t_ms: u64,
+    client: &str,
+    user_name: &str,
+    d: &str,
+) -> std::io::Result<()> {
+    let connect = r.below(100) < 35;
+    let user = if r.below(100) < 80 { user_name } else { "-" };
+    let (code, status) = match r.below(100) {
+        0..=69 => ("TCP_MISS", 200),
+        70..=79 => ("TCP_HIT", 200),
+        80..=86 => ("TCP_REFRESH_UNMODIFIED", 304),
+        87..=92 => ("TCP_MISS", 404),
+        93..=95 => ("TCP_DENIED", 403),
+        96..=97 => ("TCP_MISS_ABORTED", 0),
+        _ => ("TCP_MISS", 302),
+    };
+    let bytes = (r.unit().powi(3) * 2_000_000.0) as u64 + 200;
+    let dur = (r.unit().powi(2) * 5_000.0) as u64;
+    let server = format!("203.0.{}.{}", r.below(256), r.below(256));
+    if connect {
+        write!(
+            line,
+            "{}.{:03} {dur:>6} {client} {code}/{status:03} {bytes} CONNECT {d}:443 {user} HIER_DIRECT/{server} -",
+            t_ms / 1000,
+            t_ms % 1000
+        )?;
+    } else {
+        let method = if r.below(100) < 8 { "POST" } else { "GET" };
+        let ty = TYPES[r.below(TYPES.len() as u64) as usize];
+        write!(
+            line,
+            "{}.{:03} {dur:>6} {client} {code}/{status:03} {bytes} {method} http://{d}/{}/{}?id={} {user} HIER_DIRECT/{server} {ty}",
+            t_ms / 1000,
+            t_ms % 1000,
+            WORDS[r.below(WORDS.len() as u64) as usize],
+            r.below(100_000),
+            r.below(1_000_000),
+        )?;
+    }
+    line.push(b'\n');
+    Ok(())
+}
+
+const AGENTS: &[&str] = &[
+    "Mozilla%2F5.0+%28Windows+NT+10.0%3B+Win64%3B+x64%29+AppleWebKit%2F537.36+%28KHTML%2C+like+Gecko%29+Chrome%2F124.0.0.0+Safari%2F537.36",
+    "Mozilla%2F5.0+%28Windows+NT+10.0%3B+Win64%3B+x64%3B+rv%3A125.0%29+Gecko%2F20100101+Firefox%2F125.0",
+    "Microsoft-CryptoAPI%2F10.0",
+];
+
+fn ifilter_line(
+    line: &mut Vec<u8>,
+    r: &mut Rng,
+    t_ms: u64,
+    client: &str,
+    user: &str,
+    d: &str,
+) -> std::io::Result<()> {
+    const MON: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    // Local time in +0900: the generator only needs consistent, plausible fields.
+    let secs = t_ms / 1000 + 9 * 3600;
+    let days = (secs / 86_400) as i64;
+    let (y, m, dd) = civil(days);
+    let (h, mi, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let blocked = r.below(100) < 5;
+    let (action, status) = if blocked { ("block", 503) } else { ("allow", 200) };
+    let cat = 33 + r.below(100);
+    let ua = AGENTS[r.below(AGENTS.len() as u64) as usize];
+    writeln!(
+        line,
+        "{} {dd} {h:02}:{mi:02}:{s:02} {} 900/01/ 203.0.113.{}:80 {client} - {user} [{dd}/{}/{y}:{h:02}:{mi:02}:{s:02} +0900] {status} {} {} {action} {} {} {cat} -1 -1 default - 0 - \"GET http://{d}/{}?id={} HTTP/1.1\" - {ua} text%2Fhtml%3B+charset%3Dutf-8 {:08X}",
+        MON[m as usize - 1],
+        1000 + r.below(30_000),
+        r.below(256),
+        MON[m as usize - 1],
+        (r.unit().powi(3) * 2_000_000.0) as u64,
+        200 + r.below(1500),
+        r.below(100),
+        r.below(100),
+        r.below(100_000),
+        r.below(1_000_000),
+        r.next() as u32,
+    )
+}
+
+fn firewall_line(line: &mut Vec<u8>, r: &mut Rng, t_ms: u64, client: &str) -> std::io::Result<()> {
+    let secs = t_ms / 1000 + 9 * 3600;
+    let (y, m, d) = civil((secs / 86_400) as i64);
+    let (h, mi, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let (action, proto) = match r.below(10) {
+        0..=5 => ("ALLOW", "TCP"),
+        6..=7 => ("ALLOW", "UDP"),
+        _ => ("DROP", "TCP"),
+    };
+    writeln!(
+        line,
+        "{y}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02} {action} {proto} {client} 203.0.{}.{} {} {} 0 - 0 0 0 - - - SEND {}",
+        r.below(256),
+        r.below(256),
+        49_152 + r.below(16_000),
+        [443, 80, 53, 445, 3389][r.below(5) as usize],
+        1000 + r.below(9000),
+    )
+}
+
+/// Proleptic Gregorian date of a day number.
+fn civil(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
