@@ -45,10 +45,12 @@ const META_FILE: &str = "trawl.json";
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
 /// A file is closed and a new one started past this many rows.
 const FILE_ROWS: u64 = 8 << 20;
-/// Encoded-but-unwritten bytes one writer may hold before it flushes its largest file.
-pub const WRITER_BUFFER_BYTES: usize = 128 << 20;
-/// Partition files one writer keeps open at once; more dates than this close the oldest.
-const OPEN_FILES: usize = 32;
+/// Memory one worker's open Parquet writers may hold (by their own estimate) before the largest
+/// ends its row group early.
+pub const WRITER_BUFFER_BYTES: usize = 96 << 20;
+/// Partition files one worker keeps open at once; more dates than this close the least recently
+/// used. Each open writer holds encoder state its estimate does not count, so this bounds memory.
+const OPEN_FILES: usize = 4;
 
 /// `<lake>/trawl.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -396,11 +398,11 @@ impl TableWriter {
 
     /// Bounds memory: ends the row group of the file holding the most unwritten bytes.
     fn keep_within_budget(&mut self) -> Result<(), LakeError> {
-        let buffered: usize = self.open.iter().map(|f| f.writer.in_progress_size()).sum();
+        let buffered: usize = self.open.iter().map(|f| f.writer.memory_size()).sum();
         if buffered <= WRITER_BUFFER_BYTES {
             return Ok(());
         }
-        if let Some(f) = self.open.iter_mut().max_by_key(|f| f.writer.in_progress_size()) {
+        if let Some(f) = self.open.iter_mut().max_by_key(|f| f.writer.memory_size()) {
             f.writer.flush().map_err(|e| LakeError::parquet(self.dir.join(&f.rel_path), e))?;
         }
         Ok(())
@@ -451,9 +453,9 @@ impl TableWriter {
         Ok(std::mem::take(&mut self.done))
     }
 
-    /// Unwritten bytes held in memory now (for tests of bounded memory).
+    /// Memory the open writers hold now, by their own estimate (for tests of bounded memory).
     pub fn buffered_bytes(&self) -> usize {
-        self.open.iter().map(|f| f.writer.in_progress_size()).sum()
+        self.open.iter().map(|f| f.writer.memory_size()).sum()
     }
 }
 
