@@ -32,7 +32,7 @@ pub enum Command {
         trawl query --lake ./lake \"SELECT username, sum(response_bytes) FROM proxy GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"\n  \
         trawl query --lake ./lake -f hunt.sql -o report.csv\n  \
         trawl query --lake ./lake --schema\n\n\
-        Tables: proxy, rejects. Functions: reg_domain(host), url_host(url), local_ts(ts)\n\
+        Tables: proxy, firewall, rejects, ingests, ifilter_categories. Functions: reg_domain(host), url_host(url), local_ts(ts)\n\
         (wall time in the lake's zone). `WHERE date = 'YYYY-MM-DD'` reads one day's files only.")]
     Query(QueryArgs),
 }

@@ -10,7 +10,9 @@ use std::fs::{self, File};
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 
 use flate2::read::MultiGzDecoder;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -20,12 +22,12 @@ use serde::Serialize;
 
 use crate::error::{IngestError, LakeError};
 use crate::formats::logformat::Logformat;
-use crate::formats::{Format, FormatKind, LineMeta, ParseError, Pushed, RowSink, syslog};
+use crate::formats::{Batch, Format, FormatKind, LineMeta, ParseError, Pushed, RowSink, syslog};
 use crate::framing::{Line, LineReader};
 use crate::lake::{Lake, TableWriter, WrittenFile};
 use crate::localtime::LocalDays;
 use crate::rejects::RejectSink;
-use crate::schema::{REJECTS, TableSpec};
+use crate::schema::{INGESTS, REJECTS, TableSpec};
 
 /// Rows per record batch handed to the writer.
 pub const BATCH_ROWS: usize = 64 * 1024;
@@ -190,6 +192,8 @@ struct WorkItem {
 /// Runs an ingest into `lake`.
 pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
+    let started_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
+    let run_id = uuid::Uuid::new_v4().to_string();
     if opts.paths.is_empty() {
         return Err(IngestError::NoInput);
     }
@@ -288,10 +292,16 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     let reports: Vec<FileReport> =
         reports.into_iter().zip(live).filter(|(_, l)| *l).map(|(r, _)| r).collect();
 
+    // The run's own bookkeeping, written like any table and committed last.
+    let mut custody = lake.writer(&INGESTS);
+    custody
+        .write(Batch { batch: ingests_batch(&run_id, started_us, &reports, &skipped), days: Vec::new() })?;
+    let custody = custody.finish()?;
     let meta = HashMap::from([(
         "trawl".to_string(),
         serde_json::json!({
             "version": env!("CARGO_PKG_VERSION"),
+            "run_id": run_id,
             "sources": reports.iter().map(|r| serde_json::json!({
                 "path": r.path, "size": r.size, "format": r.format,
                 "lines": r.lines, "rows": r.rows, "rejects": r.rejects,
@@ -300,20 +310,21 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     )]);
     let rt = crate::runtime();
     let mut commits = Vec::new();
-    let mut tables: Vec<&&'static str> = written.keys().collect();
-    tables.sort();
+    let mut tables: Vec<(&'static TableSpec, &[WrittenFile])> =
+        written.iter().map(|(t, f)| (by_name(t), f.as_slice())).collect();
+    tables.sort_by_key(|(spec, _)| spec.table.clone());
+    tables.push((&INGESTS, &custody));
     rt.block_on(async {
         // Tables exist even when empty, so queries over a fresh lake name them without error.
         for spec in crate::schema::all_tables() {
             lake.ensure_table(spec).await?;
         }
-        for t in tables {
-            let spec = by_name(t);
-            match lake.commit(spec, &written[*t], meta.clone()).await {
+        for (spec, files) in tables {
+            match lake.commit(spec, files, meta.clone()).await {
                 Ok(Some(v)) => commits.push((spec.table.clone(), v)),
                 Ok(None) => {}
                 Err(e) => {
-                    lake.discard(spec, &written[*t]);
+                    lake.discard(spec, files);
                     return Err(e);
                 }
             }
@@ -322,6 +333,69 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     })?;
 
     Ok(IngestReport { files: reports, skipped, elapsed: started.elapsed(), commits })
+}
+
+/// One `ingests` row per file found: those read, and those skipped with the reason.
+fn ingests_batch(run_id: &str, started_us: i64, files: &[FileReport], skipped: &[Skipped]) -> RecordBatch {
+    let n = files.len() + skipped.len();
+    let read = |f: fn(&FileReport) -> i64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter(files.iter().map(|r| Some(f(r))).chain(skipped.iter().map(|_| None))))
+    };
+    let text = |vals: Vec<Option<String>>| -> ArrayRef { Arc::new(StringArray::from(vals)) };
+    let ts = |vals: Vec<Option<i64>>| -> ArrayRef {
+        Arc::new(TimestampMicrosecondArray::from(vals).with_timezone("UTC"))
+    };
+    let columns: Vec<ArrayRef> = INGESTS
+        .columns
+        .iter()
+        .map(|c| match c.name.as_str() {
+            "run_id" => text(vec![Some(run_id.to_string()); n]),
+            "ingested_at" => ts(vec![Some(started_us); n]),
+            "trawl_version" => text(vec![Some(env!("CARGO_PKG_VERSION").to_string()); n]),
+            "path" => text(
+                files
+                    .iter()
+                    .map(|f| Some(f.path.clone()))
+                    .chain(skipped.iter().map(|s| Some(s.path.clone())))
+                    .collect(),
+            ),
+            "status" => text(
+                files
+                    .iter()
+                    .map(|f| Some(if f.error.is_some() { "partial" } else { "ingested" }.to_string()))
+                    .chain(skipped.iter().map(|_| Some("skipped".to_string())))
+                    .collect(),
+            ),
+            "reason" => text(
+                files
+                    .iter()
+                    .map(|f| f.error.clone())
+                    .chain(skipped.iter().map(|s| Some(s.reason.clone())))
+                    .collect(),
+            ),
+            "format" => text(
+                files.iter().map(|f| Some(f.format.clone())).chain(skipped.iter().map(|_| None)).collect(),
+            ),
+            "compression" => text(
+                files
+                    .iter()
+                    .map(|f| Some(f.compression.to_string()))
+                    .chain(skipped.iter().map(|_| None))
+                    .collect(),
+            ),
+            "size" => read(|f| f.size as i64),
+            "lines" => read(|f| f.lines as i64),
+            "rows" => read(|f| f.rows as i64),
+            "rejects" => read(|f| f.rejects as i64),
+            "blank_lines" => read(|f| f.blank_lines as i64),
+            "header_lines" => read(|f| f.header_lines as i64),
+            "lossy_rows" => read(|f| f.lossy_rows as i64),
+            "first_ts" => ts(files.iter().map(|f| f.first_ts).chain(skipped.iter().map(|_| None)).collect()),
+            "last_ts" => ts(files.iter().map(|f| f.last_ts).chain(skipped.iter().map(|_| None)).collect()),
+            other => unreachable!("schemas/ingests.json names {other:?}, unknown to ingest"),
+        })
+        .collect();
+    RecordBatch::try_new(INGESTS.arrow_schema(), columns).expect("one value per file per column")
 }
 
 fn progress_bar(show: bool, total: u64) -> ProgressBar {

@@ -124,9 +124,13 @@ pub static REJECTS: LazyLock<TableSpec> =
 pub static FIREWALL: LazyLock<TableSpec> =
     LazyLock::new(|| TableSpec::parse(include_str!("../schemas/firewall.json")));
 
+/// The `ingests` table: one row per file each run found.
+pub static INGESTS: LazyLock<TableSpec> =
+    LazyLock::new(|| TableSpec::parse(include_str!("../schemas/ingests.json")));
+
 /// Every table trawl writes, in the order `trawl query` lists them.
-pub fn all_tables() -> [&'static TableSpec; 3] {
-    [&PROXY, &FIREWALL, &REJECTS]
+pub fn all_tables() -> [&'static TableSpec; 4] {
+    [&PROXY, &FIREWALL, &REJECTS, &INGESTS]
 }
 
 /// A table by name.

@@ -243,6 +243,36 @@ fn mixed_folder_every_parser_and_skipped_junk() {
         l.rows("SELECT 'proxy', count(*) FROM proxy UNION ALL SELECT 'firewall', count(*) FROM firewall ORDER BY 1"),
         vec![row(&["firewall", "8"]), row(&["proxy", "34"])]
     );
+    // The run's bookkeeping lists every file found, the skipped ones with their reason.
+    let base = root.display().to_string();
+    assert_eq!(
+        l.rows(&format!(
+            "SELECT replace(path, '{base}', ''), status, coalesce(reason, '-'), coalesce(format, '-'), \
+             coalesce(rows, -1) FROM ingests ORDER BY 1"
+        )),
+        vec![
+            row(&["/filter/access.log0000", "ingested", "-", "ifilter", "2"]),
+            row(&[
+                "/hosts/.DS_Store",
+                "skipped",
+                "not a log format trawl knows (first lines match none); force one with --format, or describe it with --squid-logformat",
+                "-",
+                "-1"
+            ]),
+            row(&[
+                "/hosts/pc17/notes.pdf",
+                "skipped",
+                "not a log format trawl knows (first lines match none); force one with --format, or describe it with --squid-logformat",
+                "-",
+                "-1"
+            ]),
+            row(&["/hosts/pc17/pfirewall.log.old", "ingested", "-", "windows_firewall", "8"]),
+            row(&["/proxy/empty.log", "skipped", "empty file", "-", "-1"]),
+            row(&["/proxy/sq01/access.log.2.gz", "ingested", "-", "squid", "28"]),
+            row(&["/proxy/sq02/access.log", "ingested", "-", "squid_combined", "4"]),
+        ]
+    );
+    assert_eq!(l.scalar("SELECT count(DISTINCT run_id) FROM ingests"), "1");
 }
 
 #[test]

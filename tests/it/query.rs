@@ -46,7 +46,10 @@ fn sql_errors_name_the_tables() {
     });
     let msg = err.unwrap_err().to_string();
     assert!(msg.contains("nope"), "{msg}");
-    assert!(msg.contains("tables in this lake: proxy, firewall, rejects, ifilter_categories"), "{msg}");
+    assert!(
+        msg.contains("tables in this lake: proxy, firewall, rejects, ingests, ifilter_categories"),
+        "{msg}"
+    );
 }
 
 #[test]
