@@ -243,6 +243,12 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
+/// A field as text, for the parsers' unit tests.
+#[cfg(test)]
+pub(crate) fn text(b: Option<&[u8]>) -> Option<&str> {
+    b.map(|b| std::str::from_utf8(b).expect("test fields are UTF-8"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,9 +201,7 @@ impl ProxyParser for IFilter {
 mod tests {
     use super::*;
 
-    fn s(b: Option<&[u8]>) -> Option<&str> {
-        b.map(|b| std::str::from_utf8(b).unwrap())
-    }
+    use crate::formats::bytes::text as s;
 
     #[test]
     fn ver9_line() {

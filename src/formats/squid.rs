@@ -214,9 +214,7 @@ impl ProxyParser for SquidHttpd {
 mod tests {
     use super::*;
 
-    fn s(b: Option<&[u8]>) -> Option<&str> {
-        b.map(|b| std::str::from_utf8(b).unwrap())
-    }
+    use crate::formats::bytes::text as s;
 
     #[test]
     fn native_padded_duration_and_dash_user() {
