@@ -3,5 +3,6 @@
 mod cli;
 mod common;
 mod formats;
+mod hostile;
 mod ingest;
 mod query;
