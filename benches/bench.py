@@ -87,13 +87,17 @@ def main():
     print(f"\n{len(files)} files, {size / 1e6:.0f} MB, {lines} lines; {os.cpu_count()} cores; median of {a.reps}\n")
     print("MB/s counts bytes on disk (compressed for .gz); 'per byte vs trawl' compares seconds per MB with plain "
           "Squid native ingest, so 2.00x means half as fast.\n")
-    print(f"| {'contender':<34} | {'per byte vs trawl':>17} | {'MB/s':>8} | {'seconds':>8} | {'peak RSS':>9} |")
-    print(f"|{'-' * 36}|{'-' * 18}:|{'-' * 9}:|{'-' * 9}:|{'-' * 10}:|")
+    print(f"| {'contender':<34} | {'per byte vs trawl':>17} | {'MB/s':>8} | {'lines/s':>11} | {'seconds':>8} | "
+          f"{'peak RSS':>9} |")
+    print(f"|{'-' * 36}|{'-' * 18}:|{'-' * 9}:|{'-' * 12}:|{'-' * 9}:|{'-' * 10}:|")
     base_rate = base / size if base else None
     for name, (t, rss) in results.items():
         nbytes = sizes.get(name, size)
         ratio = f"{(t / nbytes) / base_rate:.2f}x" if base_rate else "-"
-        print(f"| {name:<34} | {ratio:>17} | {nbytes / 1e6 / t:>8.1f} | {t:>8.2f} | {rss / 2**20:>7.0f} MiB |")
+        # Lines are those of the Squid files; the i-FILTER and firewall sets have their own counts.
+        per_line = f"{lines / t:,.0f}" if name not in ("trawl ingest (ifilter)", "trawl ingest (firewall)") else "-"
+        print(f"| {name:<34} | {ratio:>17} | {nbytes / 1e6 / t:>8.1f} | {per_line:>11} | {t:>8.2f} | "
+              f"{rss / 2**20:>7.0f} MiB |")
     print(f"\nSquid native: {lines:,} lines; trawl ingest {lines / base:,.0f} lines/s" if base else "")
     shutil.rmtree(work, ignore_errors=True)
 
