@@ -50,4 +50,6 @@ pub enum IngestError {
     Input { path: PathBuf, source: std::io::Error },
     #[error("no input given: name log files or folders to ingest")]
     NoInput,
+    #[error("reading the lake's ingests table to find files already read: {0}")]
+    Ledger(String),
 }

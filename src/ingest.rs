@@ -19,6 +19,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use memchr::memchr_iter;
 use rayon::prelude::*;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use crate::error::{IngestError, LakeError};
 use crate::formats::logformat::Logformat;
@@ -91,6 +92,8 @@ pub struct FileReport {
     pub compression: &'static str,
     /// Bytes on disk.
     pub size: u64,
+    /// SHA-256 of the file's bytes on disk.
+    pub sha256: String,
     pub lines: u64,
     pub blank_lines: u64,
     /// Lines that carry no row by design (`#Fields:` and other directives).
@@ -227,13 +230,29 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         }
     }
 
-    let planned: Vec<Result<Vec<WorkItem>, Skipped>> =
+    let planned: Vec<Result<Planned, Skipped>> =
         pool.install(|| sources.par_iter().enumerate().map(|(i, s)| plan(i, s)).collect());
+    // The same bytes are read once, whatever the file is called now (access.log -> access.log.1),
+    // and once per run when a folder holds copies.
+    let mut known = already_ingested(lake)?;
     let mut items = Vec::new();
     let mut live = vec![true; sources.len()];
+    let mut hashes = vec![String::new(); sources.len()];
     for (i, p) in planned.into_iter().enumerate() {
         match p {
-            Ok(v) => items.extend(v),
+            Ok(p) => {
+                if let Some(first) = known.get(&p.sha256) {
+                    live[i] = false;
+                    skipped.push(Skipped {
+                        path: sources[i].display.clone(),
+                        reason: format!("already read: same bytes (SHA-256) as {first}"),
+                    });
+                    continue;
+                }
+                known.insert(p.sha256.clone(), sources[i].display.clone());
+                items.extend(p.items);
+                hashes[i] = p.sha256;
+            }
             Err(s) => {
                 live[i] = false;
                 skipped.push(s);
@@ -259,11 +278,13 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
 
     let mut reports: Vec<FileReport> = sources
         .iter()
-        .map(|s| FileReport {
+        .enumerate()
+        .map(|(i, s)| FileReport {
             path: s.display.clone(),
             format: s.format.name().to_string(),
             compression: s.compression.name(),
             size: s.size,
+            sha256: hashes[i].clone(),
             ..FileReport::default()
         })
         .collect();
@@ -384,6 +405,9 @@ fn ingests_batch(run_id: &str, started_us: i64, files: &[FileReport], skipped: &
                     .collect(),
             ),
             "size" => read(|f| f.size as i64),
+            "sha256" => text(
+                files.iter().map(|f| Some(f.sha256.clone())).chain(skipped.iter().map(|_| None)).collect(),
+            ),
             "lines" => read(|f| f.lines as i64),
             "rows" => read(|f| f.rows as i64),
             "rejects" => read(|f| f.rejects as i64),
@@ -530,13 +554,13 @@ fn recognise(path: &PathBuf, formats: &[Format]) -> Result<Source, Skipped> {
 ///
 /// Chunks need their first line number, so this reads the file once, counting newlines
 /// (memchr runs at memory speed; parsing is the cost).
-fn plan(index: usize, s: &Source) -> Result<Vec<WorkItem>, Skipped> {
-    let whole = WorkItem { source: index, start: 0, end: s.size, first_line: 1 };
-    if s.compression != Compression::Plain || s.size <= CHUNK_BYTES || !s.format.splittable() {
-        return Ok(vec![whole]);
-    }
+fn plan(index: usize, s: &Source) -> Result<Planned, Skipped> {
     let skip = |e: io::Error| Skipped { path: s.display.clone(), reason: format!("cannot read: {e}") };
+    // Read once: the SHA-256 of the bytes on disk for every file, and, for large plain files,
+    // chunk boundaries with their first line numbers.
+    let chunked = s.compression == Compression::Plain && s.size > CHUNK_BYTES && s.format.splittable();
     let mut f = File::open(&s.path).map_err(skip)?;
+    let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut items = Vec::new();
     let (mut pos, mut lines, mut chunk_start, mut chunk_line) = (0u64, 0u64, 0u64, 1u64);
@@ -547,26 +571,70 @@ fn plan(index: usize, s: &Source) -> Result<Vec<WorkItem>, Skipped> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(skip(e)),
         };
-        for i in memchr_iter(b'\n', &buf[..n]) {
-            lines += 1;
-            let after = pos + i as u64 + 1;
-            if after - chunk_start >= CHUNK_BYTES {
-                items.push(WorkItem {
-                    source: index,
-                    start: chunk_start,
-                    end: after,
-                    first_line: chunk_line,
-                });
-                chunk_start = after;
-                chunk_line = lines + 1;
+        hasher.update(&buf[..n]);
+        if chunked {
+            for i in memchr_iter(b'\n', &buf[..n]) {
+                lines += 1;
+                let after = pos + i as u64 + 1;
+                if after - chunk_start >= CHUNK_BYTES {
+                    items.push(WorkItem {
+                        source: index,
+                        start: chunk_start,
+                        end: after,
+                        first_line: chunk_line,
+                    });
+                    chunk_start = after;
+                    chunk_line = lines + 1;
+                }
             }
         }
         pos += n as u64;
     }
-    if pos > chunk_start {
+    if !chunked {
+        // A compressed file is read whole by one worker; `end` only sizes the progress bar.
+        items.push(WorkItem { source: index, start: 0, end: pos, first_line: 1 });
+    } else if pos > chunk_start {
         items.push(WorkItem { source: index, start: chunk_start, end: pos, first_line: chunk_line });
     }
-    Ok(items)
+    Ok(Planned { items, sha256: crate::lake::hex(&hasher.finalize()) })
+}
+
+/// A source cut into work, with the hash of its bytes.
+struct Planned {
+    items: Vec<WorkItem>,
+    sha256: String,
+}
+
+/// Files already in the lake, by the SHA-256 of their bytes: the path they were read from.
+fn already_ingested(lake: &Lake) -> Result<HashMap<String, String>, IngestError> {
+    let rt = crate::runtime();
+    rt.block_on(async {
+        let mut known = HashMap::new();
+        if lake.load_table(&INGESTS).await?.is_none() {
+            return Ok(known);
+        }
+        let engine = crate::engine::Engine::new(lake).await.map_err(|e| IngestError::Ledger(e.to_string()))?;
+        let sql = "SELECT sha256, min(path) FROM ingests WHERE status IN ('ingested', 'partial') AND sha256 IS NOT NULL GROUP BY sha256";
+        let df = engine.sql(sql).await.map_err(|e| IngestError::Ledger(e.to_string()))?;
+        let batches = df.collect().await.map_err(|e| IngestError::Ledger(e.to_string()))?;
+        for b in batches {
+            // The reader may hand strings back as views: cast to plain strings to read them.
+            let text = |c: usize| {
+                datafusion::arrow::compute::cast(b.column(c), &datafusion::arrow::datatypes::DataType::Utf8)
+                    .map_err(|e| IngestError::Ledger(e.to_string()))
+            };
+            let (h, p) = (text(0)?, text(1)?);
+            let (Some(h), Some(p)) =
+                (h.as_any().downcast_ref::<StringArray>(), p.as_any().downcast_ref::<StringArray>())
+            else {
+                return Err(IngestError::Ledger("sha256 and path are not text".into()));
+            };
+            for i in 0..b.num_rows() {
+                known.insert(h.value(i).to_string(), p.value(i).to_string());
+            }
+        }
+        Ok(known)
+    })
 }
 
 /// Removes any syslog wrapper, then hands the line to the format's parser.

@@ -148,7 +148,8 @@ mod tests {
             assert!(!t.columns.is_empty(), "{}", t.table);
             for c in &t.columns {
                 assert!(
-                    c.name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                    c.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+                        && c.name.as_bytes()[0].is_ascii_lowercase(),
                     "{}.{}",
                     t.table,
                     c.name

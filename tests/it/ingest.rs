@@ -286,3 +286,28 @@ fn folder_with_junk_files_lists_what_was_skipped() {
     assert_eq!(skipped[1], ("empty.log".to_string(), "empty file".to_string()));
     assert_eq!(skipped[2].0, "report.pdf");
 }
+
+#[test]
+fn same_bytes_are_read_once_whatever_the_name() {
+    let l = TestLake::new("UTC");
+    let first = l.ingest(&[testdata("squid/proxy01")]);
+    assert_eq!(first.totals().rows, 66);
+    // The same run again adds nothing, and says why for each file.
+    let again = l.ingest(&[testdata("squid/proxy01")]);
+    assert_eq!((again.files.len(), again.skipped.len()), (0, 3));
+    assert!(again.skipped.iter().all(|s| s.reason.starts_with("already read: same bytes (SHA-256) as ")));
+    // Rotation renamed access.log to access.log.1 beside a new access.log: only the new file is read.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(testdata("squid/proxy01/access.log"), dir.path().join("access.log.1")).unwrap();
+    std::fs::copy(testdata("squid/combined/access.log"), dir.path().join("access.log")).unwrap();
+    std::fs::copy(testdata("squid/combined/access.log"), dir.path().join("copy-of-access.log")).unwrap();
+    let rotated = l.ingest(&[dir.path().to_path_buf()]);
+    assert_eq!(rotated.files.len(), 1, "{:?}", rotated.skipped);
+    assert_eq!(rotated.totals().rows, 4);
+    assert_eq!(l.scalar("SELECT count(*) FROM proxy"), "70");
+    assert_eq!(
+        l.scalar("SELECT count(*) FROM ingests WHERE status = 'skipped' AND reason LIKE 'already read%'"),
+        "5"
+    );
+    assert_eq!(l.scalar("SELECT count(DISTINCT sha256) FROM ingests WHERE status = 'ingested'"), "4");
+}
