@@ -181,6 +181,8 @@ struct Source {
     size: u64,
     compression: Compression,
     format: Format,
+    /// Tables that already hold this file's rows (from a run stopped between its commits).
+    done_tables: Vec<&'static str>,
 }
 
 /// A unit of work: a whole file, or a byte range of a plain file starting at a known line.
@@ -259,6 +261,21 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
             }
         }
     }
+    // A run killed between its table commits left some tables holding a source and others not:
+    // such a source is read again, and its rows go only to the tables that lack it.
+    let rt = crate::runtime();
+    let data_tables: Vec<&'static TableSpec> =
+        crate::schema::all_tables().into_iter().filter(|t| t.table != INGESTS.table).collect();
+    let live_idx: Vec<usize> = (0..sources.len()).filter(|i| live[*i]).collect();
+    let live_hashes: Vec<String> = live_idx.iter().map(|i| hashes[*i].clone()).collect();
+    for spec in &data_tables {
+        let held = rt.block_on(lake.sources_held(spec, &live_hashes))?;
+        for (k, h) in held.into_iter().enumerate() {
+            if h {
+                sources[live_idx[k]].done_tables.push(spec.table.as_str());
+            }
+        }
+    }
     // Largest first, so one big gzip file does not start last and run alone.
     items.sort_by_key(|w| std::cmp::Reverse(w.end - w.start));
 
@@ -329,10 +346,13 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
             })).collect::<Vec<_>>(),
         }),
     )]);
-    let rt = crate::runtime();
     let mut commits = Vec::new();
-    let mut tables: Vec<(&'static TableSpec, &[WrittenFile])> =
-        written.iter().map(|(t, f)| (by_name(t), f.as_slice())).collect();
+    // Every table records every source of the run (rows or not), the ledger last: a table holds a
+    // source exactly when its commit for that source happened.
+    let mut tables: Vec<(&'static TableSpec, &[WrittenFile])> = data_tables
+        .iter()
+        .map(|spec| (*spec, written.get(spec.table.as_str()).map_or(&[][..], Vec::as_slice)))
+        .collect();
     tables.sort_by_key(|(spec, _)| spec.table.clone());
     tables.push((&INGESTS, &custody));
     rt.block_on(async {
@@ -341,7 +361,12 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
             lake.ensure_table(spec).await?;
         }
         for (spec, files) in tables {
-            match lake.commit(spec, files, meta.clone()).await {
+            let held: Vec<String> = live_idx
+                .iter()
+                .filter(|i| !sources[**i].done_tables.contains(&spec.table.as_str()))
+                .map(|i| hashes[*i].clone())
+                .collect();
+            match lake.commit(spec, files, &held, meta.clone()).await {
                 Ok(Some(v)) => commits.push((spec.table.clone(), v)),
                 Ok(None) => {}
                 Err(e) => {
@@ -547,7 +572,14 @@ fn recognise(path: &PathBuf, formats: &[Format]) -> Result<Source, Skipped> {
         };
         skip(hint)
     })?;
-    Ok(Source { display: path.display().to_string(), path: path.clone(), size, compression, format })
+    Ok(Source {
+        display: path.display().to_string(),
+        path: path.clone(),
+        size,
+        compression,
+        format,
+        done_tables: Vec::new(),
+    })
 }
 
 /// Cuts a source into work items; large plain files into newline-aligned chunks.
@@ -716,12 +748,19 @@ impl<'a> Worker<'a> {
                 self.sinks.len() - 1
             }
         };
-        let sink = &mut self.sinks[si].1;
+        // Recovering a source some tables already hold: its rows get a sink of their own, so
+        // the ones those tables have can be dropped without touching other files' rows.
+        let mut own = (!src.done_tables.is_empty()).then(|| src.format.sink(self.days.clone()));
+        let sink = match own.as_mut() {
+            Some(s) => s,
+            None => &mut self.sinks[si].1,
+        };
         sink.set_source(&src.display);
+        let keep_rows = !src.done_tables.contains(&sink.table().table.as_str());
+        let keep_rejects = !src.done_tables.contains(&REJECTS.table.as_str());
         let wi = Self::writer(&mut self.writers, self.lake, sink.table());
         let ri = Self::writer(&mut self.writers, self.lake, &REJECTS);
-        let format = src.format.name().to_string();
-        let format = format.as_str();
+        let format = src.format.name();
         let mut lines = LineReader::new(stream, item.first_line);
         loop {
             let (no, line) = match lines.next_line() {
@@ -745,22 +784,35 @@ impl<'a> Worker<'a> {
                     Ok(None) => report.header_lines += 1,
                     Err(e) => {
                         report.rejects += 1;
-                        self.rejects.push(&src.display, no, format, &e.to_string(), l);
+                        if keep_rejects {
+                            self.rejects.push(&src.display, no, format, &e.to_string(), l);
+                        }
                     }
                 },
                 Line::TooLong(l) => {
                     report.rejects += 1;
                     let why =
                         format!("line longer than {} bytes; its start is kept", crate::framing::MAX_LINE);
-                    self.rejects.push(&src.display, no, format, &why, l);
+                    if keep_rejects {
+                        self.rejects.push(&src.display, no, format, &why, l);
+                    }
                 }
             }
             if sink.len() >= BATCH_ROWS {
-                self.writers[wi].1.write(sink.take_batch())?;
+                let batch = sink.take_batch();
+                if keep_rows {
+                    self.writers[wi].1.write(batch)?;
+                }
             }
             if self.rejects.len() >= BATCH_ROWS {
                 self.writers[ri].1.write(self.rejects.take_batch())?;
             }
+        }
+        if let Some(mut s) = own
+            && keep_rows
+            && !s.is_empty()
+        {
+            self.writers[wi].1.write(s.take_batch())?;
         }
         self.stats.push((item.source, report));
         Ok(())

@@ -25,8 +25,8 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 use deltalake::DeltaTable;
-use deltalake::kernel::transaction::CommitBuilder;
-use deltalake::kernel::{Action, Add, ArrayType, DataType as DeltaType, MapType, StructField};
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::kernel::{Action, Add, ArrayType, DataType as DeltaType, MapType, StructField, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -204,15 +204,18 @@ impl Lake {
 
     /// Makes written files part of the table in one Delta commit; returns the new version.
     ///
-    /// `app_metadata` is stored in the commit's `commitInfo`, so what a run read is recorded in
-    /// the same atomic step as the rows it produced.
+    /// `sources` (content hashes) become Delta application transactions in the same commit, so
+    /// the table itself records, atomically with the rows, which sources it holds; see
+    /// [`Lake::sources_held`]. `app_metadata` goes to `commitInfo` (informative only: Delta
+    /// prunes old commit files, so nothing relies on it).
     pub async fn commit(
         &self,
         spec: &TableSpec,
         files: &[WrittenFile],
+        sources: &[String],
         app_metadata: HashMap<String, serde_json::Value>,
     ) -> Result<Option<u64>, LakeError> {
-        if files.is_empty() {
+        if files.is_empty() && sources.is_empty() {
             return Ok(None);
         }
         let table = self.ensure_table(spec).await?;
@@ -237,9 +240,11 @@ impl Lake {
             .collect();
         let partition_by = spec.partition_by_date.then(|| vec![DATE_COLUMN.to_string()]);
         let snapshot = table.snapshot().map_err(Self::delta_err(spec))?;
-        let done = CommitBuilder::default()
+        let txns = sources.iter().map(|s| Transaction::new(source_app_id(s), 1)).collect();
+        let props =
+            CommitProperties::default().with_application_transactions(txns).with_metadata(app_metadata);
+        let done = CommitBuilder::from(props)
             .with_actions(actions)
-            .with_app_metadata(app_metadata)
             .build(
                 Some(snapshot),
                 table.log_store(),
@@ -250,6 +255,24 @@ impl Lake {
         Ok(Some(done.version()))
     }
 
+    /// Which of `sources` (content hashes) this table already holds, by its own log.
+    pub async fn sources_held(&self, spec: &TableSpec, sources: &[String]) -> Result<Vec<bool>, LakeError> {
+        let Some(table) = self.load_table(spec).await? else {
+            return Ok(vec![false; sources.len()]);
+        };
+        let state = table.snapshot().map_err(Self::delta_err(spec))?;
+        let log_store = table.log_store();
+        let mut held = Vec::with_capacity(sources.len());
+        for s in sources {
+            let v = state
+                .transaction_version(log_store.as_ref(), source_app_id(s))
+                .await
+                .map_err(Self::delta_err(spec))?;
+            held.push(v.is_some());
+        }
+        Ok(held)
+    }
+
     /// Deletes files that were written but will not be committed.
     pub fn discard(&self, spec: &TableSpec, files: &[WrittenFile]) {
         for f in files {
@@ -257,6 +280,11 @@ impl Lake {
             let _ = fs::remove_file(self.table_dir(spec).join(&f.rel_path));
         }
     }
+}
+
+/// The Delta application-transaction id that marks a source as held by a table.
+fn source_app_id(content_sha256: &str) -> String {
+    format!("trawl-source-{content_sha256}")
 }
 
 fn delta_type(ty: ColumnType) -> DeltaType {
