@@ -16,6 +16,11 @@ pub enum LakeError {
     ZoneMismatch { path: PathBuf, lake: String, asked: String },
     #[error("{0}")]
     BadZone(String),
+    #[error(
+        "another ingest into this lake committed some of the same files to table {table} while this one ran; \
+         nothing of this run's was committed to it: run the ingest again to read what is left ({conflict})"
+    )]
+    Concurrent { table: String, conflict: String },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
     #[error("writing Parquet {path}: {source}")]

@@ -234,6 +234,17 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
 
     let planned: Vec<Result<Planned, Skipped>> =
         pool.install(|| sources.par_iter().enumerate().map(|(i, s)| plan(i, s)).collect());
+    // Every decision below is taken against the tables as they are now, and the run commits
+    // against these same states, so a run that committed the same sources meanwhile makes ours
+    // fail its conflict check instead of doubling rows.
+    let rt = crate::runtime();
+    let states: HashMap<&'static str, deltalake::DeltaTable> = rt.block_on(async {
+        let mut m = HashMap::new();
+        for spec in crate::schema::all_tables() {
+            m.insert(spec.table.as_str(), lake.ensure_table(spec).await?);
+        }
+        Ok::<_, LakeError>(m)
+    })?;
     // The same bytes are read once, whatever the file is called now (access.log -> access.log.1),
     // and once per run when a folder holds copies.
     let mut known = already_ingested(lake)?;
@@ -263,13 +274,12 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     }
     // A run killed between its table commits left some tables holding a source and others not:
     // such a source is read again, and its rows go only to the tables that lack it.
-    let rt = crate::runtime();
     let data_tables: Vec<&'static TableSpec> =
         crate::schema::all_tables().into_iter().filter(|t| t.table != INGESTS.table).collect();
     let live_idx: Vec<usize> = (0..sources.len()).filter(|i| live[*i]).collect();
     let live_hashes: Vec<String> = live_idx.iter().map(|i| hashes[*i].clone()).collect();
     for spec in &data_tables {
-        let held = rt.block_on(lake.sources_held(spec, &live_hashes))?;
+        let held = rt.block_on(lake.sources_held(spec, &states[spec.table.as_str()], &live_hashes))?;
         for (k, h) in held.into_iter().enumerate() {
             if h {
                 sources[live_idx[k]].done_tables.push(spec.table.as_str());
@@ -356,17 +366,13 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     tables.sort_by_key(|(spec, _)| spec.table.clone());
     tables.push((&INGESTS, &custody));
     rt.block_on(async {
-        // Tables exist even when empty, so queries over a fresh lake name them without error.
-        for spec in crate::schema::all_tables() {
-            lake.ensure_table(spec).await?;
-        }
         for (spec, files) in tables {
             let held: Vec<String> = live_idx
                 .iter()
                 .filter(|i| !sources[**i].done_tables.contains(&spec.table.as_str()))
                 .map(|i| hashes[*i].clone())
                 .collect();
-            match lake.commit(spec, files, &held, meta.clone()).await {
+            match lake.commit(spec, &states[spec.table.as_str()], files, &held, meta.clone()).await {
                 Ok(Some(v)) => commits.push((spec.table.clone(), v)),
                 Ok(None) => {}
                 Err(e) => {

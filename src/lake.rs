@@ -25,7 +25,8 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 use deltalake::DeltaTable;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties};
+use deltalake::DeltaTableError;
+use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{Action, Add, ArrayType, DataType as DeltaType, MapType, StructField, Transaction};
 use deltalake::protocol::{DeltaOperation, SaveMode};
 use serde::{Deserialize, Serialize};
@@ -182,12 +183,19 @@ impl Lake {
             columns.push(StructField::new(DATE_COLUMN, DeltaType::STRING, false));
             create = create.with_partition_columns([DATE_COLUMN]);
         }
-        create
+        let created = create
             .with_columns(columns)
             .with_comment(spec.description.clone())
             .with_save_mode(SaveMode::Ignore)
-            .await
-            .map_err(&err)
+            .await;
+        match created {
+            Ok(t) => Ok(t),
+            // Another run created it at the same moment: use theirs.
+            Err(e) => match self.load_table(spec).await {
+                Ok(Some(t)) => Ok(t),
+                _ => Err(err(e)),
+            },
+        }
     }
 
     /// A writer for one worker's share of a table's new files.
@@ -208,9 +216,14 @@ impl Lake {
     /// the table itself records, atomically with the rows, which sources it holds; see
     /// [`Lake::sources_held`]. `app_metadata` goes to `commitInfo` (informative only: Delta
     /// prunes old commit files, so nothing relies on it).
+    ///
+    /// `table` is the state the run read when it decided what to read: committing against it
+    /// (not a fresh one) makes Delta's conflict check refuse the commit if another run committed
+    /// any of the same sources meanwhile.
     pub async fn commit(
         &self,
         spec: &TableSpec,
+        table: &DeltaTable,
         files: &[WrittenFile],
         sources: &[String],
         app_metadata: HashMap<String, serde_json::Value>,
@@ -218,7 +231,6 @@ impl Lake {
         if files.is_empty() && sources.is_empty() {
             return Ok(None);
         }
-        let table = self.ensure_table(spec).await?;
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
         let actions: Vec<Action> = files
             .iter()
@@ -251,15 +263,22 @@ impl Lake {
                 DeltaOperation::Write { mode: SaveMode::Append, partition_by, predicate: None },
             )
             .await
-            .map_err(|e| LakeError::delta(&spec.table, e))?;
+            .map_err(|e| match e {
+                DeltaTableError::Transaction { source: TransactionError::CommitConflict(c) } => {
+                    LakeError::Concurrent { table: spec.table.clone(), conflict: c.to_string() }
+                }
+                e => LakeError::delta(&spec.table, e),
+            })?;
         Ok(Some(done.version()))
     }
 
-    /// Which of `sources` (content hashes) this table already holds, by its own log.
-    pub async fn sources_held(&self, spec: &TableSpec, sources: &[String]) -> Result<Vec<bool>, LakeError> {
-        let Some(table) = self.load_table(spec).await? else {
-            return Ok(vec![false; sources.len()]);
-        };
+    /// Which of `sources` (file hashes) the table held in the state `table` was loaded at.
+    pub async fn sources_held(
+        &self,
+        spec: &TableSpec,
+        table: &DeltaTable,
+        sources: &[String],
+    ) -> Result<Vec<bool>, LakeError> {
         let state = table.snapshot().map_err(Self::delta_err(spec))?;
         let log_store = table.log_store();
         let mut held = Vec::with_capacity(sources.len());
