@@ -247,7 +247,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     })?;
     // The same bytes are read once, whatever the file is called now (access.log -> access.log.1),
     // and once per run when a folder holds copies.
-    let mut known = already_ingested(lake)?;
+    let mut known = already_ingested(lake, &rt)?;
     let mut items = Vec::new();
     let mut live = vec![true; sources.len()];
     let mut hashes = vec![String::new(); sources.len()];
@@ -644,8 +644,10 @@ struct Planned {
 }
 
 /// Files already in the lake, by the SHA-256 of their bytes: the path they were read from.
-fn already_ingested(lake: &Lake) -> Result<HashMap<String, String>, IngestError> {
-    let rt = crate::runtime();
+fn already_ingested(
+    lake: &Lake,
+    rt: &tokio::runtime::Runtime,
+) -> Result<HashMap<String, String>, IngestError> {
     rt.block_on(async {
         let mut known = HashMap::new();
         if lake.load_table(&INGESTS).await?.is_none() {
