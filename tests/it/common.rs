@@ -28,6 +28,11 @@ impl TestLake {
         TestLake { _dir: dir, lake }
     }
 
+    /// An existing lake (one a child process wrote, say).
+    pub fn open(path: &Path) -> TestLake {
+        TestLake { _dir: tempfile::tempdir().expect("temp dir"), lake: Lake::open(path).expect("a lake") }
+    }
+
     /// Ingests paths with two workers, recognising formats.
     pub fn ingest(&self, paths: &[PathBuf]) -> IngestReport {
         let opts = IngestOptions {

@@ -68,19 +68,29 @@ fn run_ingest(input: &Path, lake: &Path) -> std::process::Child {
         .unwrap()
 }
 
-#[test]
-fn sigkill_at_any_moment_then_rerun_equals_one_clean_run() {
+/// The fingerprint of an existing lake.
+fn fingerprint(lake: &Path) -> Vec<Vec<String>> {
+    TestLake { _dir: tempfile::tempdir().unwrap(), lake: trawl::lake::Lake::open(lake).unwrap() }
+        .rows(FINGERPRINT)
+}
+
+/// Generated input and one clean run over it: (temp dir, input folder, clean fingerprint, run time in ms).
+fn clean_run() -> (tempfile::TempDir, std::path::PathBuf, Vec<Vec<String>>, u64) {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("logs");
     write_input(&input);
     let clean_lake = dir.path().join("clean");
     let started = std::time::Instant::now();
     assert!(run_ingest(&input, &clean_lake).wait().unwrap().success());
-    let clean_ms = started.elapsed().as_millis() as u64;
-    let open =
-        |p: &Path| TestLake { _dir: tempfile::tempdir().unwrap(), lake: trawl::lake::Lake::open(p).unwrap() };
-    let clean = open(&clean_lake).rows(FINGERPRINT);
+    let ms = started.elapsed().as_millis() as u64;
+    let clean = fingerprint(&clean_lake);
     assert_eq!(clean[0][0], clean[0][1], "no line twice in a clean run");
+    (dir, input, clean, ms)
+}
+
+#[test]
+fn sigkill_at_any_moment_then_rerun_equals_one_clean_run() {
+    let (dir, input, clean, clean_ms) = clean_run();
 
     // Seeded moments spread over a whole run (start-up, parsing, each commit); every other
     // round kills the recovering run too. Each round starts from an empty lake.
@@ -106,7 +116,7 @@ fn sigkill_at_any_moment_then_rerun_equals_one_clean_run() {
             }
         }
         assert!(run_ingest(&input, &lake).wait().unwrap().success());
-        assert_eq!(open(&lake).rows(FINGERPRINT), clean, "round {round}");
+        assert_eq!(fingerprint(&lake), clean, "round {round}");
     }
     // A recovering run can be quick and finish before its kill; the first kill of a round rarely is.
     assert!(killed_mid_run >= 4, "only {killed_mid_run} of 9 kills landed before a run ended");
@@ -114,14 +124,7 @@ fn sigkill_at_any_moment_then_rerun_equals_one_clean_run() {
 
 #[test]
 fn concurrent_ingests_never_read_a_file_twice() {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("logs");
-    write_input(&input);
-    let clean_lake = dir.path().join("clean");
-    assert!(run_ingest(&input, &clean_lake).wait().unwrap().success());
-    let open =
-        |p: &Path| TestLake { _dir: tempfile::tempdir().unwrap(), lake: trawl::lake::Lake::open(p).unwrap() };
-    let clean = open(&clean_lake).rows(FINGERPRINT);
+    let (dir, input, clean, _) = clean_run();
     for round in 0..3 {
         let lake = dir.path().join(format!("shared-{round}"));
         // Create the lake and its tables first (an empty folder is a valid input), so both runs
@@ -134,6 +137,6 @@ fn concurrent_ingests_never_read_a_file_twice() {
         assert!(ra.success() || rb.success(), "round {round}: one of two racing runs commits");
         // Whatever the loser did not commit, a later run picks up; nothing is doubled meanwhile.
         assert!(run_ingest(&input, &lake).wait().unwrap().success());
-        assert_eq!(open(&lake).rows(FINGERPRINT), clean, "round {round}");
+        assert_eq!(fingerprint(&lake), clean, "round {round}");
     }
 }
