@@ -17,7 +17,7 @@ pub fn testdata(rel: &str) -> PathBuf {
 /// A lake in a temporary folder; the folder goes when this is dropped.
 pub struct TestLake {
     /// Keeps the folder alive as long as the lake.
-    pub _dir: TempDir,
+    _dir: TempDir,
     pub lake: Lake,
 }
 

@@ -70,8 +70,7 @@ fn run_ingest(input: &Path, lake: &Path) -> std::process::Child {
 
 /// The fingerprint of an existing lake.
 fn fingerprint(lake: &Path) -> Vec<Vec<String>> {
-    TestLake { _dir: tempfile::tempdir().unwrap(), lake: trawl::lake::Lake::open(lake).unwrap() }
-        .rows(FINGERPRINT)
+    TestLake::open(lake).rows(FINGERPRINT)
 }
 
 /// Generated input and one clean run over it: (temp dir, input folder, clean fingerprint, run time in ms).

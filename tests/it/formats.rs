@@ -290,7 +290,7 @@ fn custom_logformats_from_squid_conf() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success() && stderr.contains("8 rows, 0 rejects"), "{stderr}");
-    let l = TestLake { _dir: tempfile::tempdir().unwrap(), lake: trawl::lake::Lake::open(&lake).unwrap() };
+    let l = TestLake::open(&lake);
     // The LogStare example line of FORMATS.md, field by field; bytes_in (%>st) is the upload side.
     assert_eq!(
         l.rows(
