@@ -367,12 +367,12 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     tables.push((&INGESTS, &custody));
     rt.block_on(async {
         for (spec, files) in tables {
-            let held: Vec<String> = live_idx
+            let recorded: Vec<String> = live_idx
                 .iter()
                 .filter(|i| !sources[**i].done_tables.contains(&spec.table.as_str()))
                 .map(|i| hashes[*i].clone())
                 .collect();
-            match lake.commit(spec, &states[spec.table.as_str()], files, &held, meta.clone()).await {
+            match lake.commit(spec, &states[spec.table.as_str()], files, &recorded, meta.clone()).await {
                 Ok(Some(v)) => commits.push((spec.table.clone(), v)),
                 Ok(None) => {}
                 Err(e) => {
@@ -390,63 +390,53 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
 /// One `ingests` row per file found: those read, and those skipped with the reason.
 fn ingests_batch(run_id: &str, started_us: i64, files: &[FileReport], skipped: &[Skipped]) -> RecordBatch {
     let n = files.len() + skipped.len();
-    let read = |f: fn(&FileReport) -> i64| -> ArrayRef {
-        Arc::new(Int64Array::from_iter(files.iter().map(|r| Some(f(r))).chain(skipped.iter().map(|_| None))))
+    // Read files first, then skipped ones, which have no counts, format or hash.
+    let text = |of_file: &dyn Fn(&FileReport) -> Option<String>,
+                of_skip: &dyn Fn(&Skipped) -> Option<String>| {
+        let v: StringArray = files.iter().map(of_file).chain(skipped.iter().map(of_skip)).collect();
+        Arc::new(v) as ArrayRef
     };
-    let text = |vals: Vec<Option<String>>| -> ArrayRef { Arc::new(StringArray::from(vals)) };
-    let ts = |vals: Vec<Option<i64>>| -> ArrayRef {
-        Arc::new(TimestampMicrosecondArray::from(vals).with_timezone("UTC"))
+    let count = |f: fn(&FileReport) -> u64| -> ArrayRef {
+        Arc::new(Int64Array::from_iter(
+            files.iter().map(|r| Some(f(r) as i64)).chain(skipped.iter().map(|_| None)),
+        ))
     };
+    let ts = |f: fn(&FileReport) -> Option<i64>| -> ArrayRef {
+        let v: Vec<Option<i64>> = files.iter().map(f).chain(skipped.iter().map(|_| None)).collect();
+        Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"))
+    };
+    let none = |_: &Skipped| None;
     let columns: Vec<ArrayRef> = INGESTS
         .columns
         .iter()
         .map(|c| match c.name.as_str() {
-            "run_id" => text(vec![Some(run_id.to_string()); n]),
-            "ingested_at" => ts(vec![Some(started_us); n]),
-            "trawl_version" => text(vec![Some(env!("CARGO_PKG_VERSION").to_string()); n]),
-            "path" => text(
-                files
-                    .iter()
-                    .map(|f| Some(f.path.clone()))
-                    .chain(skipped.iter().map(|s| Some(s.path.clone())))
-                    .collect(),
-            ),
-            "status" => text(
-                files
-                    .iter()
-                    .map(|f| Some(if f.error.is_some() { "partial" } else { "ingested" }.to_string()))
-                    .chain(skipped.iter().map(|_| Some("skipped".to_string())))
-                    .collect(),
-            ),
-            "reason" => text(
-                files
-                    .iter()
-                    .map(|f| f.error.clone())
-                    .chain(skipped.iter().map(|s| Some(s.reason.clone())))
-                    .collect(),
-            ),
-            "format" => text(
-                files.iter().map(|f| Some(f.format.clone())).chain(skipped.iter().map(|_| None)).collect(),
-            ),
-            "compression" => text(
-                files
-                    .iter()
-                    .map(|f| Some(f.compression.to_string()))
-                    .chain(skipped.iter().map(|_| None))
-                    .collect(),
-            ),
-            "size" => read(|f| f.size as i64),
-            "sha256" => text(
-                files.iter().map(|f| Some(f.sha256.clone())).chain(skipped.iter().map(|_| None)).collect(),
-            ),
-            "lines" => read(|f| f.lines as i64),
-            "rows" => read(|f| f.rows as i64),
-            "rejects" => read(|f| f.rejects as i64),
-            "blank_lines" => read(|f| f.blank_lines as i64),
-            "header_lines" => read(|f| f.header_lines as i64),
-            "lossy_rows" => read(|f| f.lossy_rows as i64),
-            "first_ts" => ts(files.iter().map(|f| f.first_ts).chain(skipped.iter().map(|_| None)).collect()),
-            "last_ts" => ts(files.iter().map(|f| f.last_ts).chain(skipped.iter().map(|_| None)).collect()),
+            "run_id" => text(&|_| Some(run_id.to_string()), &|_| Some(run_id.to_string())),
+            "ingested_at" => {
+                Arc::new(TimestampMicrosecondArray::from(vec![started_us; n]).with_timezone("UTC"))
+            }
+            "trawl_version" => {
+                let v = env!("CARGO_PKG_VERSION");
+                text(&|_| Some(v.to_string()), &|_| Some(v.to_string()))
+            }
+            "path" => text(&|f| Some(f.path.clone()), &|s| Some(s.path.clone())),
+            "status" => {
+                text(&|f| Some(if f.error.is_some() { "partial" } else { "ingested" }.to_string()), &|_| {
+                    Some("skipped".to_string())
+                })
+            }
+            "reason" => text(&|f| f.error.clone(), &|s| Some(s.reason.clone())),
+            "format" => text(&|f| Some(f.format.clone()), &none),
+            "compression" => text(&|f| Some(f.compression.to_string()), &none),
+            "sha256" => text(&|f| Some(f.sha256.clone()), &none),
+            "size" => count(|f| f.size),
+            "lines" => count(|f| f.lines),
+            "rows" => count(|f| f.rows),
+            "rejects" => count(|f| f.rejects),
+            "blank_lines" => count(|f| f.blank_lines),
+            "header_lines" => count(|f| f.header_lines),
+            "lossy_rows" => count(|f| f.lossy_rows),
+            "first_ts" => ts(|f| f.first_ts),
+            "last_ts" => ts(|f| f.last_ts),
             other => unreachable!("schemas/ingests.json names {other:?}, unknown to ingest"),
         })
         .collect();
@@ -749,19 +739,21 @@ impl<'a> Worker<'a> {
                 return Ok(());
             }
         };
-        let si = match self.sinks.iter().position(|(k, _)| k == src.format.name()) {
-            Some(i) => i,
-            None => {
-                self.sinks.push((src.format.name().to_string(), src.format.sink(self.days.clone())));
-                self.sinks.len() - 1
-            }
-        };
         // Recovering a source some tables already hold: its rows get a sink of their own, so
         // the ones those tables have can be dropped without touching other files' rows.
         let mut own = (!src.done_tables.is_empty()).then(|| src.format.sink(self.days.clone()));
         let sink = match own.as_mut() {
             Some(s) => s,
-            None => &mut self.sinks[si].1,
+            None => {
+                let si = match self.sinks.iter().position(|(k, _)| k == src.format.name()) {
+                    Some(i) => i,
+                    None => {
+                        self.sinks.push((src.format.name().to_string(), src.format.sink(self.days.clone())));
+                        self.sinks.len() - 1
+                    }
+                };
+                &mut self.sinks[si].1
+            }
         };
         sink.set_source(&src.display);
         let keep_rows = !src.done_tables.contains(&sink.table().table.as_str());

@@ -212,7 +212,7 @@ impl Lake {
 
     /// Makes written files part of the table in one Delta commit; returns the new version.
     ///
-    /// `sources` (content hashes) become Delta application transactions in the same commit, so
+    /// `sources` (SHA-256 of the source files) become Delta application transactions in the same commit, so
     /// the table itself records, atomically with the rows, which sources it holds; see
     /// [`Lake::sources_held`]. `app_metadata` goes to `commitInfo` (informative only: Delta
     /// prunes old commit files, so nothing relies on it).
@@ -302,8 +302,8 @@ impl Lake {
 }
 
 /// The Delta application-transaction id that marks a source as held by a table.
-fn source_app_id(content_sha256: &str) -> String {
-    format!("trawl-source-{content_sha256}")
+fn source_app_id(file_sha256: &str) -> String {
+    format!("trawl-source-{file_sha256}")
 }
 
 fn delta_type(ty: ColumnType) -> DeltaType {
@@ -445,8 +445,7 @@ impl TableWriter {
 
     /// Bounds memory: ends the row group of the file holding the most unwritten bytes.
     fn keep_within_budget(&mut self) -> Result<(), LakeError> {
-        let buffered: usize = self.open.iter().map(|f| f.writer.memory_size()).sum();
-        if buffered <= WRITER_BUFFER_BYTES {
+        if self.buffered_bytes() <= WRITER_BUFFER_BYTES {
             return Ok(());
         }
         if let Some(f) = self.open.iter_mut().max_by_key(|f| f.writer.memory_size()) {
