@@ -35,6 +35,42 @@ pub enum Command {
         Tables: proxy, firewall, rejects, ingests, ifilter_categories. Functions: reg_domain(host), url_host(url), local_ts(ts)\n\
         (wall time in the lake's zone). `WHERE date = 'YYYY-MM-DD'` reads one day's files only.")]
     Query(QueryArgs),
+    /// Merge small Parquet files and delete files no version needs any more; no row changes.
+    #[command(after_help = "Examples:\n  \
+        trawl compact --lake ./lake\n  \
+        trawl compact --lake ./lake --retention-hours 0\n\n\
+        Each partition's files under 256 MiB are merged into one (a Delta optimize commit, rows\n\
+        unchanged). Files the log removed longer ago than the retention are deleted (vacuum),\n\
+        and files a killed ingest wrote but never committed are deleted at once.")]
+    Compact(CompactArgs),
+    /// Re-hash the lake's files, and the original logs if given, against what was recorded.
+    #[command(after_help = "Examples:\n  \
+        trawl verify --lake ./lake\n  \
+        trawl verify --lake ./lake /evidence/proxy01\n\n\
+        Every Parquet file the tables name is re-hashed against the SHA-256 recorded in the\n\
+        Delta log when it was written; files in the table folders that no version names are\n\
+        listed as extra. Given PATHs (files or folders) are re-hashed against the ingests table.\n\
+        Exit status: 0 all match, 1 a mismatch, missing or extra file, 2 error.")]
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Keep files removed from the log for this long, so readers of older versions still find
+    /// them (Delta's default: one week).
+    #[arg(long, default_value_t = 168, value_name = "HOURS")]
+    pub retention_hours: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Original log files or folders to check against the hashes recorded when they were read.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
 }
 
 /// Where the lake is.

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
 use datafusion::arrow::array::RecordBatch;
 
-use crate::cli::{IngestArgs, QueryArgs};
+use crate::cli::{CompactArgs, IngestArgs, QueryArgs, VerifyArgs};
 use crate::engine::Engine;
 use crate::formats::logformat;
 use crate::ingest::{IngestOptions, IngestReport, ingest};
@@ -97,6 +97,13 @@ fn print_summary(r: &IngestReport, lake: &Lake, quiet: bool) {
             lake.root().display()
         );
     }
+    if r.orphans_removed > 0 {
+        let _ = writeln!(
+            err,
+            "removed {} Parquet file(s) an earlier, stopped run had written but never committed",
+            r.orphans_removed
+        );
+    }
     if t.lossy_rows > 0 {
         let _ = writeln!(
             err,
@@ -182,4 +189,66 @@ fn print_schema(lake: &Lake) -> Result<()> {
         writeln!(out, "{table}")?;
     }
     Ok(())
+}
+
+/// `trawl compact`.
+pub fn run_compact(args: CompactArgs) -> Result<ExitCode> {
+    let lake = Lake::open(&args.lake.lake)?;
+    let lease = lake.lease()?;
+    let rt = crate::runtime();
+    let retention = chrono::Duration::hours(i64::from(args.retention_hours));
+    let mut err = io::stderr().lock();
+    for spec in all_tables() {
+        let orphans = rt.block_on(lake.remove_orphans(spec))?;
+        let done = rt.block_on(lake.compact(spec, &lease))?;
+        let vacuumed = rt.block_on(lake.vacuum(spec, retention))?;
+        if done.version.is_none() && orphans.is_empty() && vacuumed == 0 {
+            continue;
+        }
+        let _ = write!(err, "{}:", spec.table);
+        if let Some(v) = done.version {
+            let _ = write!(
+                err,
+                " merged {} files into {} ({} rows, version {v});",
+                done.files_before, done.files_after, done.rows
+            );
+        }
+        if !orphans.is_empty() {
+            let _ = write!(err, " removed {} uncommitted file(s) of stopped runs;", orphans.len());
+        }
+        let _ = writeln!(
+            err,
+            " deleted {vacuumed} file(s) removed from the log over {} h ago",
+            args.retention_hours
+        );
+    }
+    let _ = writeln!(err, "compacted {}", lake.root().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `trawl verify`.
+pub fn run_verify(args: VerifyArgs) -> Result<ExitCode> {
+    let lake = Lake::open(&args.lake.lake)?;
+    let report = crate::verify::verify(&lake, &args.paths)?;
+    let mut out = io::stdout().lock();
+    if !report.findings.is_empty() {
+        let mut table = Table::new();
+        table.load_preset(UTF8_FULL_CONDENSED);
+        table.set_header(["finding", "table", "file", "detail"]);
+        for f in &report.findings {
+            table.add_row([f.problem.name(), &f.scope, &f.path, &f.detail]);
+        }
+        writeln!(out, "{table}")?;
+    }
+    let failures = report.findings.iter().filter(|f| f.problem.is_failure()).count();
+    writeln!(
+        out,
+        "{}: {} lake file(s), {:.1} MB re-hashed; {} source file(s) checked; {} problem(s)",
+        if failures == 0 { "verified" } else { "VERIFY FAILED" },
+        report.lake_files,
+        report.lake_bytes as f64 / 1e6,
+        report.sources,
+        failures,
+    )?;
+    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

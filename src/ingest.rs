@@ -19,13 +19,13 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use memchr::memchr_iter;
 use rayon::prelude::*;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+use crate::digest::sha256_file;
 use crate::error::{IngestError, LakeError};
 use crate::formats::logformat::Logformat;
 use crate::formats::{Batch, Format, FormatKind, LineMeta, ParseError, Pushed, RowSink, syslog};
 use crate::framing::{Line, LineReader};
-use crate::lake::{Lake, TableWriter, WrittenFile};
+use crate::lake::{Lake, Lease, TableWriter, WrittenFile};
 use crate::localtime::LocalDays;
 use crate::rejects::RejectSink;
 use crate::schema::{INGESTS, REJECTS, TableSpec};
@@ -159,6 +159,8 @@ pub struct IngestReport {
     pub elapsed: Duration,
     /// Delta version committed per table.
     pub commits: Vec<(String, u64)>,
+    /// Files a stopped run had written but not committed, removed before this one started.
+    pub orphans_removed: usize,
 }
 
 impl IngestReport {
@@ -198,10 +200,13 @@ struct WorkItem {
 pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
     let started_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
-    let run_id = uuid::Uuid::new_v4().to_string();
     if opts.paths.is_empty() {
         return Err(IngestError::NoInput);
     }
+    // Files this run writes carry its lease's id; the lease keeps cleanups off them until the
+    // run ends, and a killed run's uncommitted files are removed by the next run.
+    let lease = lake.lease()?;
+    let run_id = lease.id().to_string();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
         .build()
@@ -238,9 +243,12 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     // against these same states, so a run that committed the same sources meanwhile makes ours
     // fail its conflict check instead of doubling rows.
     let rt = crate::runtime();
+    let mut orphans_removed = 0;
     let states: HashMap<&'static str, deltalake::DeltaTable> = rt.block_on(async {
         let mut m = HashMap::new();
         for spec in crate::schema::all_tables() {
+            // A killed run's uncommitted files: invisible to Delta readers, but not to a glob.
+            orphans_removed += lake.remove_orphans(spec).await?.len();
             m.insert(spec.table.as_str(), lake.ensure_table(spec).await?);
         }
         Ok::<_, LakeError>(m)
@@ -293,7 +301,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     let pb = progress_bar(opts.progress, total_bytes);
     let queue = Mutex::new(VecDeque::from(items));
     let outs: Vec<Result<WorkerOut, LakeError>> = pool.broadcast(|_| {
-        let mut w = Worker::new(lake);
+        let mut w = Worker::new(lake, &lease);
         loop {
             let next = queue.lock().expect("queue lock").pop_front();
             let Some(item) = next else { break };
@@ -341,7 +349,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         reports.into_iter().zip(live).filter(|(_, l)| *l).map(|(r, _)| r).collect();
 
     // The run's own bookkeeping, written like any table and committed last.
-    let mut custody = lake.writer(&INGESTS);
+    let mut custody = lake.writer(&INGESTS, &lease);
     custody
         .write(Batch { batch: ingests_batch(&run_id, started_us, &reports, &skipped), days: Vec::new() })?;
     let custody = custody.finish()?;
@@ -384,7 +392,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         Ok::<_, LakeError>(())
     })?;
 
-    Ok(IngestReport { files: reports, skipped, elapsed: started.elapsed(), commits })
+    Ok(IngestReport { files: reports, skipped, elapsed: started.elapsed(), commits, orphans_removed })
 }
 
 /// One `ingests` row per file found: those read, and those skipped with the reason.
@@ -583,25 +591,14 @@ fn recognise(path: &PathBuf, formats: &[Format]) -> Result<Source, Skipped> {
 /// Chunks need their first line number, so this reads the file once, counting newlines
 /// (memchr runs at memory speed; parsing is the cost).
 fn plan(index: usize, s: &Source) -> Result<Planned, Skipped> {
-    let skip = |e: io::Error| Skipped { path: s.display.clone(), reason: format!("cannot read: {e}") };
     // Read once: the SHA-256 of the bytes on disk for every file, and, for large plain files,
     // chunk boundaries with their first line numbers.
     let chunked = s.compression == Compression::Plain && s.size > CHUNK_BYTES && s.format.splittable();
-    let mut f = File::open(&s.path).map_err(skip)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
     let mut items = Vec::new();
-    let (mut pos, mut lines, mut chunk_start, mut chunk_line) = (0u64, 0u64, 0u64, 1u64);
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(skip(e)),
-        };
-        hasher.update(&buf[..n]);
+    let (mut lines, mut chunk_start, mut chunk_line) = (0u64, 0u64, 1u64);
+    let digest = sha256_file(&s.path, &[], |pos, block| {
         if chunked {
-            for i in memchr_iter(b'\n', &buf[..n]) {
+            for i in memchr_iter(b'\n', block) {
                 lines += 1;
                 let after = pos + i as u64 + 1;
                 if after - chunk_start >= CHUNK_BYTES {
@@ -616,15 +613,16 @@ fn plan(index: usize, s: &Source) -> Result<Planned, Skipped> {
                 }
             }
         }
-        pos += n as u64;
-    }
+    })
+    .map_err(|e| Skipped { path: s.display.clone(), reason: format!("cannot read: {e}") })?;
+    let pos = digest.size;
     if !chunked {
         // A compressed file is read whole by one worker; `end` only sizes the progress bar.
         items.push(WorkItem { source: index, start: 0, end: pos, first_line: 1 });
     } else if pos > chunk_start {
         items.push(WorkItem { source: index, start: chunk_start, end: pos, first_line: chunk_line });
     }
-    Ok(Planned { items, sha256: crate::lake::hex(&hasher.finalize()) })
+    Ok(Planned { items, sha256: digest.sha256 })
 }
 
 /// A source cut into work, with the hash of its bytes.
@@ -696,6 +694,7 @@ struct WorkerOut {
 /// One thread's parsers, builders and writers.
 struct Worker<'a> {
     lake: &'a Lake,
+    lease: &'a Lease,
     days: LocalDays,
     sinks: Vec<(String, Box<dyn RowSink>)>,
     writers: Vec<(&'static str, TableWriter)>,
@@ -704,9 +703,10 @@ struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    fn new(lake: &'a Lake) -> Self {
+    fn new(lake: &'a Lake, lease: &'a Lease) -> Self {
         Worker {
             lake,
+            lease,
             days: LocalDays::new(lake.tz()),
             sinks: Vec::new(),
             writers: Vec::new(),
@@ -718,12 +718,13 @@ impl<'a> Worker<'a> {
     fn writer(
         writers: &mut Vec<(&'static str, TableWriter)>,
         lake: &Lake,
+        lease: &Lease,
         spec: &'static TableSpec,
     ) -> usize {
         match writers.iter().position(|(t, _)| *t == spec.table) {
             Some(i) => i,
             None => {
-                writers.push((spec.table.as_str(), lake.writer(spec)));
+                writers.push((spec.table.as_str(), lake.writer(spec, lease)));
                 writers.len() - 1
             }
         }
@@ -758,8 +759,8 @@ impl<'a> Worker<'a> {
         sink.set_source(&src.display);
         let keep_rows = !src.done_tables.contains(&sink.table().table.as_str());
         let keep_rejects = !src.done_tables.contains(&REJECTS.table.as_str());
-        let wi = Self::writer(&mut self.writers, self.lake, sink.table());
-        let ri = Self::writer(&mut self.writers, self.lake, &REJECTS);
+        let wi = Self::writer(&mut self.writers, self.lake, self.lease, sink.table());
+        let ri = Self::writer(&mut self.writers, self.lake, self.lease, &REJECTS);
         let format = src.format.name();
         let mut lines = LineReader::new(stream, item.first_line);
         loop {
@@ -821,12 +822,12 @@ impl<'a> Worker<'a> {
     fn finish(mut self) -> Result<WorkerOut, LakeError> {
         for (_, sink) in &mut self.sinks {
             if !sink.is_empty() {
-                let i = Self::writer(&mut self.writers, self.lake, sink.table());
+                let i = Self::writer(&mut self.writers, self.lake, self.lease, sink.table());
                 self.writers[i].1.write(sink.take_batch())?;
             }
         }
         if !self.rejects.is_empty() {
-            let i = Self::writer(&mut self.writers, self.lake, &REJECTS);
+            let i = Self::writer(&mut self.writers, self.lake, self.lease, &REJECTS);
             self.writers[i].1.write(self.rejects.take_batch())?;
         }
         let mut files = Vec::new();

@@ -5,12 +5,18 @@
 //! <lake>/<table>/_delta_log/                      Delta Lake log: what exists is what is committed
 //! <lake>/<table>/date=YYYY-MM-DD/part-*.parquet   date-partitioned tables
 //! <lake>/<table>/part-*.parquet                   tables without dates (rejects)
+//! <lake>/_trawl/runs/<run>.lock                   lease of a run that is writing files now
 //! ```
 //!
 //! Workers write Parquet files themselves (streaming, bounded memory, hashed as written); one
-//! Delta commit per table then makes a run's files visible all at once.
+//! Delta commit per table then makes a run's files visible all at once, each file's SHA-256 in
+//! its Add action's tags, so `trawl verify` can re-hash it later.
+//!
+//! A data file is named after the run that wrote it (`part-<run>-<n>.zstd.parquet`). A file the
+//! Delta log does not name (a killed run's) is removed by [`Lake::remove_orphans`] once its run's
+//! lease is no longer locked: the OS drops that lock when the process dies, however it dies.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -21,21 +27,25 @@ use datafusion::arrow::array::{BooleanArray, Int32Array};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 use deltalake::DeltaTable;
 use deltalake::DeltaTableError;
 use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
-use deltalake::kernel::{Action, Add, ArrayType, DataType as DeltaType, MapType, StructField, Transaction};
+use deltalake::kernel::{
+    Action, Add, ArrayType, DataType as DeltaType, MapType, Remove, StructField, Transaction,
+};
 use deltalake::protocol::{DeltaOperation, SaveMode};
+use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::error::LakeError;
 use crate::formats::Batch;
-use crate::localtime::{day_string, machine_tz, parse_tz};
+use crate::localtime::{day_from_string, day_string, machine_tz, parse_tz};
 use crate::schema::{ColumnType, DATE_COLUMN, TableSpec};
 
 /// Version of the lake layout this build writes and reads.
@@ -52,6 +62,12 @@ pub const WRITER_BUFFER_BYTES: usize = 96 << 20;
 /// Partition files one worker keeps open at once; more dates than this close the least recently
 /// used. Each open writer holds encoder state its estimate does not count, so this bounds memory.
 const OPEN_FILES: usize = 4;
+/// `trawl compact` merges the files of a partition smaller than this.
+pub const COMPACT_TARGET_BYTES: u64 = 256 << 20;
+/// Where runs keep their leases.
+const RUNS_DIR: &str = "_trawl/runs";
+/// Tag of a file's SHA-256 in its Add action.
+const SHA256_TAG: &str = "trawl.sha256";
 
 /// `<lake>/trawl.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -198,10 +214,11 @@ impl Lake {
         }
     }
 
-    /// A writer for one worker's share of a table's new files.
-    pub fn writer(&self, spec: &'static TableSpec) -> TableWriter {
+    /// A writer for one worker's share of a table's new files, named after `lease`'s run.
+    pub fn writer(&self, spec: &'static TableSpec, lease: &Lease) -> TableWriter {
         TableWriter {
             dir: self.table_dir(spec),
+            run: lease.id.clone(),
             spec,
             props: writer_properties(spec),
             open: Vec::new(),
@@ -231,37 +248,29 @@ impl Lake {
         if files.is_empty() && sources.is_empty() {
             return Ok(None);
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let actions: Vec<Action> = files
-            .iter()
-            .map(|f| {
-                let partition_values = match f.day {
-                    Some(d) => HashMap::from([(DATE_COLUMN.to_string(), Some(day_string(d)))]),
-                    None => HashMap::new(),
-                };
-                Action::Add(Add {
-                    path: f.rel_path.clone(),
-                    partition_values,
-                    size: f.size as i64,
-                    modification_time: now,
-                    data_change: true,
-                    stats: Some(serde_json::json!({ "numRecords": f.rows }).to_string()),
-                    ..Add::default()
-                })
-            })
-            .collect();
+        let actions = files.iter().map(|f| Action::Add(f.add_action(true))).collect();
         let partition_by = spec.partition_by_date.then(|| vec![DATE_COLUMN.to_string()]);
-        let snapshot = table.snapshot().map_err(Self::delta_err(spec))?;
         let txns = sources.iter().map(|s| Transaction::new(source_app_id(s), 1)).collect();
         let props =
             CommitProperties::default().with_application_transactions(txns).with_metadata(app_metadata);
+        let op = DeltaOperation::Write { mode: SaveMode::Append, partition_by, predicate: None };
+        self.commit_actions(spec, table, actions, props, op).await.map(Some)
+    }
+
+    /// Commits `actions` against the state `table` was loaded at; a conflict with a concurrent
+    /// commit becomes [`LakeError::Concurrent`].
+    async fn commit_actions(
+        &self,
+        spec: &TableSpec,
+        table: &DeltaTable,
+        actions: Vec<Action>,
+        props: CommitProperties,
+        op: DeltaOperation,
+    ) -> Result<u64, LakeError> {
+        let snapshot = table.snapshot().map_err(Self::delta_err(spec))?;
         let done = CommitBuilder::from(props)
             .with_actions(actions)
-            .build(
-                Some(snapshot),
-                table.log_store(),
-                DeltaOperation::Write { mode: SaveMode::Append, partition_by, predicate: None },
-            )
+            .build(Some(snapshot), table.log_store(), op)
             .await
             .map_err(|e| match e {
                 DeltaTableError::Transaction { source: TransactionError::CommitConflict(c) } => {
@@ -269,7 +278,7 @@ impl Lake {
                 }
                 e => LakeError::delta(&spec.table, e),
             })?;
-        Ok(Some(done.version()))
+        Ok(done.version())
     }
 
     /// Which of `sources` (file hashes) the table held in the state `table` was loaded at.
@@ -299,6 +308,303 @@ impl Lake {
             let _ = fs::remove_file(self.table_dir(spec).join(&f.rel_path));
         }
     }
+
+    /// Takes a lease for a run that will write files: while the returned value lives, no
+    /// cleanup removes files named after it.
+    pub fn lease(&self) -> Result<Lease, LakeError> {
+        let dir = self.root.join(RUNS_DIR);
+        fs::create_dir_all(&dir).map_err(|e| LakeError::io(format!("creating {}", dir.display()), e))?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let path = dir.join(format!("{id}.lock"));
+        // Locked under a temporary name, then renamed: a lease visible under its final name is
+        // always locked while its run lives (the lock belongs to the open file, not the name).
+        let tmp = dir.join(format!("{id}.lock.tmp"));
+        let ctx = |what: &str, p: &Path| format!("{what} run lease {}", p.display());
+        let file = File::create(&tmp).map_err(|e| LakeError::io(ctx("creating", &tmp), e))?;
+        file.lock().map_err(|e| LakeError::io(ctx("locking", &tmp), e))?;
+        fs::rename(&tmp, &path).map_err(|e| LakeError::io(ctx("naming", &path), e))?;
+        Ok(Lease { id, path, _file: file })
+    }
+
+    /// Whether the run `id` still holds its lease (a live process is writing its files).
+    fn run_alive(&self, id: &str) -> bool {
+        let path = self.root.join(RUNS_DIR).join(format!("{id}.lock"));
+        let Ok(f) = File::open(&path) else {
+            return false;
+        };
+        // Locking succeeds only when no process holds it; our probe lock ends with `f`.
+        !matches!(f.try_lock(), Ok(()))
+    }
+
+    /// Parquet files in the table's folder, by path relative to it, whatever the log says.
+    pub fn files_on_disk(&self, spec: &TableSpec) -> Result<Vec<String>, LakeError> {
+        let root = self.table_dir(spec);
+        let mut out = Vec::new();
+        let mut stack = vec![root.clone()];
+        while let Some(dir) = stack.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(LakeError::io(format!("listing {}", dir.display()), e)),
+            };
+            for e in entries {
+                let e = e.map_err(|e| LakeError::io(format!("listing {}", dir.display()), e))?;
+                let p = e.path();
+                let name = e.file_name();
+                if p.is_dir() {
+                    if name != "_delta_log" {
+                        stack.push(p);
+                    }
+                } else if name.to_string_lossy().ends_with(".parquet")
+                    && let Ok(rel) = p.strip_prefix(&root)
+                {
+                    out.push(rel.to_string_lossy().replace('\\', "/"));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Files the table's state names: its live files, with size, rows and recorded SHA-256.
+    pub fn live_files(&self, spec: &TableSpec, table: &DeltaTable) -> Result<Vec<LakeFile>, LakeError> {
+        let state = table.snapshot().map_err(Self::delta_err(spec))?;
+        let mut out: Vec<LakeFile> = state
+            .log_data()
+            .iter()
+            .map(|v| {
+                // The tags are only reachable through the Add action view.
+                #[allow(deprecated)]
+                let add = v.add_action();
+                let sha256 = add.tags.as_ref().and_then(|t| t.get(SHA256_TAG).cloned().flatten());
+                LakeFile {
+                    rel_path: v.path().into_owned(),
+                    size: v.size() as u64,
+                    rows: v.num_records().map(|n| n as u64),
+                    day: add.partition_values.get(DATE_COLUMN).cloned().flatten(),
+                    sha256,
+                }
+            })
+            .collect();
+        out.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
+        Ok(out)
+    }
+
+    /// Files the log still needs: live ones, and removed ones kept for older versions until
+    /// vacuum's retention has passed.
+    pub async fn referenced(
+        &self,
+        spec: &TableSpec,
+        table: &DeltaTable,
+    ) -> Result<HashSet<String>, LakeError> {
+        let mut set: HashSet<String> =
+            self.live_files(spec, table)?.into_iter().map(|f| f.rel_path).collect();
+        let state = table.snapshot().map_err(Self::delta_err(spec))?;
+        let tombstones: Vec<String> = state
+            .all_tombstones(table.log_store().as_ref())
+            .map_ok(|t| t.path().into_owned())
+            .try_collect()
+            .await
+            .map_err(Self::delta_err(spec))?;
+        set.extend(tombstones);
+        Ok(set)
+    }
+
+    /// Deletes Parquet files that no version of the table names and whose run is over (a run
+    /// killed before its commit); returns their paths. Files of runs still going are left.
+    pub async fn remove_orphans(&self, spec: &TableSpec) -> Result<Vec<String>, LakeError> {
+        // Order matters: list, then check leases, then read the log. A run seen dead here had
+        // made its last commit before, so the log read after names all its committed files.
+        let on_disk = self.files_on_disk(spec)?;
+        let dead: Vec<String> =
+            on_disk.into_iter().filter(|p| !run_of(p).is_some_and(|r| self.run_alive(r))).collect();
+        if dead.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(table) = self.load_table(spec).await? else {
+            // Files with no log at all were not put there by trawl: not ours to delete.
+            return Ok(Vec::new());
+        };
+        let referenced = self.referenced(spec, &table).await?;
+        let mut removed = Vec::new();
+        for rel in dead.into_iter().filter(|p| !referenced.contains(p)) {
+            let path = self.table_dir(spec).join(&rel);
+            fs::remove_file(&path).map_err(|e| LakeError::io(format!("removing {}", path.display()), e))?;
+            removed.push(rel);
+        }
+        self.remove_stale_leases();
+        Ok(removed)
+    }
+
+    /// Lease files of runs that are over (killed runs leave theirs).
+    fn remove_stale_leases(&self) {
+        let Ok(entries) = fs::read_dir(self.root.join(RUNS_DIR)) else { return };
+        for e in entries.flatten() {
+            if let Ok(f) = File::open(e.path())
+                && f.try_lock().is_ok()
+            {
+                let _ = fs::remove_file(e.path());
+            }
+        }
+    }
+
+    /// Merges each partition's files smaller than [`COMPACT_TARGET_BYTES`] into as few files as
+    /// the writer makes, in one commit that changes no row (Delta's optimize: the old files are
+    /// removed from the log, their data rewritten unchanged, `dataChange=false`).
+    pub async fn compact(&self, spec: &'static TableSpec, lease: &Lease) -> Result<Compacted, LakeError> {
+        let mut done = Compacted::default();
+        let Some(table) = self.load_table(spec).await? else {
+            return Ok(done);
+        };
+        let mut groups: BTreeMap<Option<String>, Vec<LakeFile>> = BTreeMap::new();
+        for f in self.live_files(spec, &table)? {
+            if f.size < COMPACT_TARGET_BYTES {
+                groups.entry(f.day.clone()).or_default().push(f);
+            }
+        }
+        groups.retain(|_, files| files.len() > 1);
+        if groups.is_empty() {
+            return Ok(done);
+        }
+        let mut writer = self.writer(spec, lease);
+        let mut rows_in = 0u64;
+        let mut removed = Vec::new();
+        let rewrite = async {
+            for (day, files) in &groups {
+                let day = day.as_deref().map(|d| day_from_string(d).ok_or(d)).transpose().map_err(|d| {
+                    LakeError::BadMeta { path: self.table_dir(spec), reason: format!("partition date={d}") }
+                })?;
+                for f in files {
+                    let path = self.table_dir(spec).join(&f.rel_path);
+                    let perr = |e| LakeError::parquet(path.clone(), e);
+                    let file = File::open(&path)
+                        .map_err(|e| LakeError::io(format!("opening {}", path.display()), e))?;
+                    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                        .map_err(perr)?
+                        .with_batch_size(64 * 1024)
+                        .build()
+                        .map_err(perr)?;
+                    for batch in reader {
+                        let batch = batch.map_err(|e| perr(e.into()))?;
+                        rows_in += batch.num_rows() as u64;
+                        let days = day.map_or_else(Vec::new, |d| vec![d; batch.num_rows()]);
+                        writer.write(Batch { batch, days })?;
+                    }
+                    removed.push(f.clone());
+                }
+            }
+            Ok::<_, LakeError>(())
+        };
+        if let Err(e) = rewrite.await {
+            self.discard(spec, &writer.finish().unwrap_or_default());
+            return Err(e);
+        }
+        let written = writer.finish()?;
+        let rows_out: u64 = written.iter().map(|f| f.rows).sum();
+        if rows_out != rows_in {
+            self.discard(spec, &written);
+            return Err(LakeError::io(
+                format!("compacting {}: read {rows_in} rows but wrote {rows_out}", spec.table),
+                io::Error::other("row count changed; nothing was committed"),
+            ));
+        }
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let mut actions: Vec<Action> = removed
+            .iter()
+            .map(|f| {
+                Action::Remove(Remove {
+                    path: f.rel_path.clone(),
+                    data_change: false,
+                    deletion_timestamp: Some(now),
+                    extended_file_metadata: Some(true),
+                    size: Some(f.size as i64),
+                    partition_values: Some(
+                        f.day.iter().map(|d| (DATE_COLUMN.to_string(), Some(d.clone()))).collect(),
+                    ),
+                    ..Remove::default()
+                })
+            })
+            .collect();
+        actions.extend(written.iter().map(|f| Action::Add(f.add_action(false))));
+        let op = DeltaOperation::Optimize { predicate: None, target_size: COMPACT_TARGET_BYTES as i64 };
+        match self.commit_actions(spec, &table, actions, CommitProperties::default(), op).await {
+            Ok(v) => done.version = Some(v),
+            Err(e) => {
+                self.discard(spec, &written);
+                return Err(e);
+            }
+        }
+        done.files_before = removed.len();
+        done.files_after = written.len();
+        done.rows = rows_in;
+        Ok(done)
+    }
+
+    /// Deletes files the log removed more than `retention` ago (Delta vacuum, tombstones only:
+    /// files no log entry names are [`Lake::remove_orphans`]'s, which knows about live runs).
+    pub async fn vacuum(&self, spec: &TableSpec, retention: chrono::Duration) -> Result<usize, LakeError> {
+        let Some(table) = self.load_table(spec).await? else {
+            return Ok(0);
+        };
+        let (_, metrics) = table
+            .vacuum()
+            .with_retention_period(retention)
+            .with_enforce_retention_duration(false)
+            .await
+            .map_err(Self::delta_err(spec))?;
+        Ok(metrics.files_deleted.len())
+    }
+}
+
+/// A run's claim on the files named after it; dropping it ends the claim.
+#[derive(Debug)]
+pub struct Lease {
+    id: String,
+    path: PathBuf,
+    _file: File,
+}
+
+impl Lease {
+    /// The run's identifier, as file names and the `ingests` table carry it.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// The run that wrote a data file, from its name (`part-<run>-<n>.zstd.parquet`).
+fn run_of(rel_path: &str) -> Option<&str> {
+    let name = rel_path.rsplit('/').next()?;
+    let rest = name.strip_prefix("part-")?;
+    let (run, _) = rest.split_once('-')?;
+    (run.len() == 32 && run.bytes().all(|b| b.is_ascii_hexdigit())).then_some(run)
+}
+
+/// A file the table's current state names.
+#[derive(Debug, Clone)]
+pub struct LakeFile {
+    /// Path inside the table folder.
+    pub rel_path: String,
+    pub size: u64,
+    pub rows: Option<u64>,
+    /// Partition (`YYYY-MM-DD`), for date-partitioned tables.
+    pub day: Option<String>,
+    /// SHA-256 recorded when the file was written (absent for files from before hashes were kept).
+    pub sha256: Option<String>,
+}
+
+/// What `compact` did to one table.
+#[derive(Debug, Default)]
+pub struct Compacted {
+    pub files_before: usize,
+    pub files_after: usize,
+    pub rows: u64,
+    pub version: Option<u64>,
 }
 
 /// The Delta application-transaction id that marks a source as held by a table.
@@ -355,6 +661,27 @@ pub struct WrittenFile {
     pub sha256: String,
 }
 
+impl WrittenFile {
+    /// The Delta Add action for this file, its hash in the tags.
+    fn add_action(&self, data_change: bool) -> Add {
+        let partition_values = match self.day {
+            Some(d) => HashMap::from([(DATE_COLUMN.to_string(), Some(day_string(d)))]),
+            None => HashMap::new(),
+        };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        Add {
+            path: self.rel_path.clone(),
+            partition_values,
+            size: self.size as i64,
+            modification_time: now,
+            data_change,
+            stats: Some(serde_json::json!({ "numRecords": self.rows }).to_string()),
+            tags: Some(HashMap::from([(SHA256_TAG.to_string(), Some(self.sha256.clone()))])),
+            ..Add::default()
+        }
+    }
+}
+
 /// A `Write` that hashes and counts what passes through it.
 struct HashingWriter {
     inner: BufWriter<File>,
@@ -386,6 +713,8 @@ struct OpenFile {
 /// One worker's Parquet files for one table, one open file per partition it has seen.
 pub struct TableWriter {
     dir: PathBuf,
+    /// Run id that names the files.
+    run: String,
     spec: &'static TableSpec,
     props: WriterProperties,
     open: Vec<OpenFile>,
@@ -455,7 +784,7 @@ impl TableWriter {
     }
 
     fn start(&mut self, day: Option<i32>) -> Result<(), LakeError> {
-        let name = format!("part-{}.zstd.parquet", uuid::Uuid::new_v4());
+        let name = format!("part-{}-{}.zstd.parquet", self.run, uuid::Uuid::new_v4().simple());
         let rel_path = match day {
             Some(d) => format!("{DATE_COLUMN}={}/{name}", day_string(d)),
             None => name,
@@ -486,7 +815,7 @@ impl TableWriter {
             day: f.day,
             size: sink.bytes,
             rows: f.rows,
-            sha256: hex(&sink.hasher.finalize()),
+            sha256: crate::digest::hex(&sink.hasher.finalize()),
         });
         Ok(())
     }
@@ -503,14 +832,4 @@ impl TableWriter {
     pub fn buffered_bytes(&self) -> usize {
         self.open.iter().map(|f| f.writer.memory_size()).sum()
     }
-}
-
-/// Lower-case hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
 }

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod digest;
 pub mod engine;
 pub mod error;
 pub mod formats;
@@ -15,6 +16,7 @@ pub mod output;
 pub mod rejects;
 pub mod schema;
 pub mod urlparts;
+pub mod verify;
 
 /// The async runtime for Delta and DataFusion calls (parsing itself runs on rayon threads).
 pub fn runtime() -> tokio::runtime::Runtime {

@@ -3,7 +3,7 @@
 use chrono::{Offset, TimeZone};
 use chrono_tz::Tz;
 
-use crate::formats::bytes::civil_from_days;
+use crate::formats::bytes::{civil_from_days, days_from_civil};
 
 /// Parses an IANA zone name (`Asia/Tokyo`, `UTC`).
 pub fn parse_tz(name: &str) -> Result<Tz, String> {
@@ -109,9 +109,32 @@ pub fn day_string(day: i32) -> String {
     format!("{y:04}-{m:02}-{d:02}")
 }
 
+/// The day number of a `YYYY-MM-DD` partition value (inverse of [`day_string`]).
+pub fn day_from_string(s: &str) -> Option<i32> {
+    let mut it = s.splitn(3, '-');
+    let y: i64 = it.next()?.parse().ok()?;
+    let m: u32 = it.next()?.parse().ok()?;
+    let d: u32 = it.next()?.parse().ok()?;
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let day = days_from_civil(y, m, d);
+    (day_string(day as i32) == s).then_some(day as i32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn partition_values_read_back_to_day_numbers() {
+        for day in [-1, 0, 11_017, 19_844, 20_000] {
+            assert_eq!(day_from_string(&day_string(day)), Some(day));
+        }
+        assert_eq!(day_from_string("2024-02-30"), None);
+        assert_eq!(day_from_string("2024-2-3"), None);
+        assert_eq!(day_from_string("date"), None);
+    }
 
     #[test]
     fn tokyo_day_turns_at_local_midnight() {

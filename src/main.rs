@@ -2,13 +2,15 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use trawl::cli::{Cli, Command};
-use trawl::commands::{run_ingest, run_query};
+use trawl::commands::{run_compact, run_ingest, run_query, run_verify};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ingest(args) => run_ingest(args),
         Command::Query(args) => run_query(args),
+        Command::Compact(args) => run_compact(args),
+        Command::Verify(args) => run_verify(args),
     };
     match result {
         Ok(code) => code,

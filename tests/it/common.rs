@@ -81,3 +81,36 @@ impl TestLake {
 pub fn row(values: &[&str]) -> Vec<String> {
     values.iter().map(|s| s.to_string()).collect()
 }
+
+/// SHA-256 over every row of a table, in a fixed order: equal digests mean equal contents.
+pub fn content_digest(l: &TestLake, table: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut rows = l.rows(&format!("SELECT * FROM {table}"));
+    rows.sort();
+    let mut h = Sha256::new();
+    for r in &rows {
+        for v in r {
+            h.update(v.as_bytes());
+            h.update([0x1f]);
+        }
+        h.update([b'\n']);
+    }
+    format!("{}:{:x}", rows.len(), h.finalize())
+}
+
+/// Squid native lines for one day, `n` of them, from client `10.0.<tag>.x`: small distinct logs.
+pub fn squid_lines(tag: u32, n: u32) -> String {
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&format!(
+            "{}.{:03} {:>5} 10.0.{tag}.{} TCP_MISS/200 {} GET http://h{}.example.com/p{i} - HIER_DIRECT/203.0.113.9 text/html\n",
+            1_714_550_400 + tag * 600 + i,
+            i % 1000,
+            i % 900,
+            i % 200,
+            500 + i * 7,
+            i % 9
+        ));
+    }
+    s
+}

@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod crash;
+mod custody;
 mod formats;
 mod hostile;
 mod ingest;

@@ -1,0 +1,280 @@
+//! `trawl verify`: the lake's files and the original logs, checked against what was recorded
+//! when they were written and read.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::{Array, Int64Array, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::digest::sha256_file;
+use crate::engine::Engine;
+use crate::error::LakeError;
+use crate::lake::Lake;
+use crate::schema::{INGESTS, all_tables};
+
+/// What a check found wrong (or worth saying) about one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Problem {
+    /// A lake file whose bytes no longer hash to what was recorded when it was written.
+    Modified,
+    /// A file the Delta log names that is not on disk.
+    Missing,
+    /// A Parquet file in a table folder that no version of the table names.
+    Extra,
+    /// A lake file written before hashes were recorded: only its size could be checked.
+    Unrecorded,
+    /// An original log whose bytes differ from every read of that path.
+    SourceModified,
+    /// An original log that grew after it was read; the bytes read are unchanged.
+    SourceGrown,
+    /// An original log the lake has no record of reading.
+    SourceUnknown,
+    /// An original log that ingest found and skipped (not a log, or no format matched).
+    SourceSkipped,
+}
+
+impl Problem {
+    /// Whether this finding makes `verify` fail.
+    pub fn is_failure(self) -> bool {
+        !matches!(self, Problem::Unrecorded | Problem::SourceGrown | Problem::SourceSkipped)
+    }
+
+    /// Short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Problem::Modified => "modified",
+            Problem::Missing => "missing",
+            Problem::Extra => "extra",
+            Problem::Unrecorded => "no recorded hash",
+            Problem::SourceModified => "source modified",
+            Problem::SourceGrown => "source grew",
+            Problem::SourceUnknown => "source not in lake",
+            Problem::SourceSkipped => "source skipped",
+        }
+    }
+}
+
+/// One finding, with the file it concerns.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    pub problem: Problem,
+    /// The table, or `source` for original logs.
+    pub scope: String,
+    pub path: String,
+    pub detail: String,
+}
+
+/// Everything `verify` checked.
+#[derive(Debug, Default, Serialize)]
+pub struct VerifyReport {
+    pub lake_files: usize,
+    pub lake_bytes: u64,
+    pub sources: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl VerifyReport {
+    /// Whether any finding is a failure (the command exits non-zero).
+    pub fn failed(&self) -> bool {
+        self.findings.iter().any(|f| f.problem.is_failure())
+    }
+}
+
+/// Re-hashes every file the lake's tables name, looks for files they do not name, and checks
+/// each of `sources` (files; folders are walked) against the `ingests` record of its bytes.
+pub fn verify(lake: &Lake, sources: &[PathBuf]) -> Result<VerifyReport, LakeError> {
+    let rt = crate::runtime();
+    let mut report = VerifyReport::default();
+    for spec in all_tables() {
+        let Some(table) = rt.block_on(lake.load_table(spec))? else { continue };
+        let live = lake.live_files(spec, &table)?;
+        let referenced = rt.block_on(lake.referenced(spec, &table))?;
+        let dir = lake.root().join(&spec.table);
+        let checked: Vec<Option<Finding>> = live
+            .par_iter()
+            .map(|f| {
+                let finding = |problem, detail: String| {
+                    Some(Finding { problem, scope: spec.table.clone(), path: f.rel_path.clone(), detail })
+                };
+                let path = dir.join(&f.rel_path);
+                let d = match sha256_file(&path, &[], |_, _| {}) {
+                    Ok(d) => d,
+                    Err(e) => return finding(Problem::Missing, format!("named by the Delta log: {e}")),
+                };
+                if d.size != f.size {
+                    return finding(
+                        Problem::Modified,
+                        format!("{} bytes on disk, {} when written", d.size, f.size),
+                    );
+                }
+                match &f.sha256 {
+                    Some(want) if *want != d.sha256 => finding(
+                        Problem::Modified,
+                        format!("SHA-256 {} on disk, {want} when written", d.sha256),
+                    ),
+                    Some(_) => None,
+                    None => finding(Problem::Unrecorded, "size matches; no hash was recorded".into()),
+                }
+            })
+            .collect();
+        report.lake_files += live.len();
+        report.lake_bytes += live.iter().map(|f| f.size).sum::<u64>();
+        report.findings.extend(checked.into_iter().flatten());
+        for rel in lake.files_on_disk(spec)? {
+            if !referenced.contains(&rel) {
+                report.findings.push(Finding {
+                    problem: Problem::Extra,
+                    scope: spec.table.clone(),
+                    path: rel,
+                    detail: "no version of the table names it (a stopped run's file is removed by the \
+                             next ingest or `trawl compact`; anything else was put there by hand)"
+                        .into(),
+                });
+            }
+        }
+    }
+    if !sources.is_empty() {
+        check_sources(lake, sources, &rt, &mut report)?;
+    }
+    Ok(report)
+}
+
+/// What the `ingests` table recorded of one file: a read (with hash and size) or a skip.
+struct Read {
+    path: String,
+    /// Empty for a skipped file.
+    sha256: String,
+    size: u64,
+    /// Why the file was skipped, for skipped files.
+    reason: Option<String>,
+}
+
+fn check_sources(
+    lake: &Lake,
+    sources: &[PathBuf],
+    rt: &tokio::runtime::Runtime,
+    report: &mut VerifyReport,
+) -> Result<(), LakeError> {
+    let reads = recorded_reads(lake, rt)?;
+    let mut by_path: HashMap<&str, Vec<&Read>> = HashMap::new();
+    let mut by_hash: HashMap<&str, &Read> = HashMap::new();
+    let mut skipped: HashMap<&str, &str> = HashMap::new();
+    for r in &reads {
+        match &r.reason {
+            Some(why) => {
+                skipped.insert(r.path.as_str(), why.as_str());
+            }
+            None => {
+                by_path.entry(r.path.as_str()).or_default().push(r);
+                by_hash.insert(r.sha256.as_str(), r);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for p in sources {
+        walk(p, &mut files);
+    }
+    report.sources += files.len();
+    let findings: Vec<Option<Finding>> = files
+        .par_iter()
+        .map(|path| {
+            let shown = path.display().to_string();
+            let finding = |problem, detail| {
+                Some(Finding { problem, scope: "source".into(), path: shown.clone(), detail })
+            };
+            let earlier = by_path.get(shown.as_str()).map_or(&[][..], Vec::as_slice);
+            let sizes: Vec<u64> = earlier.iter().map(|r| r.size).collect();
+            let d = match sha256_file(path, &sizes, |_, _| {}) {
+                Ok(d) => d,
+                Err(e) => return finding(Problem::SourceModified, format!("cannot read: {e}")),
+            };
+            if by_hash.contains_key(d.sha256.as_str()) {
+                return None;
+            }
+            if let Some(r) = earlier.iter().find(|r| d.prefixes.contains(&(r.size, r.sha256.clone()))) {
+                return finding(
+                    Problem::SourceGrown,
+                    format!("{} bytes now; the first {} (all that was read) are unchanged", d.size, r.size),
+                );
+            }
+            if earlier.is_empty()
+                && let Some(why) = skipped.get(shown.as_str())
+            {
+                return finding(Problem::SourceSkipped, format!("not read at ingest: {why}"));
+            }
+            if earlier.is_empty() {
+                finding(Problem::SourceUnknown, format!("SHA-256 {} matches no file the lake read", d.sha256))
+            } else {
+                finding(
+                    Problem::SourceModified,
+                    format!(
+                        "SHA-256 {} ({} bytes); read as {} ({} bytes)",
+                        d.sha256, d.size, earlier[0].sha256, earlier[0].size
+                    ),
+                )
+            }
+        })
+        .collect();
+    report.findings.extend(findings.into_iter().flatten());
+    Ok(())
+}
+
+/// Files under `path`, following no folder links (a loop cannot trap the walk).
+fn walk(path: &Path, out: &mut Vec<PathBuf>) {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => {
+            let Ok(entries) = std::fs::read_dir(path) else {
+                out.push(path.to_path_buf());
+                return;
+            };
+            let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
+            names.sort();
+            for n in names {
+                walk(&n, out);
+            }
+        }
+        Ok(m) if m.file_type().is_symlink() && path.is_dir() => {}
+        // Files, links to files, and paths that cannot be read (reported when hashed).
+        _ => out.push(path.to_path_buf()),
+    }
+}
+
+/// Every read `ingests` records (ingested or partial), with its path, hash and size.
+fn recorded_reads(lake: &Lake, rt: &tokio::runtime::Runtime) -> Result<Vec<Read>, LakeError> {
+    let ledger = |e: String| LakeError::io("reading the ingests table", std::io::Error::other(e));
+    rt.block_on(async {
+        if lake.load_table(&INGESTS).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        let engine = Engine::new(lake).await.map_err(|e| ledger(e.to_string()))?;
+        // Skips carry no hash; their reason says why the file was not read.
+        let sql = "SELECT path, coalesce(sha256, ''), size, \
+                   CASE WHEN status = 'skipped' THEN coalesce(reason, 'skipped') END FROM ingests \
+                   WHERE status IN ('ingested', 'partial') AND sha256 IS NOT NULL OR status = 'skipped'";
+        let df = engine.sql(sql).await.map_err(|e| ledger(e.to_string()))?;
+        let batches = df.collect().await.map_err(|e| ledger(e.to_string()))?;
+        let mut out = Vec::new();
+        for b in batches {
+            let text = |c: usize| -> Result<StringArray, LakeError> {
+                let a = datafusion::arrow::compute::cast(b.column(c), &DataType::Utf8)
+                    .map_err(|e| ledger(e.to_string()))?;
+                Ok(a.as_any().downcast_ref::<StringArray>().expect("cast to Utf8").clone())
+            };
+            let (path, sha, reason) = (text(0)?, text(1)?, text(3)?);
+            let size = b.column(2).as_any().downcast_ref::<Int64Array>().expect("size is a long").clone();
+            for i in 0..b.num_rows() {
+                out.push(Read {
+                    path: path.value(i).to_string(),
+                    sha256: sha.value(i).to_string(),
+                    size: if size.is_null(i) { 0 } else { size.value(i) as u64 },
+                    reason: (!reason.is_null(i)).then(|| reason.value(i).to_string()),
+                });
+            }
+        }
+        Ok(out)
+    })
+}
