@@ -106,6 +106,14 @@ pub struct FileReport {
     pub last_ts: Option<i64>,
     /// A read error that stopped the file early (rows before it are kept).
     pub error: Option<String>,
+    /// Where reading started: 0, or past what an earlier read of the same first bytes took.
+    pub start_byte: u64,
+    /// Number of the first line read.
+    pub first_line: u64,
+    /// SHA-256 of the earlier read this one continues (the file grew).
+    pub resumed_from: Option<String>,
+    /// Rows of the earlier read replaced because its last line had been cut mid-write.
+    pub replaced_rows: u64,
 }
 
 impl FileReport {
@@ -185,6 +193,8 @@ struct Source {
     format: Format,
     /// Tables that already hold this file's rows (from a run stopped between its commits).
     done_tables: Vec<&'static str>,
+    /// Set when the file grew since an earlier read: where this read starts.
+    resume: Option<Resume>,
 }
 
 /// A unit of work: a whole file, or a byte range of a plain file starting at a known line.
@@ -237,8 +247,6 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         }
     }
 
-    let planned: Vec<Result<Planned, Skipped>> =
-        pool.install(|| sources.par_iter().enumerate().map(|(i, s)| plan(i, s)).collect());
     // Every decision below is taken against the tables as they are now, and the run commits
     // against these same states, so a run that committed the same sources meanwhile makes ours
     // fail its conflict check instead of doubling rows.
@@ -255,13 +263,35 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     })?;
     // The same bytes are read once, whatever the file is called now (access.log -> access.log.1),
     // and once per run when a folder holds copies.
-    let mut known = already_ingested(lake, &rt)?;
+    let priors = prior_reads(lake, &rt)?;
+    let mut known: HashMap<String, String> = HashMap::new();
+    for r in &priors {
+        known.entry(r.sha256.clone()).or_insert_with(|| r.path.clone());
+    }
+    // A plain file may have grown since it was read: its first bytes are then one of these reads.
+    let resumable: HashMap<(u64, &str), &PriorRead> =
+        priors.iter().filter(|r| r.resumable && r.size > 0).map(|r| ((r.size, r.sha256.as_str()), r)).collect();
+    let sizes: Vec<u64> = resumable.keys().map(|(n, _)| *n).collect();
+    let planned: Vec<Result<Planned, Skipped>> = pool.install(|| {
+        sources
+            .par_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                let smaller: Vec<u64> = if s.compression == Compression::Plain {
+                    sizes.iter().copied().filter(|n| *n < s.size).collect()
+                } else {
+                    Vec::new()
+                };
+                plan(i, s, &smaller)
+            })
+            .collect()
+    });
     let mut items = Vec::new();
     let mut live = vec![true; sources.len()];
     let mut hashes = vec![String::new(); sources.len()];
     for (i, p) in planned.into_iter().enumerate() {
         match p {
-            Ok(p) => {
+            Ok(mut p) => {
                 if let Some(first) = known.get(&p.sha256) {
                     live[i] = false;
                     skipped.push(Skipped {
@@ -269,6 +299,22 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
                         reason: format!("already read: same bytes (SHA-256) as {first}"),
                     });
                     continue;
+                }
+                // The longest earlier read this file starts with: read only what came after.
+                let grown_from = p.prefixes.iter().rev().find_map(|(n, h)| resumable.get(&(*n, h.as_str())));
+                if let Some(prior) = grown_from {
+                    let s = &sources[i];
+                    match resume_point(&s.path, prior).and_then(|r| Ok((plan_from(i, s, r.start, r.first_line)?, r))) {
+                        Ok((rest, r)) => {
+                            p.items = rest;
+                            sources[i].resume = Some(r);
+                        }
+                        Err(e) => {
+                            live[i] = false;
+                            skipped.push(Skipped { path: s.display.clone(), reason: format!("cannot read: {e}") });
+                            continue;
+                        }
+                    }
                 }
                 known.insert(p.sha256.clone(), sources[i].display.clone());
                 items.extend(p.items);
@@ -320,6 +366,9 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
             compression: s.compression.name(),
             size: s.size,
             sha256: hashes[i].clone(),
+            start_byte: s.resume.as_ref().map_or(0, |r| r.start),
+            first_line: s.resume.as_ref().map_or(1, |r| r.first_line),
+            resumed_from: s.resume.as_ref().map(|r| r.from_sha256.clone()),
             ..FileReport::default()
         })
         .collect();
@@ -344,6 +393,34 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
             lake.discard(by_name(t), f);
         }
         return Err(e.into());
+    }
+    // A grown file whose earlier read ended in a cut line: that line's row (or reject) is
+    // swapped out in the same commit that adds the line read whole.
+    let mut rewrites: HashMap<&'static str, crate::lake::Rewrite> = HashMap::new();
+    for spec in &data_tables {
+        let table = spec.table.as_str();
+        for &i in &live_idx {
+            let Some((file, line)) = sources[i].resume.as_ref().and_then(|r| r.replaces.clone()) else {
+                continue;
+            };
+            if sources[i].done_tables.contains(&table) {
+                continue;
+            }
+            let swap = match lake.without_lines(spec, &states[table], &lease, &[(file, line)]) {
+                Ok(s) => s,
+                Err(e) => {
+                    for (t, f) in &written {
+                        lake.discard(by_name(t), f);
+                    }
+                    return Err(e.into());
+                }
+            };
+            reports[i].replaced_rows += swap.dropped;
+            let all = rewrites.entry(table).or_default();
+            all.remove.extend(swap.remove);
+            written.entry(table).or_default().extend(swap.add);
+            all.dropped += swap.dropped;
+        }
     }
     let reports: Vec<FileReport> =
         reports.into_iter().zip(live).filter(|(_, l)| *l).map(|(r, _)| r).collect();
@@ -380,7 +457,8 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
                 .filter(|i| !sources[**i].done_tables.contains(&spec.table.as_str()))
                 .map(|i| hashes[*i].clone())
                 .collect();
-            match lake.commit(spec, &states[spec.table.as_str()], files, &recorded, meta.clone()).await {
+            let removes = rewrites.get(spec.table.as_str()).map_or(&[][..], |r| r.remove.as_slice());
+            match lake.commit(spec, &states[spec.table.as_str()], files, removes, &recorded, meta.clone()).await {
                 Ok(Some(v)) => commits.push((spec.table.clone(), v)),
                 Ok(None) => {}
                 Err(e) => {
@@ -438,6 +516,10 @@ fn ingests_batch(run_id: &str, started_us: i64, files: &[FileReport], skipped: &
             "sha256" => text(&|f| Some(f.sha256.clone()), &none),
             "size" => count(|f| f.size),
             "lines" => count(|f| f.lines),
+            "start_byte" => count(|f| f.start_byte),
+            "first_line" => count(|f| f.first_line),
+            "resumed_from" => text(&|f| f.resumed_from.clone(), &none),
+            "replaced_rows" => count(|f| f.replaced_rows),
             "rows" => count(|f| f.rows),
             "rejects" => count(|f| f.rejects),
             "blank_lines" => count(|f| f.blank_lines),
@@ -583,85 +665,203 @@ fn recognise(path: &PathBuf, formats: &[Format]) -> Result<Source, Skipped> {
         compression,
         format,
         done_tables: Vec::new(),
+        resume: None,
     })
 }
 
 /// Cuts a source into work items; large plain files into newline-aligned chunks.
 ///
 /// Chunks need their first line number, so this reads the file once, counting newlines
-/// (memchr runs at memory speed; parsing is the cost).
-fn plan(index: usize, s: &Source) -> Result<Planned, Skipped> {
-    // Read once: the SHA-256 of the bytes on disk for every file, and, for large plain files,
-    // chunk boundaries with their first line numbers.
-    let chunked = s.compression == Compression::Plain && s.size > CHUNK_BYTES && s.format.splittable();
-    let mut items = Vec::new();
-    let (mut lines, mut chunk_start, mut chunk_line) = (0u64, 0u64, 1u64);
-    let digest = sha256_file(&s.path, &[], |pos, block| {
-        if chunked {
-            for i in memchr_iter(b'\n', block) {
-                lines += 1;
-                let after = pos + i as u64 + 1;
-                if after - chunk_start >= CHUNK_BYTES {
-                    items.push(WorkItem {
-                        source: index,
-                        start: chunk_start,
-                        end: after,
-                        first_line: chunk_line,
-                    });
-                    chunk_start = after;
-                    chunk_line = lines + 1;
-                }
-            }
-        }
-    })
-    .map_err(|e| Skipped { path: s.display.clone(), reason: format!("cannot read: {e}") })?;
-    let pos = digest.size;
-    if !chunked {
-        // A compressed file is read whole by one worker; `end` only sizes the progress bar.
-        items.push(WorkItem { source: index, start: 0, end: pos, first_line: 1 });
-    } else if pos > chunk_start {
-        items.push(WorkItem { source: index, start: chunk_start, end: pos, first_line: chunk_line });
-    }
-    Ok(Planned { items, sha256: digest.sha256 })
+/// (memchr runs at memory speed; parsing is the cost). The same pass hashes the file, and its
+/// first `n` bytes for each `n` in `prefixes` (sizes of earlier reads it may have grown from).
+fn plan(index: usize, s: &Source, prefixes: &[u64]) -> Result<Planned, Skipped> {
+    let mut chunks = Chunker::new(index, s, 0, 1);
+    let digest = sha256_file(&s.path, prefixes, |pos, block| chunks.feed(pos, block))
+        .map_err(|e| Skipped { path: s.display.clone(), reason: format!("cannot read: {e}") })?;
+    Ok(Planned { items: chunks.finish(digest.size), sha256: digest.sha256, prefixes: digest.prefixes })
 }
 
-/// A source cut into work, with the hash of its bytes.
+/// Cuts `start..` of a plain file into work items whose first line is `first_line`: the part of
+/// a grown file not read before. Reads only that part.
+fn plan_from(index: usize, s: &Source, start: u64, first_line: u64) -> io::Result<Vec<WorkItem>> {
+    let mut chunks = Chunker::new(index, s, start, first_line);
+    let mut f = File::open(&s.path)?;
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = start;
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        chunks.feed(pos, &buf[..n]);
+        pos += n as u64;
+    }
+    Ok(chunks.finish(pos))
+}
+
+/// Newline-aligned chunk boundaries of a plain file, found as its blocks go by.
+struct Chunker {
+    index: usize,
+    chunked: bool,
+    items: Vec<WorkItem>,
+    /// Lines seen before the current block, counting from the first line read.
+    lines: u64,
+    chunk_start: u64,
+    chunk_line: u64,
+}
+
+impl Chunker {
+    fn new(index: usize, s: &Source, start: u64, first_line: u64) -> Chunker {
+        let chunked = s.compression == Compression::Plain && s.size > CHUNK_BYTES && s.format.splittable();
+        Chunker { index, chunked, items: Vec::new(), lines: first_line - 1, chunk_start: start, chunk_line: first_line }
+    }
+
+    fn feed(&mut self, pos: u64, block: &[u8]) {
+        if !self.chunked {
+            return;
+        }
+        for i in memchr_iter(b'\n', block) {
+            self.lines += 1;
+            let after = pos + i as u64 + 1;
+            if after - self.chunk_start >= CHUNK_BYTES {
+                self.items.push(WorkItem {
+                    source: self.index,
+                    start: self.chunk_start,
+                    end: after,
+                    first_line: self.chunk_line,
+                });
+                self.chunk_start = after;
+                self.chunk_line = self.lines + 1;
+            }
+        }
+    }
+
+    /// The items, given where the file ended. A compressed file is read whole by one worker;
+    /// its `end` only sizes the progress bar.
+    fn finish(mut self, end: u64) -> Vec<WorkItem> {
+        if !self.chunked || end > self.chunk_start {
+            self.items.push(WorkItem {
+                source: self.index,
+                start: self.chunk_start,
+                end: end.max(self.chunk_start),
+                first_line: self.chunk_line,
+            });
+        }
+        self.items
+    }
+}
+
+/// A source cut into work, with the hash of its bytes and of the prefixes asked for.
 struct Planned {
     items: Vec<WorkItem>,
     sha256: String,
+    prefixes: Vec<(u64, String)>,
 }
 
-/// Files already in the lake, by the SHA-256 of their bytes: the path they were read from.
-fn already_ingested(
-    lake: &Lake,
-    rt: &tokio::runtime::Runtime,
-) -> Result<HashMap<String, String>, IngestError> {
+/// Where a file that grew since an earlier read picks up.
+#[derive(Debug, Clone)]
+struct Resume {
+    /// SHA-256 of the earlier read (of the file's first `start`-ish bytes).
+    from_sha256: String,
+    start: u64,
+    first_line: u64,
+    /// The earlier read's last line, to be replaced: it had no newline and the file's growth
+    /// shows it was cut mid-write. `(source_file as recorded then, line number)`.
+    replaces: Option<(String, i64)>,
+}
+
+/// Finds where to go on reading a file whose first `prior.size` bytes were read before.
+///
+/// The earlier read took a last line without a newline as a whole line. If the file now has a
+/// newline right there, that line was whole and reading starts after it; if the line goes on,
+/// it was cut mid-write: it is read again whole, and the row made of its cut form is replaced.
+fn resume_point(path: &Path, prior: &PriorRead) -> io::Result<Resume> {
+    let n = prior.size;
+    let mut f = File::open(path)?;
+    let mut two = [0u8; 2];
+    f.seek(SeekFrom::Start(n - 1))?;
+    f.read_exact(&mut two)?;
+    let whole = |start| Resume {
+        from_sha256: prior.sha256.clone(),
+        start,
+        first_line: prior.last_line + 1,
+        replaces: None,
+    };
+    if two[0] == b'\n' {
+        return Ok(whole(n));
+    }
+    if two[1] == b'\n' {
+        return Ok(whole(n + 1));
+    }
+    // Back to the start of the cut line (a line is at most MAX_LINE long as read).
+    let back = n.min(crate::framing::MAX_LINE as u64 + 1);
+    let mut tail = vec![0u8; back as usize];
+    f.seek(SeekFrom::Start(n - back))?;
+    f.read_exact(&mut tail)?;
+    let start = match memchr::memrchr(b'\n', &tail) {
+        Some(i) => n - back + i as u64 + 1,
+        None => n - back,
+    };
+    Ok(Resume {
+        from_sha256: prior.sha256.clone(),
+        start,
+        first_line: prior.last_line,
+        replaces: Some((prior.path.clone(), prior.last_line as i64)),
+    })
+}
+
+/// A read the `ingests` table records.
+#[derive(Debug, Clone)]
+struct PriorRead {
+    path: String,
+    sha256: String,
+    size: u64,
+    /// Number of the last line read (counting from the file's first line).
+    last_line: u64,
+    /// Read to its end from a plain file: a file that grew from it can pick up after it.
+    resumable: bool,
+}
+
+/// Every read the lake's `ingests` table records (ingested or partial, with a hash).
+fn prior_reads(lake: &Lake, rt: &tokio::runtime::Runtime) -> Result<Vec<PriorRead>, IngestError> {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::{DataType, Int64Type};
+    let ledger = |e: String| IngestError::Ledger(e);
     rt.block_on(async {
-        let mut known = HashMap::new();
+        let mut out = Vec::new();
         if lake.load_table(&INGESTS).await?.is_none() {
-            return Ok(known);
+            return Ok(out);
         }
-        let engine = crate::engine::Engine::new(lake).await.map_err(|e| IngestError::Ledger(e.to_string()))?;
-        let sql = "SELECT sha256, min(path) FROM ingests WHERE status IN ('ingested', 'partial') AND sha256 IS NOT NULL GROUP BY sha256";
-        let df = engine.sql(sql).await.map_err(|e| IngestError::Ledger(e.to_string()))?;
-        let batches = df.collect().await.map_err(|e| IngestError::Ledger(e.to_string()))?;
+        let engine = crate::engine::Engine::new(lake).await.map_err(|e| ledger(e.to_string()))?;
+        let sql = "SELECT path, sha256, size, CAST(first_line + lines - 1 AS BIGINT), \
+                   status = 'ingested' AND compression = 'plain' FROM ingests \
+                   WHERE status IN ('ingested', 'partial') AND sha256 IS NOT NULL";
+        let df = engine.sql(sql).await.map_err(|e| ledger(e.to_string()))?;
+        let batches = df.collect().await.map_err(|e| ledger(e.to_string()))?;
         for b in batches {
             // The reader may hand strings back as views: cast to plain strings to read them.
             let text = |c: usize| {
-                datafusion::arrow::compute::cast(b.column(c), &datafusion::arrow::datatypes::DataType::Utf8)
-                    .map_err(|e| IngestError::Ledger(e.to_string()))
+                datafusion::arrow::compute::cast(b.column(c), &DataType::Utf8).map_err(|e| ledger(e.to_string()))
             };
-            let (h, p) = (text(0)?, text(1)?);
-            let (Some(h), Some(p)) =
-                (h.as_any().downcast_ref::<StringArray>(), p.as_any().downcast_ref::<StringArray>())
-            else {
-                return Err(IngestError::Ledger("sha256 and path are not text".into()));
-            };
+            let (p, h) = (text(0)?, text(1)?);
+            let (p, h) = (p.as_string::<i32>(), h.as_string::<i32>());
+            let size = b.column(2).as_primitive::<Int64Type>();
+            let last = b.column(3).as_primitive::<Int64Type>();
+            let resumable = b.column(4).as_boolean();
             for i in 0..b.num_rows() {
-                known.insert(h.value(i).to_string(), p.value(i).to_string());
+                out.push(PriorRead {
+                    path: p.value(i).to_string(),
+                    sha256: h.value(i).to_string(),
+                    size: if size.is_null(i) { 0 } else { size.value(i) as u64 },
+                    last_line: if last.is_null(i) { 0 } else { last.value(i) as u64 },
+                    resumable: !resumable.is_null(i) && resumable.value(i),
+                });
             }
         }
-        Ok(known)
+        Ok(out)
     })
 }
 

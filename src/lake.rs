@@ -49,7 +49,7 @@ use crate::localtime::{day_from_string, day_string, machine_tz, parse_tz};
 use crate::schema::{ColumnType, DATE_COLUMN, TableSpec};
 
 /// Version of the lake layout this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 const META_FILE: &str = "trawl.json";
 
 /// Rows per Parquet row group: large enough for fast scans, small enough to skip by statistics.
@@ -242,13 +242,15 @@ impl Lake {
         spec: &TableSpec,
         table: &DeltaTable,
         files: &[WrittenFile],
+        removes: &[LakeFile],
         sources: &[String],
         app_metadata: HashMap<String, serde_json::Value>,
     ) -> Result<Option<u64>, LakeError> {
         if files.is_empty() && sources.is_empty() {
             return Ok(None);
         }
-        let actions = files.iter().map(|f| Action::Add(f.add_action(true))).collect();
+        let mut actions: Vec<Action> = removes.iter().map(|f| Action::Remove(f.remove_action(true))).collect();
+        actions.extend(files.iter().map(|f| Action::Add(f.add_action(true))));
         let partition_by = spec.partition_by_date.then(|| vec![DATE_COLUMN.to_string()]);
         let txns = sources.iter().map(|s| Transaction::new(source_app_id(s), 1)).collect();
         let props =
@@ -508,23 +510,7 @@ impl Lake {
                 io::Error::other("row count changed; nothing was committed"),
             ));
         }
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
-        let mut actions: Vec<Action> = removed
-            .iter()
-            .map(|f| {
-                Action::Remove(Remove {
-                    path: f.rel_path.clone(),
-                    data_change: false,
-                    deletion_timestamp: Some(now),
-                    extended_file_metadata: Some(true),
-                    size: Some(f.size as i64),
-                    partition_values: Some(
-                        f.day.iter().map(|d| (DATE_COLUMN.to_string(), Some(d.clone()))).collect(),
-                    ),
-                    ..Remove::default()
-                })
-            })
-            .collect();
+        let mut actions: Vec<Action> = removed.iter().map(|f| Action::Remove(f.remove_action(false))).collect();
         actions.extend(written.iter().map(|f| Action::Add(f.add_action(false))));
         let op = DeltaOperation::Optimize { predicate: None, target_size: COMPACT_TARGET_BYTES as i64 };
         match self.commit_actions(spec, &table, actions, CommitProperties::default(), op).await {
@@ -538,6 +524,66 @@ impl Lake {
         done.files_after = written.len();
         done.rows = rows_in;
         Ok(done)
+    }
+
+    /// Rewrites the live files that hold rows of `lines` (source file, line number) without those
+    /// rows; nothing is committed here: the caller puts the swap in its own commit. Row-group
+    /// statistics of `source_file` and `source_line` spare reading files that cannot hold them.
+    pub fn without_lines(
+        &self,
+        spec: &'static TableSpec,
+        table: &DeltaTable,
+        lease: &Lease,
+        lines: &[(String, i64)],
+    ) -> Result<Rewrite, LakeError> {
+        let mut out = Rewrite::default();
+        if lines.is_empty() {
+            return Ok(out);
+        }
+        let mut writer = self.writer(spec, lease);
+        let result = (|| {
+            for f in self.live_files(spec, table)? {
+                let path = self.table_dir(spec).join(&f.rel_path);
+                let perr = |e| LakeError::parquet(path.clone(), e);
+                let open = || File::open(&path).map_err(|e| LakeError::io(format!("opening {}", path.display()), e));
+                let builder = ParquetRecordBatchReaderBuilder::try_new(open()?).map_err(perr)?;
+                if !may_hold(builder.metadata(), lines) {
+                    continue;
+                }
+                let day = f.day.as_deref().and_then(day_from_string);
+                let mut kept = Vec::new();
+                let mut dropped = 0u64;
+                for batch in builder.with_batch_size(64 * 1024).build().map_err(perr)? {
+                    let batch = batch.map_err(|e| perr(e.into()))?;
+                    let keep = rows_not_in(&batch, lines);
+                    dropped += keep.false_count() as u64;
+                    kept.push(filter_record_batch(&batch, &keep).expect("mask has the batch's length"));
+                }
+                if dropped == 0 {
+                    continue;
+                }
+                for batch in kept {
+                    let days = day.map_or_else(Vec::new, |d| vec![d; batch.num_rows()]);
+                    writer.write(Batch { batch, days })?;
+                }
+                out.dropped += dropped;
+                out.remove.push(f);
+            }
+            Ok(())
+        })();
+        let written = writer.finish();
+        match (result, written) {
+            (Ok(()), Ok(w)) => {
+                out.add = w;
+                Ok(out)
+            }
+            (Err(e), Ok(w)) => {
+                self.discard(spec, &w);
+                Err(e)
+            }
+            // Files of a writer that failed to finish are orphans, removed by the next run.
+            (Err(e), Err(_)) | (Ok(()), Err(e)) => Err(e),
+        }
     }
 
     /// Deletes files the log removed more than `retention` ago (Delta vacuum, tombstones only:
@@ -596,6 +642,33 @@ pub struct LakeFile {
     pub day: Option<String>,
     /// SHA-256 recorded when the file was written (absent for files from before hashes were kept).
     pub sha256: Option<String>,
+}
+
+impl LakeFile {
+    /// The Delta Remove action that takes this file out of the table.
+    fn remove_action(&self, data_change: bool) -> Remove {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        Remove {
+            path: self.rel_path.clone(),
+            data_change,
+            deletion_timestamp: Some(now),
+            extended_file_metadata: Some(true),
+            size: Some(self.size as i64),
+            partition_values: Some(
+                self.day.iter().map(|d| (DATE_COLUMN.to_string(), Some(d.clone()))).collect(),
+            ),
+            ..Remove::default()
+        }
+    }
+}
+
+/// Files to swap in a table so that some rows are gone and every other row stays.
+#[derive(Debug, Default)]
+pub struct Rewrite {
+    pub remove: Vec<LakeFile>,
+    pub add: Vec<WrittenFile>,
+    /// Rows left out.
+    pub dropped: u64,
 }
 
 /// What `compact` did to one table.
@@ -832,4 +905,54 @@ impl TableWriter {
     pub fn buffered_bytes(&self) -> usize {
         self.open.iter().map(|f| f.writer.memory_size()).sum()
     }
+}
+
+/// Whether any row group's statistics allow a row of `lines` (no statistics: it may).
+fn may_hold(meta: &datafusion::parquet::file::metadata::ParquetMetaData, lines: &[(String, i64)]) -> bool {
+    use datafusion::parquet::file::statistics::Statistics;
+    let leaf = |name: &str| meta.file_metadata().schema_descr().columns().iter().position(|c| c.name() == name);
+    let (Some(fi), Some(li)) = (leaf("source_file"), leaf("source_line")) else {
+        return true;
+    };
+    meta.row_groups().iter().any(|rg| {
+        lines.iter().any(|(file, line)| {
+            let line_ok = match rg.column(li).statistics() {
+                Some(Statistics::Int64(s)) => {
+                    s.min_opt().is_none_or(|m| m <= line) && s.max_opt().is_none_or(|m| m >= line)
+                }
+                _ => true,
+            };
+            let file_ok = match rg.column(fi).statistics() {
+                Some(Statistics::ByteArray(s)) => {
+                    s.min_opt().is_none_or(|m| m.data() <= file.as_bytes())
+                        && s.max_opt().is_none_or(|m| m.data() >= file.as_bytes())
+                }
+                _ => true,
+            };
+            line_ok && file_ok
+        })
+    })
+}
+
+/// A mask keeping the rows that are not one of `lines`.
+fn rows_not_in(batch: &RecordBatch, lines: &[(String, i64)]) -> BooleanArray {
+    use datafusion::arrow::array::{Array, AsArray};
+    use datafusion::arrow::datatypes::Int64Type;
+    let n = batch.num_rows();
+    let (Some(files), Some(nos)) = (batch.column_by_name("source_file"), batch.column_by_name("source_line"))
+    else {
+        return BooleanArray::from(vec![true; n]);
+    };
+    let cast = datafusion::arrow::compute::cast(files, &datafusion::arrow::datatypes::DataType::Utf8)
+        .expect("source_file is text");
+    let files = cast.as_string::<i32>();
+    let nos = nos.as_primitive::<Int64Type>();
+    (0..n)
+        .map(|i| {
+            let hit = !files.is_null(i)
+                && !nos.is_null(i)
+                && lines.iter().any(|(f, l)| nos.value(i) == *l && files.value(i) == f);
+            Some(!hit)
+        })
+        .collect()
 }

@@ -1,0 +1,89 @@
+//! Files that grow between ingests, and rotated copies of files already read: each line once.
+
+use std::io::Write;
+use std::path::Path;
+
+use crate::common::{TestLake, row, squid_lines};
+
+fn append(path: &Path, text: &str) {
+    std::fs::OpenOptions::new().append(true).open(path).unwrap().write_all(text.as_bytes()).unwrap();
+}
+
+const PER_LINE: &str = "SELECT count(*), count(DISTINCT source_line), min(source_line), max(source_line) FROM proxy";
+
+#[test]
+fn a_file_that_grew_adds_only_its_new_lines() {
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, squid_lines(1, 100)).unwrap();
+    l.ingest(std::slice::from_ref(&log));
+    append(&log, &squid_lines(2, 50));
+    let r = l.ingest(std::slice::from_ref(&log));
+    assert_eq!(r.files.len(), 1);
+    let f = &r.files[0];
+    assert_eq!((f.lines, f.rows, f.first_line, f.replaced_rows), (50, 50, 101, 0));
+    assert_eq!(l.rows(PER_LINE), vec![row(&["150", "150", "1", "150"])]);
+    // Grown again: it picks up after the second read, not the first.
+    append(&log, &squid_lines(3, 7));
+    let r = l.ingest(std::slice::from_ref(&log));
+    assert_eq!((r.files[0].lines, r.files[0].first_line), (7, 151));
+    assert_eq!(l.rows(PER_LINE), vec![row(&["157", "157", "1", "157"])]);
+    assert_eq!(
+        l.rows("SELECT first_line, lines, start_byte > 0, resumed_from IS NOT NULL FROM ingests ORDER BY first_line"),
+        vec![row(&["1", "100", "false", "false"]), row(&["101", "50", "true", "true"]), row(&["151", "7", "true", "true"])]
+    );
+    assert!(l.ingest(std::slice::from_ref(&log)).files.is_empty(), "and nothing new: nothing read");
+}
+
+/// Lines 1-10, then line 11 cut at `cut` bytes, without its newline.
+fn cut_log(path: &Path, cut: usize) -> String {
+    let eleven = squid_lines(5, 11);
+    let (head, last) = eleven.trim_end().rsplit_once('\n').unwrap();
+    std::fs::write(path, format!("{head}\n{}", &last[..cut])).unwrap();
+    last.to_string()
+}
+
+#[test]
+fn a_cut_last_line_is_read_whole_once_the_file_grows_and_its_cut_form_goes() {
+    for (cut, cut_is_row) in [(20, false), (110, true)] {
+        let l = TestLake::new("UTC");
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        let eleventh = cut_log(&log, cut);
+        let first = l.ingest(std::slice::from_ref(&log));
+        assert_eq!(first.files[0].lines, 11, "an unterminated last line is read like any other");
+        let cut_rows = l.scalar("SELECT count(*) FROM proxy WHERE source_line = 11");
+        let cut_rejects = l.scalar("SELECT count(*) FROM rejects WHERE source_line = 11");
+        assert_eq!((cut_rows == "1", cut_rejects == "1"), (cut_is_row, !cut_is_row), "cut at {cut}");
+
+        // The writer finishes the line, then writes two more.
+        append(&log, &format!("{}\n{}", &eleventh[cut..], squid_lines(6, 2)));
+        let r = l.ingest(std::slice::from_ref(&log));
+        let f = &r.files[0];
+        assert_eq!((f.first_line, f.lines, f.rows, f.replaced_rows), (11, 3, 3, 1), "cut at {cut}");
+        assert_eq!(l.rows(PER_LINE), vec![row(&["13", "13", "1", "13"])], "cut at {cut}");
+        assert_eq!(l.scalar("SELECT count(*) FROM rejects"), "0", "cut at {cut}");
+        assert_eq!(l.scalar("SELECT content_type FROM proxy WHERE source_line = 11"), "text/html");
+        assert_eq!(
+            l.scalar("SELECT sum(rows) - sum(replaced_rows) + sum(rejects) FROM ingests"),
+            "13",
+            "the ledger's counts still add up to the lake's"
+        );
+    }
+}
+
+#[test]
+fn a_last_line_that_was_whole_is_kept_when_the_newline_comes_later() {
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let eleven = squid_lines(5, 11);
+    std::fs::write(&log, eleven.trim_end()).unwrap();
+    l.ingest(std::slice::from_ref(&log));
+    append(&log, &format!("\n{}", squid_lines(6, 2)));
+    let r = l.ingest(std::slice::from_ref(&log));
+    let f = &r.files[0];
+    assert_eq!((f.first_line, f.lines, f.replaced_rows), (12, 2, 0));
+    assert_eq!(l.rows(PER_LINE), vec![row(&["13", "13", "1", "13"])]);
+}
