@@ -111,6 +111,22 @@ fn print_summary(r: &IngestReport, lake: &Lake, quiet: bool) {
             t.lossy_rows
         );
     }
+    for f in r.files.iter().filter(|f| f.resumed_from.is_some()) {
+        let _ = write!(
+            err,
+            "{}: grew since an earlier read; read from line {} (byte {})",
+            f.path, f.first_line, f.start_byte
+        );
+        let _ = if f.replaced_rows > 0 {
+            writeln!(
+                err,
+                ", replacing the {} row(s) of its last line, read then while cut mid-write",
+                f.replaced_rows
+            )
+        } else {
+            writeln!(err)
+        };
+    }
     for f in r.files.iter().filter(|f| f.error.is_some()) {
         let _ = writeln!(
             err,

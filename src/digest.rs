@@ -7,25 +7,42 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-/// The hash of a file's bytes, and of some of its prefixes.
+/// The hash of a stream's bytes, and of some of its prefixes.
 #[derive(Debug, Clone, Default)]
 pub struct FileDigest {
     /// SHA-256 of every byte read, lower-case hex.
     pub sha256: String,
     /// Bytes read.
     pub size: u64,
-    /// `(n, SHA-256 of the first n bytes)` for each asked length the file reached.
-    pub prefixes: Vec<(u64, String)>,
+    /// One per asked length the stream reached, in increasing length.
+    pub prefixes: Vec<Prefix>,
 }
 
-/// Reads `path` to its end, hashing it and its first `n` bytes for each `n` in `prefixes`;
+/// The first `len` bytes of a stream: their hash, and how the line there ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefix {
+    pub len: u64,
+    pub sha256: String,
+    /// The prefix's last byte.
+    pub last_byte: u8,
+    /// The byte after the prefix, if the stream goes on.
+    pub next_byte: Option<u8>,
+    /// Offset where the prefix's last line starts (just after its last newline, or 0).
+    pub line_start: u64,
+}
+
+/// Reads `path` to its end; see [`sha256_stream`].
+pub fn sha256_file(path: &Path, prefixes: &[u64], each: impl FnMut(u64, &[u8])) -> io::Result<FileDigest> {
+    sha256_stream(File::open(path)?, prefixes, each)
+}
+
+/// Reads `r` to its end, hashing it and its first `n` bytes for each `n` in `prefixes`;
 /// `each` sees every block with its offset (to count lines in the same pass).
-pub fn sha256_file(
-    path: &Path,
+pub fn sha256_stream(
+    mut r: impl Read,
     prefixes: &[u64],
     mut each: impl FnMut(u64, &[u8]),
 ) -> io::Result<FileDigest> {
-    let mut f = File::open(path)?;
     let mut cuts: Vec<u64> = prefixes.iter().copied().filter(|n| *n > 0).collect();
     cuts.sort_unstable();
     cuts.dedup();
@@ -33,15 +50,25 @@ pub fn sha256_file(
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut pos = 0u64;
+    // Offset just past the last newline seen in earlier blocks.
+    let mut line_start = 0u64;
+    // The previous block's last byte, for a prefix that ends where a block ends.
+    let mut prev_last = 0u8;
     let mut out = FileDigest::default();
     loop {
-        let n = match f.read(&mut buf) {
+        let n = match r.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
         let block = &buf[..n];
+        if let Some(p) = out.prefixes.last_mut()
+            && p.next_byte.is_none()
+            && p.len == pos
+        {
+            p.next_byte = Some(block[0]);
+        }
         let end = pos + n as u64;
         let mut done = 0usize;
         // A prefix ends inside this block: hash up to it, snapshot, go on.
@@ -51,11 +78,22 @@ pub fn sha256_file(
             let at = (cut - pos) as usize;
             hasher.update(&block[done..at]);
             done = at;
-            out.prefixes.push((cut, hex(&hasher.clone().finalize())));
+            let starts = memchr::memrchr(b'\n', &block[..at]).map_or(line_start, |i| pos + i as u64 + 1);
+            out.prefixes.push(Prefix {
+                len: cut,
+                sha256: hex(&hasher.clone().finalize()),
+                last_byte: if at > 0 { block[at - 1] } else { prev_last },
+                next_byte: block.get(at).copied(),
+                line_start: starts,
+            });
             cuts.next();
         }
         hasher.update(&block[done..]);
+        if let Some(i) = memchr::memrchr(b'\n', block) {
+            line_start = pos + i as u64 + 1;
+        }
         each(pos, block);
+        prev_last = block[n - 1];
         pos = end;
     }
     out.sha256 = hex(&hasher.finalize());
@@ -87,7 +125,9 @@ mod tests {
         let path = dir.path().join("f");
         // Longer than one read block, so a prefix can fall inside a later block.
         let data: Vec<u8> = (0..(3 << 20) + 17).map(|i| (i * 7 % 251) as u8).collect();
+        assert!(data.contains(&b'\n'));
         std::fs::write(&path, &data).unwrap();
+        // One ends exactly at a block's end, so its next byte comes from the next block.
         let want = [5u64, 1 << 20, (2 << 20) + 3, data.len() as u64, data.len() as u64 + 9];
         let mut seen = 0u64;
         let d = sha256_file(&path, &want, |off, b| {
@@ -97,7 +137,19 @@ mod tests {
         .unwrap();
         assert_eq!(d.size, data.len() as u64);
         assert_eq!(d.sha256, sha(&data));
-        let expect: Vec<(u64, String)> = want[..4].iter().map(|n| (*n, sha(&data[..*n as usize]))).collect();
+        let expect: Vec<Prefix> = want[..4]
+            .iter()
+            .map(|n| {
+                let n = *n as usize;
+                Prefix {
+                    len: n as u64,
+                    sha256: sha(&data[..n]),
+                    last_byte: data[n - 1],
+                    next_byte: data.get(n).copied(),
+                    line_start: data[..n].iter().rposition(|b| *b == b'\n').map_or(0, |i| i as u64 + 1),
+                }
+            })
+            .collect();
         assert_eq!(d.prefixes, expect, "a length past the end has no prefix hash");
     }
 }

@@ -20,7 +20,7 @@ use memchr::memchr_iter;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::digest::sha256_file;
+use crate::digest::{Prefix, hex, sha256_file, sha256_stream};
 use crate::error::{IngestError, LakeError};
 use crate::formats::logformat::Logformat;
 use crate::formats::{Batch, Format, FormatKind, LineMeta, ParseError, Pushed, RowSink, syslog};
@@ -29,6 +29,7 @@ use crate::lake::{Lake, Lease, TableWriter, WrittenFile};
 use crate::localtime::LocalDays;
 use crate::rejects::RejectSink;
 use crate::schema::{INGESTS, REJECTS, TableSpec};
+use sha2::{Digest, Sha256};
 
 /// Rows per record batch handed to the writer.
 pub const BATCH_ROWS: usize = 64 * 1024;
@@ -204,6 +205,9 @@ struct WorkItem {
     start: u64,
     end: u64,
     first_line: u64,
+    /// Decompressed bytes to pass over before the first line (a compressed file that holds
+    /// more than an earlier read of the same log).
+    skip: u64,
 }
 
 /// Runs an ingest into `lake`.
@@ -269,20 +273,29 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         known.entry(r.sha256.clone()).or_insert_with(|| r.path.clone());
     }
     // A plain file may have grown since it was read: its first bytes are then one of these reads.
-    let resumable: HashMap<(u64, &str), &PriorRead> =
-        priors.iter().filter(|r| r.resumable && r.size > 0).map(|r| ((r.size, r.sha256.as_str()), r)).collect();
-    let sizes: Vec<u64> = resumable.keys().map(|(n, _)| *n).collect();
+    let resumable: HashMap<(u64, &str), &PriorRead> = priors
+        .iter()
+        .filter(|r| r.resumable && r.size > 0)
+        .map(|r| ((r.size, r.sha256.as_str()), r))
+        .collect();
     let planned: Vec<Result<Planned, Skipped>> = pool.install(|| {
         sources
             .par_iter()
             .enumerate()
             .map(|(i, s)| {
-                let smaller: Vec<u64> = if s.compression == Compression::Plain {
-                    sizes.iter().copied().filter(|n| *n < s.size).collect()
-                } else {
-                    Vec::new()
-                };
-                plan(i, s, &smaller)
+                // Any smaller earlier read may be where a plain file began. A compressed file is
+                // inflated here only if an earlier read of the same log name exists (a rotated
+                // access.log.1.gz of access.log), so ordinary archives are inflated once.
+                let stem = log_stem(&s.display);
+                let sizes: Vec<u64> = resumable
+                    .values()
+                    .filter(|r| match s.compression {
+                        Compression::Plain => r.size < s.size,
+                        _ => log_stem(&r.path) == stem,
+                    })
+                    .map(|r| r.size)
+                    .collect();
+                plan(i, s, &sizes)
             })
             .collect()
     });
@@ -292,29 +305,42 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     for (i, p) in planned.into_iter().enumerate() {
         match p {
             Ok(mut p) => {
-                if let Some(first) = known.get(&p.sha256) {
+                let same = match known.get(&p.sha256) {
+                    Some(first) => Some(format!("already read: same bytes (SHA-256) as {first}")),
+                    None => p.content.as_ref().and_then(|c| known.get(c)).map(|first| {
+                        format!("already read: its decompressed content is the bytes of {first} (SHA-256)")
+                    }),
+                };
+                if let Some(reason) = same {
                     live[i] = false;
-                    skipped.push(Skipped {
-                        path: sources[i].display.clone(),
-                        reason: format!("already read: same bytes (SHA-256) as {first}"),
-                    });
+                    skipped.push(Skipped { path: sources[i].display.clone(), reason });
                     continue;
                 }
                 // The longest earlier read this file starts with: read only what came after.
-                let grown_from = p.prefixes.iter().rev().find_map(|(n, h)| resumable.get(&(*n, h.as_str())));
-                if let Some(prior) = grown_from {
+                let grown_from = p
+                    .prefixes
+                    .iter()
+                    .rev()
+                    .find_map(|x| resumable.get(&(x.len, x.sha256.as_str())).map(|r| (*r, x)));
+                if let Some((prior, at)) = grown_from {
+                    let r = resume_point(prior, at);
                     let s = &sources[i];
-                    match resume_point(&s.path, prior).and_then(|r| Ok((plan_from(i, s, r.start, r.first_line)?, r))) {
-                        Ok((rest, r)) => {
-                            p.items = rest;
-                            sources[i].resume = Some(r);
+                    if s.compression == Compression::Plain {
+                        match plan_from(i, s, r.start, r.first_line) {
+                            Ok(rest) => p.items = rest,
+                            Err(e) => {
+                                live[i] = false;
+                                let reason = format!("cannot read: {e}");
+                                skipped.push(Skipped { path: s.display.clone(), reason });
+                                continue;
+                            }
                         }
-                        Err(e) => {
-                            live[i] = false;
-                            skipped.push(Skipped { path: s.display.clone(), reason: format!("cannot read: {e}") });
-                            continue;
+                    } else {
+                        for item in &mut p.items {
+                            (item.skip, item.first_line) = (r.start, r.first_line);
                         }
                     }
+                    sources[i].resume = Some(r);
                 }
                 known.insert(p.sha256.clone(), sources[i].display.clone());
                 items.extend(p.items);
@@ -458,7 +484,10 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
                 .map(|i| hashes[*i].clone())
                 .collect();
             let removes = rewrites.get(spec.table.as_str()).map_or(&[][..], |r| r.remove.as_slice());
-            match lake.commit(spec, &states[spec.table.as_str()], files, removes, &recorded, meta.clone()).await {
+            match lake
+                .commit(spec, &states[spec.table.as_str()], files, removes, &recorded, meta.clone())
+                .await
+            {
                 Ok(Some(v)) => commits.push((spec.table.clone(), v)),
                 Ok(None) => {}
                 Err(e) => {
@@ -605,22 +634,39 @@ fn open_stream(
     pb: &ProgressBar,
 ) -> io::Result<Box<dyn Read + Send>> {
     let mut f = File::open(path)?;
-    let counted = |f: File| Counted { inner: f, pb: pb.clone() };
+    if compression == Compression::Plain {
+        f.seek(SeekFrom::Start(start))?;
+        return Ok(Box::new(Counted { inner: f.take(end - start), pb: pb.clone() }));
+    }
+    decoder(compression, Counted { inner: f, pb: pb.clone() })
+}
+
+/// The decompressed bytes of a compressed stream. Every decoder reads concatenated members,
+/// frames or streams, as `cat a.gz b.gz` makes.
+fn decoder<'a>(compression: Compression, r: impl Read + Send + 'a) -> io::Result<Box<dyn Read + Send + 'a>> {
+    let buffered = BufReader::with_capacity(256 << 10, r);
     Ok(match compression {
-        Compression::Plain => {
-            f.seek(SeekFrom::Start(start))?;
-            Box::new(Counted { inner: f.take(end - start), pb: pb.clone() })
-        }
-        Compression::Gzip => Box::new(MultiGzDecoder::new(BufReader::with_capacity(256 << 10, counted(f)))),
-        // Both decoders read concatenated frames/streams, as `cat a.zst b.zst` makes.
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(BufReader::with_capacity(
-            256 << 10,
-            counted(f),
-        ))?),
-        Compression::Bzip2 => {
-            Box::new(bzip2::read::MultiBzDecoder::new(BufReader::with_capacity(256 << 10, counted(f))))
-        }
+        Compression::Plain => Box::new(buffered),
+        Compression::Gzip => Box::new(MultiGzDecoder::new(buffered)),
+        Compression::Zstd => Box::new(zstd::stream::read::Decoder::with_buffer(buffered)?),
+        Compression::Bzip2 => Box::new(bzip2::read::MultiBzDecoder::new(buffered)),
     })
+}
+
+/// Hashes and counts the bytes read through it.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
 }
 
 /// Opens a file, tells its compression and format from its first bytes and lines.
@@ -675,10 +721,33 @@ fn recognise(path: &PathBuf, formats: &[Format]) -> Result<Source, Skipped> {
 /// (memchr runs at memory speed; parsing is the cost). The same pass hashes the file, and its
 /// first `n` bytes for each `n` in `prefixes` (sizes of earlier reads it may have grown from).
 fn plan(index: usize, s: &Source, prefixes: &[u64]) -> Result<Planned, Skipped> {
+    let skip = |e: io::Error| Skipped { path: s.display.clone(), reason: format!("cannot read: {e}") };
+    if s.compression != Compression::Plain && !prefixes.is_empty() {
+        // A compressed file that may hold an earlier read of the same log (rotated, then
+        // compressed): hash its content too, in the same pass as its bytes on disk.
+        let mut raw =
+            HashingReader { inner: File::open(&s.path).map_err(skip)?, hasher: Sha256::new(), bytes: 0 };
+        let content = sha256_stream(decoder(s.compression, &mut raw).map_err(skip)?, prefixes, |_, _| {})
+            .map_err(skip)?;
+        // Whatever follows the compressed data still belongs to the file's hash.
+        io::copy(&mut raw, &mut io::sink()).map_err(skip)?;
+        let (sha256, size) = (hex(&raw.hasher.finalize()), raw.bytes);
+        let item = WorkItem { source: index, start: 0, end: size, first_line: 1, skip: 0 };
+        return Ok(Planned {
+            items: vec![item],
+            sha256,
+            content: Some(content.sha256),
+            prefixes: content.prefixes,
+        });
+    }
     let mut chunks = Chunker::new(index, s, 0, 1);
-    let digest = sha256_file(&s.path, prefixes, |pos, block| chunks.feed(pos, block))
-        .map_err(|e| Skipped { path: s.display.clone(), reason: format!("cannot read: {e}") })?;
-    Ok(Planned { items: chunks.finish(digest.size), sha256: digest.sha256, prefixes: digest.prefixes })
+    let digest = sha256_file(&s.path, prefixes, |pos, block| chunks.feed(pos, block)).map_err(skip)?;
+    Ok(Planned {
+        items: chunks.finish(digest.size),
+        sha256: digest.sha256,
+        content: None,
+        prefixes: digest.prefixes,
+    })
 }
 
 /// Cuts `start..` of a plain file into work items whose first line is `first_line`: the part of
@@ -716,7 +785,14 @@ struct Chunker {
 impl Chunker {
     fn new(index: usize, s: &Source, start: u64, first_line: u64) -> Chunker {
         let chunked = s.compression == Compression::Plain && s.size > CHUNK_BYTES && s.format.splittable();
-        Chunker { index, chunked, items: Vec::new(), lines: first_line - 1, chunk_start: start, chunk_line: first_line }
+        Chunker {
+            index,
+            chunked,
+            items: Vec::new(),
+            lines: first_line - 1,
+            chunk_start: start,
+            chunk_line: first_line,
+        }
     }
 
     fn feed(&mut self, pos: u64, block: &[u8]) {
@@ -732,6 +808,7 @@ impl Chunker {
                     start: self.chunk_start,
                     end: after,
                     first_line: self.chunk_line,
+                    skip: 0,
                 });
                 self.chunk_start = after;
                 self.chunk_line = self.lines + 1;
@@ -748,6 +825,7 @@ impl Chunker {
                 start: self.chunk_start,
                 end: end.max(self.chunk_start),
                 first_line: self.chunk_line,
+                skip: 0,
             });
         }
         self.items
@@ -757,8 +835,11 @@ impl Chunker {
 /// A source cut into work, with the hash of its bytes and of the prefixes asked for.
 struct Planned {
     items: Vec<WorkItem>,
+    /// SHA-256 of the bytes on disk.
     sha256: String,
-    prefixes: Vec<(u64, String)>,
+    /// SHA-256 of the decompressed content, when it was computed (compressed files only).
+    content: Option<String>,
+    prefixes: Vec<Prefix>,
 }
 
 /// Where a file that grew since an earlier read picks up.
@@ -773,44 +854,49 @@ struct Resume {
     replaces: Option<(String, i64)>,
 }
 
-/// Finds where to go on reading a file whose first `prior.size` bytes were read before.
+/// Where to go on reading a file whose first `prior.size` bytes were read before.
 ///
 /// The earlier read took a last line without a newline as a whole line. If the file now has a
 /// newline right there, that line was whole and reading starts after it; if the line goes on,
 /// it was cut mid-write: it is read again whole, and the row made of its cut form is replaced.
-fn resume_point(path: &Path, prior: &PriorRead) -> io::Result<Resume> {
-    let n = prior.size;
-    let mut f = File::open(path)?;
-    let mut two = [0u8; 2];
-    f.seek(SeekFrom::Start(n - 1))?;
-    f.read_exact(&mut two)?;
+fn resume_point(prior: &PriorRead, at: &Prefix) -> Resume {
     let whole = |start| Resume {
         from_sha256: prior.sha256.clone(),
         start,
         first_line: prior.last_line + 1,
         replaces: None,
     };
-    if two[0] == b'\n' {
-        return Ok(whole(n));
+    if at.last_byte == b'\n' {
+        return whole(at.len);
     }
-    if two[1] == b'\n' {
-        return Ok(whole(n + 1));
+    if at.next_byte == Some(b'\n') {
+        return whole(at.len + 1);
     }
-    // Back to the start of the cut line (a line is at most MAX_LINE long as read).
-    let back = n.min(crate::framing::MAX_LINE as u64 + 1);
-    let mut tail = vec![0u8; back as usize];
-    f.seek(SeekFrom::Start(n - back))?;
-    f.read_exact(&mut tail)?;
-    let start = match memchr::memrchr(b'\n', &tail) {
-        Some(i) => n - back + i as u64 + 1,
-        None => n - back,
-    };
-    Ok(Resume {
+    Resume {
         from_sha256: prior.sha256.clone(),
-        start,
+        start: at.line_start,
         first_line: prior.last_line,
         replaces: Some((prior.path.clone(), prior.last_line as i64)),
-    })
+    }
+}
+
+/// A log's name without folder, compression and rotation suffixes: `logs/access.log.2.gz`,
+/// `access.log-20240501.bz2` and `access.log` all give `access.log`.
+fn log_stem(path: &str) -> &str {
+    let mut name = path.rsplit(['/', '\\']).next().unwrap_or(path);
+    for ext in [".gz", ".zst", ".bz2"] {
+        name = name.strip_suffix(ext).unwrap_or(name);
+    }
+    loop {
+        let cut = name.rfind(['.', '-']).filter(|i| {
+            let tail = &name[i + 1..];
+            !tail.is_empty() && tail.bytes().all(|b| b.is_ascii_digit())
+        });
+        match cut {
+            Some(i) if i > 0 => name = &name[..i],
+            _ => return name,
+        }
+    }
 }
 
 /// A read the `ingests` table records.
@@ -844,7 +930,8 @@ fn prior_reads(lake: &Lake, rt: &tokio::runtime::Runtime) -> Result<Vec<PriorRea
         for b in batches {
             // The reader may hand strings back as views: cast to plain strings to read them.
             let text = |c: usize| {
-                datafusion::arrow::compute::cast(b.column(c), &DataType::Utf8).map_err(|e| ledger(e.to_string()))
+                datafusion::arrow::compute::cast(b.column(c), &DataType::Utf8)
+                    .map_err(|e| ledger(e.to_string()))
             };
             let (p, h) = (text(0)?, text(1)?);
             let (p, h) = (p.as_string::<i32>(), h.as_string::<i32>());
@@ -932,7 +1019,15 @@ impl<'a> Worker<'a> {
 
     fn run(&mut self, item: &WorkItem, src: &Source, pb: &ProgressBar) -> Result<(), LakeError> {
         let mut report = FileReport::default();
-        let stream = match open_stream(&src.path, src.compression, (item.start, item.end), pb) {
+        let opened = open_stream(&src.path, src.compression, (item.start, item.end), pb).and_then(|mut s| {
+            // Content an earlier read of this log already took.
+            let passed = io::copy(&mut (&mut s).take(item.skip), &mut io::sink())?;
+            if passed < item.skip {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "shorter than when it was planned"));
+            }
+            Ok(s)
+        });
+        let stream = match opened {
             Ok(s) => s,
             Err(e) => {
                 report.error = Some(format!("cannot open: {e}"));
@@ -1035,5 +1130,26 @@ impl<'a> Worker<'a> {
             files.push((t, w.finish()?));
         }
         Ok(WorkerOut { stats: self.stats, files })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotated_names_share_their_log_stem() {
+        for name in [
+            "access.log",
+            "logs/access.log.1",
+            "logs/access.log.2.gz",
+            "/var/log/squid/access.log-20240501.bz2",
+            "access.log.1.zst",
+        ] {
+            assert_eq!(log_stem(name), "access.log", "{name}");
+        }
+        assert_eq!(log_stem("pfirewall.log.old"), "pfirewall.log.old");
+        assert_eq!(log_stem("2024-05-01"), "2024");
+        assert_eq!(log_stem("access.log0001"), "access.log0001", "i-FILTER numbers its files, not rotations");
     }
 }

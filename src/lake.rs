@@ -249,7 +249,8 @@ impl Lake {
         if files.is_empty() && sources.is_empty() {
             return Ok(None);
         }
-        let mut actions: Vec<Action> = removes.iter().map(|f| Action::Remove(f.remove_action(true))).collect();
+        let mut actions: Vec<Action> =
+            removes.iter().map(|f| Action::Remove(f.remove_action(true))).collect();
         actions.extend(files.iter().map(|f| Action::Add(f.add_action(true))));
         let partition_by = spec.partition_by_date.then(|| vec![DATE_COLUMN.to_string()]);
         let txns = sources.iter().map(|s| Transaction::new(source_app_id(s), 1)).collect();
@@ -510,7 +511,8 @@ impl Lake {
                 io::Error::other("row count changed; nothing was committed"),
             ));
         }
-        let mut actions: Vec<Action> = removed.iter().map(|f| Action::Remove(f.remove_action(false))).collect();
+        let mut actions: Vec<Action> =
+            removed.iter().map(|f| Action::Remove(f.remove_action(false))).collect();
         actions.extend(written.iter().map(|f| Action::Add(f.add_action(false))));
         let op = DeltaOperation::Optimize { predicate: None, target_size: COMPACT_TARGET_BYTES as i64 };
         match self.commit_actions(spec, &table, actions, CommitProperties::default(), op).await {
@@ -545,7 +547,8 @@ impl Lake {
             for f in self.live_files(spec, table)? {
                 let path = self.table_dir(spec).join(&f.rel_path);
                 let perr = |e| LakeError::parquet(path.clone(), e);
-                let open = || File::open(&path).map_err(|e| LakeError::io(format!("opening {}", path.display()), e));
+                let open =
+                    || File::open(&path).map_err(|e| LakeError::io(format!("opening {}", path.display()), e));
                 let builder = ParquetRecordBatchReaderBuilder::try_new(open()?).map_err(perr)?;
                 if !may_hold(builder.metadata(), lines) {
                     continue;
@@ -910,7 +913,8 @@ impl TableWriter {
 /// Whether any row group's statistics allow a row of `lines` (no statistics: it may).
 fn may_hold(meta: &datafusion::parquet::file::metadata::ParquetMetaData, lines: &[(String, i64)]) -> bool {
     use datafusion::parquet::file::statistics::Statistics;
-    let leaf = |name: &str| meta.file_metadata().schema_descr().columns().iter().position(|c| c.name() == name);
+    let leaf =
+        |name: &str| meta.file_metadata().schema_descr().columns().iter().position(|c| c.name() == name);
     let (Some(fi), Some(li)) = (leaf("source_file"), leaf("source_line")) else {
         return true;
     };

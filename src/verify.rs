@@ -195,7 +195,9 @@ fn check_sources(
             if by_hash.contains_key(d.sha256.as_str()) {
                 return None;
             }
-            if let Some(r) = earlier.iter().find(|r| d.prefixes.contains(&(r.size, r.sha256.clone()))) {
+            if let Some(r) =
+                earlier.iter().find(|r| d.prefixes.iter().any(|x| x.len == r.size && x.sha256 == r.sha256))
+            {
                 return finding(
                     Problem::SourceGrown,
                     format!("{} bytes now; the first {} (all that was read) are unchanged", d.size, r.size),

@@ -9,7 +9,8 @@ fn append(path: &Path, text: &str) {
     std::fs::OpenOptions::new().append(true).open(path).unwrap().write_all(text.as_bytes()).unwrap();
 }
 
-const PER_LINE: &str = "SELECT count(*), count(DISTINCT source_line), min(source_line), max(source_line) FROM proxy";
+const PER_LINE: &str =
+    "SELECT count(*), count(DISTINCT source_line), min(source_line), max(source_line) FROM proxy";
 
 #[test]
 fn a_file_that_grew_adds_only_its_new_lines() {
@@ -86,4 +87,51 @@ fn a_last_line_that_was_whole_is_kept_when_the_newline_comes_later() {
     let f = &r.files[0];
     assert_eq!((f.first_line, f.lines, f.replaced_rows), (12, 2, 0));
     assert_eq!(l.rows(PER_LINE), vec![row(&["13", "13", "1", "13"])]);
+}
+
+fn gzip(path: &Path, bytes: &[u8]) {
+    let mut enc =
+        flate2::write::GzEncoder::new(std::fs::File::create(path).unwrap(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    enc.finish().unwrap();
+}
+
+#[test]
+fn a_rotated_and_gzipped_copy_is_recognised_by_its_content() {
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, squid_lines(1, 100)).unwrap();
+    l.ingest(std::slice::from_ref(&log));
+    // logrotate: access.log -> access.log.1 -> access.log.1.gz, same content.
+    let gz = dir.path().join("access.log.1.gz");
+    gzip(&gz, &std::fs::read(&log).unwrap());
+    std::fs::remove_file(&log).unwrap();
+    let r = l.ingest(&[dir.path().to_path_buf()]);
+    assert!(r.files.is_empty(), "{:?}", r.files);
+    assert!(r.skipped[0].reason.contains("decompressed content is the bytes of"), "{:?}", r.skipped);
+    assert_eq!(l.rows(PER_LINE), vec![row(&["100", "100", "1", "100"])]);
+}
+
+#[test]
+fn a_file_that_grew_then_was_rotated_and_gzipped_adds_only_its_new_lines() {
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    // Read while its last line was being written.
+    let eleventh = cut_log(&log, 30);
+    l.ingest(std::slice::from_ref(&log));
+    append(&log, &format!("{}\n{}", &eleventh[30..], squid_lines(6, 4)));
+    let gz = dir.path().join("access.log-20240502.gz");
+    gzip(&gz, &std::fs::read(&log).unwrap());
+    std::fs::remove_file(&log).unwrap();
+    let r = l.ingest(std::slice::from_ref(&gz));
+    let f = &r.files[0];
+    assert_eq!((f.compression, f.first_line, f.lines, f.rows, f.replaced_rows), ("gzip", 11, 5, 5, 1));
+    assert_eq!(l.rows(PER_LINE), vec![row(&["15", "15", "1", "15"])]);
+    assert_eq!(l.scalar("SELECT count(*) FROM rejects"), "0");
+    // A gzipped log of another name owes nothing to earlier reads.
+    let other = dir.path().join("other.log.gz");
+    gzip(&other, squid_lines(7, 3).as_bytes());
+    assert_eq!(l.ingest(std::slice::from_ref(&other)).files[0].first_line, 1);
 }
