@@ -584,6 +584,13 @@ fn discover(path: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> 
         out.push(path.to_path_buf());
         return Ok(());
     }
+    if !meta.is_dir() {
+        skipped.push(Skipped {
+            path: path.display().to_string(),
+            reason: "not a regular file (pipe, socket or device): not read".into(),
+        });
+        return Ok(());
+    }
     let mut stack = vec![path.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let entries = match fs::read_dir(&dir) {
@@ -599,8 +606,13 @@ fn discover(path: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> 
         let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         names.sort();
         for p in names.into_iter().rev() {
-            let Ok(lmeta) = fs::symlink_metadata(&p) else {
-                continue;
+            let lmeta = match fs::symlink_metadata(&p) {
+                Ok(m) => m,
+                Err(e) => {
+                    skipped
+                        .push(Skipped { path: p.display().to_string(), reason: format!("cannot read: {e}") });
+                    continue;
+                }
             };
             if lmeta.is_dir() {
                 stack.push(p);
@@ -608,15 +620,25 @@ fn discover(path: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> 
                 // Links to files are followed; links to folders are not, so a loop cannot trap us.
                 match fs::metadata(&p) {
                     Ok(m) if m.is_file() => out.push(p),
+                    Ok(m) if m.is_dir() => skipped.push(Skipped {
+                        path: p.display().to_string(),
+                        reason: "link to a folder: not followed (a link loop cannot trap the walk)".into(),
+                    }),
                     Ok(_) => skipped.push(Skipped {
                         path: p.display().to_string(),
-                        reason: "link to a folder: not followed".into(),
+                        reason: "link to something that is not a regular file: not read".into(),
                     }),
                     Err(e) => skipped
                         .push(Skipped { path: p.display().to_string(), reason: format!("broken link: {e}") }),
                 }
             } else if lmeta.is_file() {
                 out.push(p);
+            } else {
+                // A named pipe would block the run forever on open; a device is not evidence.
+                skipped.push(Skipped {
+                    path: p.display().to_string(),
+                    reason: "not a regular file (pipe, socket or device): not read".into(),
+                });
             }
         }
     }
