@@ -126,7 +126,7 @@ fn hostile_files_each_get_a_message_naming_them_and_the_run_goes_on() {
         .concat(),
     );
     // NUL bytes inside a line and a line of nothing else.
-    let nul = good.lines().nth(3).unwrap().replace("/p3", "/p\03\0");
+    let nul = good.lines().nth(3).unwrap().replace("/p3", "/p\x003\x00");
     w("nul.log", format!("{}\n{nul}\n\0\0\0\0\n", good.lines().nth(4).unwrap()).as_bytes());
     w("crlf.log", good.lines().take(3).collect::<Vec<_>>().join("\r\n").as_bytes());
     w("empty.log", b"");

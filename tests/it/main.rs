@@ -5,6 +5,7 @@ mod common;
 mod crash;
 mod custody;
 mod formats;
+mod fuzz;
 mod growth;
 mod hostile;
 mod ingest;
