@@ -329,6 +329,11 @@ impl Lake {
         Ok(Lease { id, path, _file: file })
     }
 
+    /// Whether a data file belongs to a run that is still going (not committed yet, not orphaned).
+    pub fn in_progress(&self, rel_path: &str) -> bool {
+        run_of(rel_path).is_some_and(|r| self.run_alive(r))
+    }
+
     /// Whether the run `id` still holds its lease (a live process is writing its files).
     fn run_alive(&self, id: &str) -> bool {
         let path = self.root.join(RUNS_DIR).join(format!("{id}.lock"));
@@ -420,7 +425,7 @@ impl Lake {
         // made its last commit before, so the log read after names all its committed files.
         let on_disk = self.files_on_disk(spec)?;
         let dead: Vec<String> =
-            on_disk.into_iter().filter(|p| !run_of(p).is_some_and(|r| self.run_alive(r))).collect();
+            on_disk.into_iter().filter(|p| !self.in_progress(p)).collect();
         if dead.is_empty() {
             return Ok(Vec::new());
         }

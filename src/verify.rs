@@ -125,7 +125,8 @@ pub fn verify(lake: &Lake, sources: &[PathBuf]) -> Result<VerifyReport, LakeErro
         report.lake_bytes += live.iter().map(|f| f.size).sum::<u64>();
         report.findings.extend(checked.into_iter().flatten());
         for rel in lake.files_on_disk(spec)? {
-            if !referenced.contains(&rel) {
+            // A run still writing has files no version names yet: not extra, just not done.
+            if !referenced.contains(&rel) && !lake.in_progress(&rel) {
                 report.findings.push(Finding {
                     problem: Problem::Extra,
                     scope: spec.table.clone(),
