@@ -39,6 +39,7 @@ pub fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
         logformats,
         jobs,
         progress: !args.quiet && io::stderr().is_terminal(),
+        writer_budget: None,
     };
     let report = ingest(&lake, &opts)?;
     print_summary(&report, &lake, args.quiet);

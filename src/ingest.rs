@@ -52,6 +52,9 @@ pub struct IngestOptions {
     pub jobs: usize,
     /// Draw a progress bar on stderr.
     pub progress: bool,
+    /// Bytes each worker's Parquet writers may buffer per table (default
+    /// [`crate::lake::WRITER_BUFFER_BYTES`]).
+    pub writer_budget: Option<usize>,
 }
 
 /// How a file is stored on disk, told by its first bytes.
@@ -170,6 +173,12 @@ pub struct IngestReport {
     pub commits: Vec<(String, u64)>,
     /// Files a stopped run had written but not committed, removed before this one started.
     pub orphans_removed: usize,
+    /// Most bytes one worker's Parquet writers for one table buffered at once.
+    pub peak_writer_bytes: usize,
+    /// Largest line buffer any worker grew.
+    pub peak_line_buffer_bytes: usize,
+    /// Most rows one batch held.
+    pub peak_batch_rows: usize,
 }
 
 impl IngestReport {
@@ -373,7 +382,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     let pb = progress_bar(opts.progress, total_bytes);
     let queue = Mutex::new(VecDeque::from(items));
     let outs: Vec<Result<WorkerOut, LakeError>> = pool.broadcast(|_| {
-        let mut w = Worker::new(lake, &lease);
+        let mut w = Worker::new(lake, &lease, opts.writer_budget.unwrap_or(crate::lake::WRITER_BUFFER_BYTES));
         loop {
             let next = queue.lock().expect("queue lock").pop_front();
             let Some(item) = next else { break };
@@ -400,9 +409,13 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         .collect();
     let mut written: HashMap<&'static str, Vec<WrittenFile>> = HashMap::new();
     let mut failure = None;
+    let (mut peak_writer_bytes, mut peak_line_buffer_bytes, mut peak_batch_rows) = (0, 0, 0);
     for out in outs {
         match out {
             Ok(o) => {
+                peak_writer_bytes = peak_writer_bytes.max(o.peak_writer_bytes);
+                peak_line_buffer_bytes = peak_line_buffer_bytes.max(o.peak_line_buffer);
+                peak_batch_rows = peak_batch_rows.max(o.peak_batch_rows);
                 for (i, r) in o.stats {
                     reports[i].add(&r);
                 }
@@ -499,7 +512,16 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         Ok::<_, LakeError>(())
     })?;
 
-    Ok(IngestReport { files: reports, skipped, elapsed: started.elapsed(), commits, orphans_removed })
+    Ok(IngestReport {
+        files: reports,
+        skipped,
+        elapsed: started.elapsed(),
+        commits,
+        orphans_removed,
+        peak_writer_bytes,
+        peak_line_buffer_bytes,
+        peak_batch_rows,
+    })
 }
 
 /// One `ingests` row per file found: those read, and those skipped with the reason.
@@ -998,12 +1020,18 @@ impl<R: Read> Read for Counted<R> {
 struct WorkerOut {
     stats: Vec<(usize, FileReport)>,
     files: Vec<(&'static str, Vec<WrittenFile>)>,
+    peak_writer_bytes: usize,
+    peak_line_buffer: usize,
+    peak_batch_rows: usize,
 }
 
 /// One thread's parsers, builders and writers.
 struct Worker<'a> {
     lake: &'a Lake,
     lease: &'a Lease,
+    budget: usize,
+    peak_line_buffer: usize,
+    peak_batch_rows: usize,
     days: LocalDays,
     sinks: Vec<(String, Box<dyn RowSink>)>,
     writers: Vec<(&'static str, TableWriter)>,
@@ -1012,10 +1040,13 @@ struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    fn new(lake: &'a Lake, lease: &'a Lease) -> Self {
+    fn new(lake: &'a Lake, lease: &'a Lease, budget: usize) -> Self {
         Worker {
             lake,
             lease,
+            budget,
+            peak_line_buffer: 0,
+            peak_batch_rows: 0,
             days: LocalDays::new(lake.tz()),
             sinks: Vec::new(),
             writers: Vec::new(),
@@ -1026,14 +1057,13 @@ impl<'a> Worker<'a> {
 
     fn writer(
         writers: &mut Vec<(&'static str, TableWriter)>,
-        lake: &Lake,
-        lease: &Lease,
+        (lake, lease, budget): (&Lake, &Lease, usize),
         spec: &'static TableSpec,
     ) -> usize {
         match writers.iter().position(|(t, _)| *t == spec.table) {
             Some(i) => i,
             None => {
-                writers.push((spec.table.as_str(), lake.writer(spec, lease)));
+                writers.push((spec.table.as_str(), lake.writer(spec, lease).with_budget(budget)));
                 writers.len() - 1
             }
         }
@@ -1076,8 +1106,8 @@ impl<'a> Worker<'a> {
         sink.set_source(&src.display);
         let keep_rows = !src.done_tables.contains(&sink.table().table.as_str());
         let keep_rejects = !src.done_tables.contains(&REJECTS.table.as_str());
-        let wi = Self::writer(&mut self.writers, self.lake, self.lease, sink.table());
-        let ri = Self::writer(&mut self.writers, self.lake, self.lease, &REJECTS);
+        let wi = Self::writer(&mut self.writers, (self.lake, self.lease, self.budget), sink.table());
+        let ri = Self::writer(&mut self.writers, (self.lake, self.lease, self.budget), &REJECTS);
         let format = src.format.name();
         let mut lines = LineReader::new(stream, item.first_line);
         loop {
@@ -1118,6 +1148,7 @@ impl<'a> Worker<'a> {
             }
             if sink.len() >= BATCH_ROWS {
                 let batch = sink.take_batch();
+                self.peak_batch_rows = self.peak_batch_rows.max(batch.batch.num_rows());
                 if keep_rows {
                     self.writers[wi].1.write(batch)?;
                 }
@@ -1132,6 +1163,7 @@ impl<'a> Worker<'a> {
         {
             self.writers[wi].1.write(s.take_batch())?;
         }
+        self.peak_line_buffer = self.peak_line_buffer.max(lines.buffer_capacity());
         self.stats.push((item.source, report));
         Ok(())
     }
@@ -1139,19 +1171,26 @@ impl<'a> Worker<'a> {
     fn finish(mut self) -> Result<WorkerOut, LakeError> {
         for (_, sink) in &mut self.sinks {
             if !sink.is_empty() {
-                let i = Self::writer(&mut self.writers, self.lake, self.lease, sink.table());
+                let i = Self::writer(&mut self.writers, (self.lake, self.lease, self.budget), sink.table());
                 self.writers[i].1.write(sink.take_batch())?;
             }
         }
         if !self.rejects.is_empty() {
-            let i = Self::writer(&mut self.writers, self.lake, self.lease, &REJECTS);
+            let i = Self::writer(&mut self.writers, (self.lake, self.lease, self.budget), &REJECTS);
             self.writers[i].1.write(self.rejects.take_batch())?;
         }
+        let peak_writer_bytes = self.writers.iter().map(|(_, w)| w.peak_buffered()).max().unwrap_or(0);
         let mut files = Vec::new();
         for (t, w) in self.writers {
             files.push((t, w.finish()?));
         }
-        Ok(WorkerOut { stats: self.stats, files })
+        Ok(WorkerOut {
+            stats: self.stats,
+            files,
+            peak_writer_bytes,
+            peak_line_buffer: self.peak_line_buffer,
+            peak_batch_rows: self.peak_batch_rows,
+        })
     }
 }
 

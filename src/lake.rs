@@ -224,6 +224,8 @@ impl Lake {
             open: Vec::new(),
             done: Vec::new(),
             clock: 0,
+            budget: WRITER_BUFFER_BYTES,
+            peak: 0,
         }
     }
 
@@ -424,8 +426,7 @@ impl Lake {
         // Order matters: list, then check leases, then read the log. A run seen dead here had
         // made its last commit before, so the log read after names all its committed files.
         let on_disk = self.files_on_disk(spec)?;
-        let dead: Vec<String> =
-            on_disk.into_iter().filter(|p| !self.in_progress(p)).collect();
+        let dead: Vec<String> = on_disk.into_iter().filter(|p| !self.in_progress(p)).collect();
         if dead.is_empty() {
             return Ok(Vec::new());
         }
@@ -796,6 +797,10 @@ pub struct TableWriter {
     dir: PathBuf,
     /// Run id that names the files.
     run: String,
+    /// Bytes the open writers may buffer before the largest ends its row group early.
+    budget: usize,
+    /// Most bytes the open writers buffered at once, measured before the budget is enforced.
+    peak: usize,
     spec: &'static TableSpec,
     props: WriterProperties,
     open: Vec<OpenFile>,
@@ -850,12 +855,13 @@ impl TableWriter {
         if f.rows >= FILE_ROWS {
             self.close(idx)?;
         }
+        self.peak = self.peak.max(self.buffered_bytes());
         self.keep_within_budget()
     }
 
     /// Bounds memory: ends the row group of the file holding the most unwritten bytes.
     fn keep_within_budget(&mut self) -> Result<(), LakeError> {
-        if self.buffered_bytes() <= WRITER_BUFFER_BYTES {
+        if self.buffered_bytes() <= self.budget {
             return Ok(());
         }
         if let Some(f) = self.open.iter_mut().max_by_key(|f| f.writer.memory_size()) {
@@ -899,6 +905,18 @@ impl TableWriter {
             sha256: crate::digest::hex(&sink.hasher.finalize()),
         });
         Ok(())
+    }
+
+    /// The same writer with another memory budget (see [`WRITER_BUFFER_BYTES`]).
+    pub fn with_budget(mut self, bytes: usize) -> Self {
+        self.budget = bytes;
+        self
+    }
+
+    /// Most bytes the open files held at once, by the writers' own estimate, before the
+    /// budget made the largest flush: the writer's share of a worker's peak memory.
+    pub fn peak_buffered(&self) -> usize {
+        self.peak
     }
 
     /// Closes every open file and returns all files this writer produced.

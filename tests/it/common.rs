@@ -41,6 +41,7 @@ impl TestLake {
             logformats: Vec::new(),
             jobs: 2,
             progress: false,
+            writer_budget: None,
         };
         ingest(&self.lake, &opts).expect("ingest succeeds")
     }

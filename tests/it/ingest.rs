@@ -311,3 +311,72 @@ fn same_bytes_are_read_once_whatever_the_name() {
     );
     assert_eq!(l.scalar("SELECT count(DISTINCT sha256) FROM ingests WHERE status = 'ingested'"), "4");
 }
+
+/// `n` Squid lines spread evenly over `days` days.
+fn spread_lines(n: u32, days: u64) -> String {
+    let step_ms = days * 86_400_000 / n as u64;
+    let mut s = String::with_capacity(n as usize * 120);
+    for i in 0..n {
+        s.push_str(&format!(
+            "{}.{:03} {:>5} 10.1.{}.{} TCP_MISS/200 {} GET http://h{}.example.com/p{i}?q={} - HIER_DIRECT/203.0.113.9 text/html\n",
+            1_714_550_400 + i as u64 * step_ms / 1000,
+            i as u64 * step_ms % 1000,
+            i % 900,
+            i % 7,
+            i % 200,
+            500 + i % 70_000,
+            i % 97,
+            i.wrapping_mul(2_654_435_761)
+        ));
+    }
+    s
+}
+
+#[test]
+fn ingest_memory_is_bounded_by_its_settings_not_by_the_input() {
+    use trawl::ingest::{BATCH_ROWS, IngestOptions, ingest};
+    let budget = 1 << 20;
+    let run = |lines: u32, days: u64| {
+        let l = TestLake::new("UTC");
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("access.log");
+        std::fs::write(&log, spread_lines(lines, days)).unwrap();
+        let opts = IngestOptions {
+            paths: vec![log],
+            format: None,
+            logformats: Vec::new(),
+            jobs: 1,
+            progress: false,
+            writer_budget: Some(budget),
+        };
+        let r = ingest(&l.lake, &opts).unwrap();
+        assert_eq!(r.totals().rows, lines as u64);
+        r
+    };
+    // One full day, then four times the input over four days. Writers without a budget hold
+    // every open partition's rows until its file closes: 20 MB, then 59 MB. With it: 10.5 MB
+    // both times.
+    let (small, large) = (run(100_000, 1), run(400_000, 4));
+    for r in [&small, &large] {
+        assert!(r.peak_batch_rows <= BATCH_ROWS, "{}", r.peak_batch_rows);
+        assert!(
+            r.peak_line_buffer_bytes <= trawl::framing::MAX_LINE + (1 << 20),
+            "{}",
+            r.peak_line_buffer_bytes
+        );
+        // What one batch adds before the budget check is the only overshoot (64 Ki rows are
+        // about 9.5 MB in the writers' own estimate here).
+        assert!(
+            r.peak_writer_bytes <= budget + (12 << 20),
+            "{} over a budget of {budget}",
+            r.peak_writer_bytes
+        );
+    }
+    assert_eq!(large.peak_line_buffer_bytes, small.peak_line_buffer_bytes, "the line buffer does not grow");
+    assert!(
+        large.peak_writer_bytes <= small.peak_writer_bytes * 11 / 10,
+        "writer memory is flat as input grows: {} then {}",
+        small.peak_writer_bytes,
+        large.peak_writer_bytes
+    );
+}
