@@ -2,13 +2,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use trawl::cli::{Cli, Command};
-use trawl::commands::{run_ingest, run_query};
+use trawl::commands::{run_detect, run_ingest, run_query};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Ingest(args) => run_ingest(args),
         Command::Query(args) => run_query(args),
+        Command::Detect(args) => run_detect(args),
     };
     match result {
         Ok(code) => code,
