@@ -33,7 +33,7 @@ pub enum Command {
         trawl query --lake ./lake \"SELECT username, sum(response_bytes) FROM proxy GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"\n  \
         trawl query --lake ./lake -f hunt.sql -o report.csv\n  \
         trawl query --lake ./lake --schema\n\n\
-        Tables: proxy, firewall, rejects, ingests, ifilter_categories. Functions: reg_domain(host), url_host(url), local_ts(ts)\n\
+        Tables: proxy, firewall, rejects, ingests, ifilter_categories, job_sites, jp_holidays. Functions: reg_domain(host), url_host(url), local_ts(ts)\n\
         (wall time in the lake's zone). `WHERE date = 'YYYY-MM-DD'` reads one day's files only.")]
     Query(QueryArgs),
     /// Run detection packs (saved SQL) over the lake and summarise what they found.

@@ -3,6 +3,7 @@
 mod cli;
 mod common;
 mod crash;
+mod detect;
 mod formats;
 mod hostile;
 mod ingest;
