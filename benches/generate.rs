@@ -1,7 +1,11 @@
 //! Seeded generator of realistic proxy logs for benchmarks and large tests.
 //!
 //! `cargo run --release --example generate -- --out DIR --bytes 1G [--files 8] [--seed 42] [--gzip]
-//!  [--format squid|ifilter|firewall]`
+//!  [--format squid|ifilter|firewall] [--incidents]`
+//!
+//! `--incidents` writes office traffic with planted incidents instead (`benches/incidents.rs`:
+//! i-FILTER proxy and Windows Firewall logs, one incident per built-in detection), with as many
+//! users as make about `--bytes` of proxy log.
 //!
 //! Thousands of users on their own client addresses, Zipf-distributed domains, rotated files
 //! covering consecutive days, and a small share of malformed lines (which
@@ -11,24 +15,10 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 
-/// SplitMix64: tiny, fast, and good enough for synthetic traffic.
-struct Rng(u64);
+#[path = "incidents.rs"]
+mod incidents;
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
+use incidents::{Rng, civil};
 
 /// Samples ranks 0..n with probability proportional to 1/(rank+1)^s.
 struct Zipf {
@@ -79,6 +69,7 @@ struct Args {
     seed: u64,
     gzip: bool,
     format: String,
+    incidents: bool,
 }
 
 fn args() -> Args {
@@ -89,6 +80,7 @@ fn args() -> Args {
         seed: 42,
         gzip: false,
         format: "squid".into(),
+        incidents: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -100,6 +92,7 @@ fn args() -> Args {
             "--seed" => a.seed = v().parse().expect("--seed N"),
             "--gzip" => a.gzip = true,
             "--format" => a.format = v(),
+            "--incidents" => a.incidents = true,
             other => panic!("unknown argument {other}"),
         }
     }
@@ -109,6 +102,21 @@ fn args() -> Args {
 fn main() -> std::io::Result<()> {
     let a = args();
     std::fs::create_dir_all(&a.out)?;
+    if a.incidents {
+        // A user makes about 36,000 / 30 = 1,200 requests of ~330 bytes a working day, 5 days a week.
+        let users = (a.bytes / (5 * 1_200 * 330)).max(25) as usize;
+        let scale = incidents::Scale { users, mean_gap_s: 30.0, weeks: 1 };
+        let planted = incidents::generate(&a.out, a.seed, scale)?;
+        eprintln!(
+            "wrote {users} users' week to {} with {} planted incidents:",
+            a.out.display(),
+            planted.len()
+        );
+        for p in planted {
+            eprintln!("  {}: {}", p.detection, p.entity);
+        }
+        return Ok(());
+    }
     let mut r = Rng(a.seed);
     let users: Vec<String> = (0..5000).map(|i| format!("user{i:04}")).collect();
     let domains: Vec<String> = (0..20_000)
@@ -279,17 +287,4 @@ fn firewall_line(line: &mut Vec<u8>, r: &mut Rng, t_ms: u64, client: &str) -> st
         [443, 80, 53, 445, 3389][r.below(5) as usize],
         1000 + r.below(9000),
     )
-}
-
-/// Proleptic Gregorian date of a day number.
-fn civil(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }

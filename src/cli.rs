@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::detect::Severity;
 use crate::formats::FormatKind;
 use crate::output::OutputFormat;
 
@@ -32,7 +33,7 @@ pub enum Command {
         trawl query --lake ./lake \"SELECT username, sum(response_bytes) FROM proxy GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"\n  \
         trawl query --lake ./lake -f hunt.sql -o report.csv\n  \
         trawl query --lake ./lake --schema\n\n\
-        Tables: proxy, firewall, rejects, ingests, ifilter_categories. Functions: reg_domain(host), url_host(url), local_ts(ts)\n\
+        Tables: proxy, firewall, rejects, ingests, ifilter_categories, job_sites, jp_holidays. Functions: reg_domain(host), url_host(url), local_ts(ts)\n\
         (wall time in the lake's zone). `WHERE date = 'YYYY-MM-DD'` reads one day's files only.")]
     Query(QueryArgs),
     /// Merge small Parquet files and delete files no version needs any more; no row changes.
@@ -52,6 +53,18 @@ pub enum Command {
         listed as extra. Given PATHs (files or folders) are re-hashed against the ingests table.\n\
         Exit status: 0 all match, 1 a mismatch, missing or extra file, 2 error.")]
     Verify(VerifyArgs),
+    /// Run detection packs (saved SQL) over the lake and summarise what they found.
+    #[command(after_help = "Examples:\n  \
+        trawl detect --lake ./lake\n  \
+        trawl detect --lake ./lake --since 2024-05-01 --until 2024-05-07 --out report/\n  \
+        trawl detect --lake ./lake --only large_uploads --set threshold_bytes=500000000\n  \
+        trawl detect --lake ./lake --pack ./my-pack --fail-on high\n  \
+        trawl detect --list\n\n\
+        The built-in pack is compiled in; --pack adds folders of <id>.sql files (a detection with a\n\
+        built-in's id replaces it). Times in results are wall times in the lake's zone.\n\
+        Exit status: 0 ok, 2 error (a detection failed, or bad arguments), 3 a detection at or above\n\
+        --fail-on found something.")]
+    Detect(DetectArgs),
 }
 
 #[derive(Debug, Args)]
@@ -120,6 +133,13 @@ pub struct QueryArgs {
     /// Read the SQL from a file.
     #[arg(long, short = 'f', value_name = "FILE.sql", conflicts_with = "schema")]
     pub file: Option<PathBuf>,
+    /// Run one detection of the pack by id (see `trawl detect --list`) and print its rows.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["sql", "file", "schema"])]
+    pub detection: Option<String>,
+    #[command(flatten)]
+    pub pack: PackArgs,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
     /// List the tables and their columns instead of running SQL.
     #[arg(long)]
     pub schema: bool,
@@ -135,4 +155,63 @@ pub struct QueryArgs {
     /// Rows shown in a terminal table (files always get every row).
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_rows: usize,
+}
+
+/// Which detections exist and how they are parameterised.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Packs")]
+pub struct PackArgs {
+    /// A pack folder of <id>.sql detections (repeatable), on top of the built-in pack.
+    #[arg(long = "pack", value_name = "DIR")]
+    pub packs: Vec<PathBuf>,
+    /// Leave out the built-in pack (use only --pack folders).
+    #[arg(long)]
+    pub no_builtin: bool,
+    /// Override a parameter: KEY=VALUE for every detection declaring KEY, ID.KEY=VALUE for one.
+    #[arg(long = "set", value_name = "[ID.]KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+/// Restricts the time-partitioned tables (proxy, firewall) to a time range.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Time range")]
+pub struct TimeRangeArgs {
+    /// From this time on: RFC 3339, `YYYY-MM-DD HH:MM`, or `YYYY-MM-DD` (the lake's zone).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Before this time; a date includes that whole day.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    /// The lake folder (created by the first ingest).
+    #[arg(long, value_name = "DIR", required_unless_present = "list")]
+    pub lake: Option<PathBuf>,
+    #[command(flatten)]
+    pub pack: PackArgs,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
+    /// Run only this detection (repeatable).
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
+    /// List the pack's detections with their parameters and defaults, and run nothing.
+    #[arg(long)]
+    pub list: bool,
+    /// Write one file per detection and summary.csv into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Format of the per-detection files in --out.
+    #[arg(long, value_name = "FORMAT", default_value = "csv", requires = "out")]
+    pub format: OutputFormat,
+    /// Overwrite files already in --out.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// Exit with status 3 when a detection of this severity or above finds something.
+    #[arg(long, value_name = "SEVERITY")]
+    pub fail_on: Option<Severity>,
+    /// Rows of each detection's hits shown under the summary (0: summary only).
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub rows: usize,
 }

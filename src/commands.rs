@@ -6,11 +6,14 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use comfy_table::{Table, presets::UTF8_FULL_CONDENSED};
-use datafusion::arrow::array::RecordBatch;
+use std::collections::BTreeMap;
 
-use crate::cli::{CompactArgs, IngestArgs, QueryArgs, VerifyArgs};
-use crate::engine::Engine;
+use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+
+use crate::cli::{CompactArgs, DetectArgs, IngestArgs, PackArgs, QueryArgs, TimeRangeArgs, VerifyArgs};
+use crate::detect::{self, Finding, Outcome, Pack};
+use crate::engine::{Engine, TimeRange};
 use crate::formats::logformat;
 use crate::ingest::{IngestOptions, IngestReport, ingest};
 use crate::lake::Lake;
@@ -152,18 +155,45 @@ pub fn run_query(args: QueryArgs) -> Result<ExitCode> {
         print_schema(&lake)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let sql = match (&args.sql, &args.file) {
-        (Some(s), _) => s.clone(),
-        (None, Some(f)) => std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?,
-        (None, None) => bail!("give a SQL statement, -f FILE.sql, or --schema"),
+    let pack = load_pack(&args.pack)?;
+    let bound = match &args.detection {
+        Some(id) => Some(pack.bind(std::slice::from_ref(id), &args.pack.set)?.remove(0)),
+        None if !args.pack.set.is_empty() => {
+            bail!("--set gives parameters to a detection: add --detection ID")
+        }
+        None => None,
     };
-    let (schema, batches) = rt.block_on(async {
-        let engine = Engine::new(&lake).await?;
+    let sql = match (&args.sql, &args.file, &bound) {
+        (_, _, Some(b)) => b.sql.clone(),
+        (Some(s), _, _) => s.clone(),
+        (None, Some(f), _) => {
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?
+        }
+        (None, None, None) => bail!("give a SQL statement, -f FILE.sql, --detection ID, or --schema"),
+    };
+    let result = rt.block_on(async {
+        let engine = open_engine(&lake, &args.range, &pack).await?;
+        if let Some(b) = &bound {
+            // A detection runs as `trawl detect` runs it: skipped on empty tables, with its notes.
+            let finding = detect::run_one(&engine, b, &mut BTreeMap::new()).await;
+            for note in &finding.notes {
+                eprintln!("note: {note}");
+            }
+            return match finding.outcome {
+                Outcome::Hits { schema, batches } => Ok(Some((schema, batches))),
+                Outcome::Skipped(reason) => {
+                    eprintln!("{}: skipped: {reason}", b.detection.id);
+                    Ok(None)
+                }
+                Outcome::Failed(message) => Err(anyhow::anyhow!(message)),
+            };
+        }
         let df = engine.sql(&sql).await?;
         let schema = df.schema().inner().clone();
         let batches: Vec<RecordBatch> = df.collect().await.map_err(|e| engine.explain(e))?;
-        Ok::<_, crate::engine::QueryError>((schema, batches))
+        Ok::<_, anyhow::Error>(Some((schema, batches)))
     })?;
+    let Some((schema, batches)) = result else { return Ok(ExitCode::SUCCESS) };
     match &args.output {
         Some(path) => {
             let format = args.format.or_else(|| OutputFormat::from_path(path)).unwrap_or(OutputFormat::Csv);
@@ -183,6 +213,165 @@ pub fn run_query(args: QueryArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The built-in pack (unless left out) with each --pack folder laid over it.
+fn load_pack(args: &PackArgs) -> Result<Pack> {
+    let mut pack = if args.no_builtin { Pack::default() } else { Pack::builtin()? };
+    for dir in &args.packs {
+        pack.overlay(Pack::load(dir)?);
+    }
+    Ok(pack)
+}
+
+/// A session over the lake, limited to the time range, with the pack's lists as tables.
+async fn open_engine(lake: &Lake, range: &TimeRangeArgs, pack: &Pack) -> Result<Engine> {
+    let range = TimeRange::parse(range.since.as_deref(), range.until.as_deref(), lake.tz())
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut engine = Engine::new(lake).await?;
+    engine.restrict(&range).await?;
+    pack.register_lists(&mut engine)?;
+    Ok(engine)
+}
+
+/// Exit status when a detection at or above `--fail-on` found something.
+pub const EXIT_HITS: u8 = 3;
+
+/// `trawl detect`.
+pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
+    let pack = load_pack(&args.pack)?;
+    if args.list {
+        print_pack(&pack)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let lake_dir = args.lake.as_ref().context("--lake DIR is required (except with --list)")?;
+    let lake = Lake::open(lake_dir)?;
+    let bound = pack.bind(&args.only, &args.pack.set)?;
+    let ext = match args.format {
+        OutputFormat::Table => "txt",
+        OutputFormat::Csv => "csv",
+        OutputFormat::Json => "json",
+        OutputFormat::Ndjson => "ndjson",
+        OutputFormat::Parquet => "parquet",
+    };
+    if let Some(dir) = &args.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        // Refuse before running rather than after minutes of queries.
+        let names = bound.iter().map(|b| format!("{}.{ext}", b.detection.id));
+        for name in names.chain(["summary.csv".to_string()]) {
+            let path = dir.join(name);
+            if path.exists() && !args.force {
+                bail!("{} exists: pass --force to overwrite, or choose another --out", path.display());
+            }
+        }
+    }
+    let rt = crate::runtime();
+    let mut findings = rt.block_on(async {
+        let engine = open_engine(&lake, &args.range, &pack).await?;
+        Ok::<_, anyhow::Error>(detect::run(&engine, &bound).await)
+    })?;
+    detect::sort_findings(&mut findings);
+    let summary = summary_batch(&findings)?;
+    let mut out = io::stdout().lock();
+    let shown = summary.project(&[0, 2, 3, 4, 5, 6, 7, 8])?;
+    write_batches(OutputFormat::Table, &shown.schema(), &[shown], &mut out, None)?;
+    if args.rows > 0 {
+        for f in findings.iter().filter(|f| f.hits() > 0) {
+            let Outcome::Hits { schema, batches } = &f.outcome else { continue };
+            writeln!(out, "\n{} ({}): {}", f.detection.id, f.detection.severity, f.detection.title)?;
+            write_batches(OutputFormat::Table, schema, batches, &mut out, Some(args.rows))?;
+        }
+    }
+    out.flush()?;
+    if let Some(dir) = &args.out {
+        for f in &findings {
+            if let Outcome::Hits { schema, batches } = &f.outcome {
+                let path = dir.join(format!("{}.{ext}", f.detection.id));
+                write_file(args.format, schema, batches, &path, true)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+        }
+        let path = dir.join("summary.csv");
+        write_file(OutputFormat::Csv, &summary.schema(), &[summary], &path, true)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {} detection files and summary.csv to {}", bound.len(), dir.display());
+    }
+    let failed: Vec<&str> = findings
+        .iter()
+        .filter(|f| matches!(f.outcome, Outcome::Failed(_)))
+        .map(|f| f.detection.id.as_str())
+        .collect();
+    if !failed.is_empty() {
+        eprintln!("trawl: {} detection(s) failed: {} (see the summary)", failed.len(), failed.join(", "));
+        return Ok(ExitCode::from(2));
+    }
+    if let Some(at) = args.fail_on
+        && findings.iter().any(|f| f.fails(at))
+    {
+        return Ok(ExitCode::from(EXIT_HITS));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One row per detection: what the terminal shows (a projection) and summary.csv holds.
+fn summary_batch(findings: &[Finding<'_>]) -> Result<RecordBatch> {
+    let text = |f: &dyn Fn(&Finding<'_>) -> Option<String>| -> ArrayRef {
+        Arc::new(findings.iter().map(f).collect::<StringArray>())
+    };
+    let span = findings.iter().map(Finding::span).collect::<Vec<_>>();
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        ("detection", text(&|f| Some(f.detection.id.clone()))),
+        ("title", text(&|f| Some(f.detection.title.clone()))),
+        ("severity", text(&|f| Some(f.detection.severity.to_string()))),
+        ("hits", Arc::new(findings.iter().map(|f| f.hits() as i64).collect::<Int64Array>())),
+        ("top_entity", text(&|f| f.top_entity())),
+        (
+            "first_seen",
+            Arc::new(span.iter().map(|s| s.as_ref().map(|s| s.0.clone())).collect::<StringArray>()),
+        ),
+        (
+            "last_seen",
+            Arc::new(span.iter().map(|s| s.as_ref().map(|s| s.1.clone())).collect::<StringArray>()),
+        ),
+        ("status", text(&|f| Some(f.status().0.to_string()))),
+        ("note", text(&|f| Some(f.status().1).filter(|n| !n.is_empty()))),
+        ("mitre", text(&|f| Some(f.detection.mitre.join(" ")))),
+        ("seconds", Arc::new(findings.iter().map(|f| f.elapsed.as_secs_f64()).collect::<Float64Array>())),
+    ];
+    Ok(RecordBatch::try_from_iter(columns)?)
+}
+
+fn print_pack(pack: &Pack) -> Result<()> {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_content_arrangement(ContentArrangement::Dynamic);
+    table.set_header(["detection", "severity", "title", "tables", "mitre", "parameters (--set KEY=VALUE)"]);
+    for d in &pack.detections {
+        let params: Vec<String> = d
+            .params
+            .iter()
+            .map(|p| {
+                if p.description.is_empty() {
+                    format!("{} = {}", p.name, p.default)
+                } else {
+                    format!("{} = {}  ({})", p.name, p.default, p.description)
+                }
+            })
+            .collect();
+        table.add_row([
+            d.id.clone(),
+            d.severity.to_string(),
+            d.title.clone(),
+            d.tables.join(", "),
+            d.mitre.join(" "),
+            params.join("\n"),
+        ]);
+    }
+    let mut out = io::stdout().lock();
+    writeln!(out, "{table}")?;
+    let lists: Vec<&str> = pack.lists.iter().map(|(n, _)| n.as_str()).collect();
+    writeln!(out, "{} detections; list tables: {}", pack.detections.len(), lists.join(", "))?;
+    Ok(())
 }
 
 fn print_schema(lake: &Lake) -> Result<()> {

@@ -12,12 +12,13 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::dataframe::DataFrame;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
-use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+use datafusion::logical_expr::{ColumnarValue, Expr, Volatility, col, create_udf, lit};
+use datafusion::scalar::ScalarValue;
 
 use crate::error::LakeError;
 use crate::lake::Lake;
 use crate::localtime::offset_at;
-use crate::schema::all_tables;
+use crate::schema::{DATE_COLUMN, all_tables};
 use crate::urlparts::split_url;
 
 /// Errors from running SQL, with what the user can do about them.
@@ -37,6 +38,8 @@ pub enum QueryError {
 pub struct Engine {
     ctx: SessionContext,
     tables: Vec<String>,
+    tz: Tz,
+    restricted: bool,
 }
 
 impl Engine {
@@ -62,10 +65,61 @@ impl Engine {
             tables.push(spec.table.clone());
         }
         register_functions(&ctx, lake.tz());
-        ctx.register_batch("ifilter_categories", ifilter_categories())
-            .map_err(|e| QueryError::Sql { message: e.to_string(), tables: String::new() })?;
-        tables.push("ifilter_categories".into());
-        Ok(Engine { ctx, tables })
+        let mut engine = Engine { ctx, tables, tz: lake.tz(), restricted: false };
+        engine.register_batch("ifilter_categories", ifilter_categories())?;
+        // The built-in pack's lists (job sites, holidays) are tables for any query, not only detections.
+        for (name, batch) in crate::detect::builtin_lists() {
+            engine.register_batch(&name, batch)?;
+        }
+        Ok(engine)
+    }
+
+    /// Registers an in-memory table, replacing one of the same name (a pack's own list, say).
+    pub fn register_batch(&mut self, name: &str, batch: RecordBatch) -> Result<(), QueryError> {
+        let sql = |e: DataFusionError| QueryError::Sql { message: e.to_string(), tables: String::new() };
+        self.ctx.deregister_table(name).map_err(sql)?;
+        self.ctx.register_batch(name, batch).map_err(sql)?;
+        if !self.tables.iter().any(|t| t == name) {
+            self.tables.push(name.to_string());
+        }
+        Ok(())
+    }
+
+    /// Limits every time-partitioned table to `range`: each is replaced by a view filtering `ts`
+    /// and `date` (which prunes partition files), so SQL over it needs no time conditions.
+    pub async fn restrict(&mut self, range: &TimeRange) -> Result<(), QueryError> {
+        if range.since.is_none() && range.until.is_none() {
+            return Ok(());
+        }
+        let utc = |us: i64| lit(ScalarValue::TimestampMicrosecond(Some(us), Some("UTC".into())));
+        let day = |us: i64| lit(local_day(self.tz, us));
+        for spec in all_tables().into_iter().filter(|s| s.partition_by_date) {
+            let name = spec.table.as_str();
+            if !self.tables.iter().any(|t| t == name) {
+                continue;
+            }
+            let mut conditions = Vec::new();
+            if let Some(s) = range.since {
+                conditions.push(col("ts").gt_eq(utc(s)));
+                conditions.push(col(DATE_COLUMN).gt_eq(day(s)));
+            }
+            if let Some(u) = range.until {
+                conditions.push(col("ts").lt(utc(u)));
+                conditions.push(col(DATE_COLUMN).lt_eq(day(u - 1)));
+            }
+            let df = self.ctx.table(name).await.map_err(|e| self.explain(e))?;
+            let filter = conditions.into_iter().reduce(Expr::and).expect("at least one bound");
+            let view = df.filter(filter).map_err(|e| self.explain(e))?.into_view();
+            self.ctx.deregister_table(name).map_err(|e| self.explain(e))?;
+            self.ctx.register_table(name, view).map_err(|e| self.explain(e))?;
+        }
+        self.restricted = true;
+        Ok(())
+    }
+
+    /// Whether `restrict` limited the tables to a time range.
+    pub fn restricted(&self) -> bool {
+        self.restricted
     }
 
     /// The underlying session (for tests and the detection runner).
@@ -98,6 +152,60 @@ impl Engine {
         let tables = if self.tables.is_empty() { "(none yet)".to_string() } else { self.tables.join(", ") };
         QueryError::Sql { message, tables }
     }
+}
+
+/// A time range over `ts`: `since` inclusive, `until` exclusive, microseconds since the epoch (UTC).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+impl TimeRange {
+    /// Reads `--since`/`--until`: RFC 3339 (`2024-05-01T09:00:00+09:00`), a local
+    /// `YYYY-MM-DD HH:MM[:SS]`, or a date `YYYY-MM-DD` in the lake's zone. A date as `until`
+    /// includes that whole day.
+    pub fn parse(since: Option<&str>, until: Option<&str>, tz: Tz) -> Result<TimeRange, String> {
+        let since = since.map(|s| parse_instant(s, tz, false).map_err(|e| format!("--since {s:?}: {e}")));
+        let until = until.map(|s| parse_instant(s, tz, true).map_err(|e| format!("--until {s:?}: {e}")));
+        let range = TimeRange { since: since.transpose()?, until: until.transpose()? };
+        if let (Some(s), Some(u)) = (range.since, range.until)
+            && s >= u
+        {
+            return Err("--since must be before --until".into());
+        }
+        Ok(range)
+    }
+}
+
+fn parse_instant(s: &str, tz: Tz, end_of_day: bool) -> Result<i64, String> {
+    use chrono::{DateTime, Days, NaiveDate, NaiveDateTime, TimeZone};
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp_micros());
+    }
+    let local = if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        let d = if end_of_day { d.checked_add_days(Days::new(1)).ok_or("date out of range")? } else { d };
+        d.and_hms_opt(0, 0, 0).ok_or("date out of range")?
+    } else {
+        ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"]
+            .iter()
+            .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+            .ok_or("use RFC 3339 (2024-05-01T09:00:00+09:00), YYYY-MM-DD HH:MM[:SS] or YYYY-MM-DD")?
+    };
+    // A wall time skipped by a DST change is taken at the first instant after the gap.
+    let t = tz
+        .from_local_datetime(&local)
+        .earliest()
+        .or_else(|| tz.from_local_datetime(&(local + chrono::Duration::hours(1))).earliest())
+        .ok_or("no such local time in the lake's zone")?;
+    Ok(t.timestamp_micros())
+}
+
+/// The lake-zone date (`YYYY-MM-DD`, as in the `date` partition column) of an instant.
+fn local_day(tz: Tz, us: i64) -> String {
+    use chrono::TimeZone;
+    tz.timestamp_micros(us).single().map(|t| t.date_naive().to_string()).unwrap_or_default()
 }
 
 /// i-FILTER's URL categories (`schemas/ifilter-categories.tsv`): id, Japanese and English name.

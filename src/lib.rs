@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod detect;
 pub mod digest;
 pub mod engine;
 pub mod error;

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use trawl::cli::{Cli, Command};
-use trawl::commands::{run_compact, run_ingest, run_query, run_verify};
+use trawl::commands::{run_compact, run_detect, run_ingest, run_query, run_verify};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -11,6 +11,7 @@ fn main() -> ExitCode {
         Command::Query(args) => run_query(args),
         Command::Compact(args) => run_compact(args),
         Command::Verify(args) => run_verify(args),
+        Command::Detect(args) => run_detect(args),
     };
     match result {
         Ok(code) => code,

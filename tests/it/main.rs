@@ -4,6 +4,7 @@ mod cli;
 mod common;
 mod crash;
 mod custody;
+mod detect;
 mod formats;
 mod fuzz;
 mod growth;

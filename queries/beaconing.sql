@@ -1,0 +1,73 @@
+-- title: Beaconing
+-- severity: high
+-- mitre: T1071.001, T1573
+-- tables: proxy
+-- description: Client and host pairs whose connections come at a steady interval with steady
+--   sizes, as implants polling a command server do. Scored 0 to 1 in the manner of RITA: the
+--   timing part averages the symmetry of the intervals (1 - |Bowley skew|), their spread (median
+--   absolute deviation against a quarter of the period) and how well the period fills the
+--   series' span; the size part averages the symmetry and spread of the sizes. The score is
+--   the mean of the two; the period is the median interval in seconds.
+-- param: min_connections = 20  # fewest connections in a series
+-- param: min_score = 0.8  # lowest score to report
+WITH c AS (
+  SELECT client_ip, host, ts, date_part('epoch', ts) AS t,
+         CAST(coalesce(response_bytes, 0) + coalesce(request_bytes, 0) AS DOUBLE) AS size
+  FROM proxy
+  WHERE host IS NOT NULL AND client_ip IS NOT NULL
+),
+series AS (
+  SELECT client_ip, host FROM c GROUP BY 1, 2 HAVING count(*) >= ${min_connections}
+),
+d AS (
+  SELECT c.client_ip, c.host, c.ts, c.size,
+         c.t - lag(c.t) OVER (PARTITION BY c.client_ip, c.host ORDER BY c.t) AS gap
+  FROM c JOIN series ON c.client_ip = series.client_ip AND c.host = series.host
+),
+q AS (
+  SELECT client_ip, host, count(*) AS connections, min(ts) AS first_ts, max(ts) AS last_ts,
+         percentile_cont(0.25) WITHIN GROUP (ORDER BY gap) AS g1,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS g2,
+         percentile_cont(0.75) WITHIN GROUP (ORDER BY gap) AS g3,
+         percentile_cont(0.25) WITHIN GROUP (ORDER BY size) AS s1,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY size) AS s2,
+         percentile_cont(0.75) WITHIN GROUP (ORDER BY size) AS s3
+  FROM d GROUP BY 1, 2
+),
+m AS (
+  SELECT q.client_ip, q.host,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(d.gap - q.g2)) AS gap_madm,
+         percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(d.size - q.s2)) AS size_madm
+  FROM d JOIN q ON d.client_ip = q.client_ip AND d.host = q.host
+  GROUP BY 1, 2
+),
+parts AS (
+  SELECT q.*, m.gap_madm, m.size_madm,
+    date_part('epoch', q.last_ts) - date_part('epoch', q.first_ts) AS span,
+    -- Bowley skew is taken as 0 when a quartile meets the median (a perfectly even series).
+    1 - abs(CASE WHEN q.g3 = q.g1 OR q.g2 = q.g1 OR q.g2 = q.g3 THEN 0
+                 ELSE (q.g3 + q.g1 - 2 * q.g2) / (q.g3 - q.g1) END) AS gap_symmetry,
+    CASE WHEN q.g2 > 0 THEN greatest(0, 1 - m.gap_madm / (0.25 * q.g2)) ELSE 0 END AS gap_steadiness,
+    1 - abs(CASE WHEN q.s3 = q.s1 OR q.s2 = q.s1 OR q.s2 = q.s3 THEN 0
+                 ELSE (q.s3 + q.s1 - 2 * q.s2) / (q.s3 - q.s1) END) AS size_symmetry,
+    greatest(0, 1 - m.size_madm / greatest(0.25 * q.s2, 32)) AS size_steadiness
+  FROM q JOIN m ON q.client_ip = m.client_ip AND q.host = m.host
+),
+scored AS (
+  SELECT *,
+    CASE WHEN span > 0 THEN least(1, (connections - 1) * g2 / span) ELSE 0 END AS coverage
+  FROM parts
+)
+SELECT
+  client_ip,
+  host,
+  round(((gap_symmetry + gap_steadiness + coverage) / 3 + (size_symmetry + size_steadiness) / 2) / 2, 3) AS score,
+  round(g2, 1) AS period_seconds,
+  connections,
+  round((gap_symmetry + gap_steadiness + coverage) / 3, 3) AS timing_score,
+  round((size_symmetry + size_steadiness) / 2, 3) AS size_score,
+  local_ts(first_ts) AS first_seen,
+  local_ts(last_ts) AS last_seen
+FROM scored
+WHERE ((gap_symmetry + gap_steadiness + coverage) / 3 + (size_symmetry + size_steadiness) / 2) / 2 >= ${min_score}
+ORDER BY score DESC, connections DESC, client_ip, host
