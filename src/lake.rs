@@ -708,20 +708,40 @@ fn delta_type(ty: ColumnType) -> DeltaType {
     }
 }
 
-/// zstd, page statistics, big row groups; no dictionary for free text, where it only costs.
+/// zstd level 1, big row groups, page statistics where they prune; no dictionary where values
+/// rarely repeat.
+///
+/// Measured on 1 GB of Squid native log (benches/README.md, A/B medians of 3): zstd 1 against 3
+/// is 14% faster for 1% more bytes; no statistics on free text (URLs, agents: filters on them
+/// are `LIKE`s that statistics cannot serve) 8% faster; no dictionary on near-unique numbers
+/// (times, line numbers, sizes) 10% faster and 5% smaller, since the dictionary only fills up
+/// and falls back. Together 18% faster, 4% smaller.
 fn writer_properties(spec: &TableSpec) -> WriterProperties {
     let mut b = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).expect("valid level")))
         .set_statistics_enabled(EnabledStatistics::Page)
+        .set_statistics_truncate_length(Some(64))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("trawl {}", env!("CARGO_PKG_VERSION")));
-    for free_text in ["url", "path", "user_agent", "referrer", "line", "raw"] {
-        if spec.index_of(free_text).is_some() {
-            b = b.set_column_dictionary_enabled(ColumnPath::from(free_text), false);
+    let present: Vec<&str> = FREE_TEXT
+        .iter()
+        .chain(NEAR_UNIQUE)
+        .copied()
+        .filter(|c| spec.index_of(c).is_some())
+        .collect();
+    for c in present {
+        b = b.set_column_dictionary_enabled(ColumnPath::from(c), false);
+        if FREE_TEXT.contains(&c) {
+            b = b.set_column_statistics_enabled(ColumnPath::from(c), EnabledStatistics::None);
         }
     }
     b.build()
 }
+
+/// Long text that is searched with `LIKE`, if at all: no dictionary, no statistics.
+const FREE_TEXT: &[&str] = &["url", "path", "user_agent", "referrer", "line", "raw"];
+/// Numbers that rarely repeat: statistics (time ranges!) but no dictionary.
+const NEAR_UNIQUE: &[&str] = &["ts", "source_line", "duration_ms", "response_bytes", "request_bytes", "size"];
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
     let tmp = path.with_extension("json.tmp");
