@@ -723,12 +723,8 @@ fn writer_properties(spec: &TableSpec) -> WriterProperties {
         .set_statistics_truncate_length(Some(64))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_created_by(format!("trawl {}", env!("CARGO_PKG_VERSION")));
-    let present: Vec<&str> = FREE_TEXT
-        .iter()
-        .chain(NEAR_UNIQUE)
-        .copied()
-        .filter(|c| spec.index_of(c).is_some())
-        .collect();
+    let present: Vec<&str> =
+        FREE_TEXT.iter().chain(NEAR_UNIQUE).copied().filter(|c| spec.index_of(c).is_some()).collect();
     for c in present {
         b = b.set_column_dictionary_enabled(ColumnPath::from(c), false);
         if FREE_TEXT.contains(&c) {

@@ -7,7 +7,7 @@
 
 use memchr::memchr;
 
-use super::bytes::{Fields, trim};
+use super::bytes::Fields;
 
 /// The sending host (if the header names one) and the payload.
 pub fn unwrap(line: &[u8]) -> (Option<&[u8]>, &[u8]) {
@@ -104,7 +104,16 @@ fn rfc3164(rest: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
     }
     let host = f.next()?;
     let tagged = f.next().is_some_and(|t| t.len() > 1 && t.len() <= 64 && t.ends_with(b":"));
-    tagged.then(|| (Some(host), trim(&rest[f.end()..])))
+    // Only the separator goes: the payload is the message's exact tail, as a bare line would be
+    // (found by fuzzing: trailing spaces used to be trimmed here and nowhere else).
+    tagged.then(|| (Some(host), trim_start(&rest[f.end()..])))
+}
+
+fn trim_start(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    s
 }
 
 #[cfg(test)]
@@ -133,6 +142,13 @@ mod tests {
             (None, "logformat=lsc-squid-format duration=1")
         );
         assert_eq!(un("2024-06-28T12:20:30+09:00 proxy03 squid[9]: x y"), (Some("proxy03"), "x y"));
+    }
+
+    #[test]
+    fn payload_is_the_exact_tail_trailing_spaces_included() {
+        // The fuzzer's find (tests/proptest-regressions/fuzz.txt), made readable.
+        let line = "<34>Jun 28 12:20:30 proxy01 squid[123]: 1714521600.123 87 10.0.0.7 TCP_MISS/200 ";
+        assert_eq!(un(line), (Some("proxy01"), "1714521600.123 87 10.0.0.7 TCP_MISS/200 "));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! bytes into the same lines however the reads are split.
 //!
 //! `PROPTEST_CASES=<n>` runs more cases (a release run of a few minutes per target is recorded
-//! in benches/README.md). Failing inputs are written to `tests/it/proptest-regressions/fuzz.txt`
+//! in benches/README.md). Failing inputs are written to `tests/proptest-regressions/fuzz.txt`
 //! and replayed first on every later run.
 
 use std::io::{self, Read};
