@@ -334,7 +334,8 @@ fn summary_batch(findings: &[Finding<'_>]) -> Result<RecordBatch> {
             Arc::new(span.iter().map(|s| s.as_ref().map(|s| s.1.clone())).collect::<StringArray>()),
         ),
         ("status", text(&|f| Some(f.status().0.to_string()))),
-        ("note", text(&|f| Some(f.status().1).filter(|n| !n.is_empty()))),
+        // Empty rather than NULL: a note is prose, and "NULL" in the terminal summary reads as one.
+        ("note", text(&|f| Some(f.status().1))),
         ("mitre", text(&|f| Some(f.detection.mitre.join(" ")))),
         ("seconds", Arc::new(findings.iter().map(|f| f.elapsed.as_secs_f64()).collect::<Float64Array>())),
     ];
