@@ -48,21 +48,14 @@ pub fn sha256_stream(
     cuts.dedup();
     let mut cuts = cuts.into_iter().peekable();
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
     let mut pos = 0u64;
     // Offset just past the last newline seen in earlier blocks.
     let mut line_start = 0u64;
     // The previous block's last byte, for a prefix that ends where a block ends.
     let mut prev_last = 0u8;
     let mut out = FileDigest::default();
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        let block = &buf[..n];
+    read_blocks(&mut r, |block| {
+        let n = block.len();
         if let Some(p) = out.prefixes.last_mut()
             && p.next_byte.is_none()
             && p.len == pos
@@ -95,10 +88,26 @@ pub fn sha256_stream(
         each(pos, block);
         prev_last = block[n - 1];
         pos = end;
-    }
+    })?;
     out.sha256 = hex(&hasher.finalize());
     out.size = pos;
     Ok(out)
+}
+
+/// Reads `r` to its end in 1 MiB blocks, handing each to `each`; returns the bytes read.
+pub fn read_blocks(mut r: impl Read, mut each: impl FnMut(&[u8])) -> io::Result<u64> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = match r.read(&mut buf) {
+            Ok(0) => return Ok(total),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        each(&buf[..n]);
+        total += n as u64;
+    }
 }
 
 /// Lower-case hex of a digest.

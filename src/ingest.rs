@@ -20,7 +20,7 @@ use memchr::memchr_iter;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::digest::{Prefix, hex, sha256_file, sha256_stream};
+use crate::digest::{Prefix, hex, read_blocks, sha256_file, sha256_stream};
 use crate::error::{IngestError, LakeError};
 use crate::formats::logformat::Logformat;
 use crate::formats::{Batch, Format, FormatKind, LineMeta, ParseError, Pushed, RowSink, syslog};
@@ -800,18 +800,11 @@ fn plan_from(index: usize, s: &Source, start: u64, first_line: u64) -> io::Resul
     let mut chunks = Chunker::new(index, s, start, first_line);
     let mut f = File::open(&s.path)?;
     f.seek(SeekFrom::Start(start))?;
-    let mut buf = vec![0u8; 1 << 20];
     let mut pos = start;
-    loop {
-        let n = match f.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        chunks.feed(pos, &buf[..n]);
-        pos += n as u64;
-    }
+    read_blocks(f, |block| {
+        chunks.feed(pos, block);
+        pos += block.len() as u64;
+    })?;
     Ok(chunks.finish(pos))
 }
 

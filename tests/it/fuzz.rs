@@ -259,7 +259,7 @@ impl Read for Choppy<'_> {
         }
         let want = self.reads[self.next % self.reads.len()];
         self.next += 1;
-        self.interrupt = want % 3 == 0;
+        self.interrupt = want.is_multiple_of(3);
         let n = want.min(buf.len()).min(self.data.len());
         buf[..n].copy_from_slice(&self.data[..n]);
         self.data = &self.data[n..];
