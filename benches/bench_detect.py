@@ -9,8 +9,9 @@ The DuckDB side reads each detection's .sql file itself: parameters get their de
 DuckDB's `timezone('<lake zone>', x)`, the lake's tables are views over the Parquet files its Delta log names,
 and the pack's CSV lists (jp_holidays) are tables. Detections calling trawl's own functions (reg_domain,
 url_host) have no DuckDB counterpart and are timed for trawl only. Wall time is the median of N runs of a whole
-process (start-up included on both sides); peak RSS is the largest of them (from wait4's rusage). Row counts
-of both sides are compared, so a fast but wrong translation shows.
+process (start-up included on both sides), trawl's and DuckDB's runs taking turns so that load from elsewhere
+falls on both; peak RSS is the largest of them (from wait4's rusage). Row counts of both sides are compared, so
+a fast but wrong translation shows.
 """
 import argparse
 import json
@@ -147,15 +148,23 @@ def run(cmd):
     return elapsed, usage.ru_maxrss * 1024, out.decode()
 
 
-def timed(label, cmd, reps):
-    times, peak, out = [], 0, ""
+def timed(label, cmd, reps, other=None):
+    """Median seconds, peak RSS and last stdout of `cmd` (and of `other`, run in turn with it so that
+    load from elsewhere on a shared machine falls on both alike)."""
+    cmds = [(label, cmd)] + ([other] if other else [])
+    times, peak, out = [[] for _ in cmds], [0] * len(cmds), [""] * len(cmds)
     for _ in range(reps):
-        t, rss, out = run(cmd())
-        times.append(t)
-        peak = max(peak, rss)
-    print(f"  {label}: {statistics.median(times):.2f} s (runs: {', '.join(f'{t:.2f}' for t in times)}), "
-          f"{peak / 2**20:.0f} MiB", file=sys.stderr)
-    return statistics.median(times), peak, out
+        for k, (_, c) in enumerate(cmds):
+            t, rss, out[k] = run(c())
+            times[k].append(t)
+            peak[k] = max(peak[k], rss)
+    result = []
+    for k, (name, _) in enumerate(cmds):
+        med = statistics.median(times[k])
+        print(f"  {name}: {med:.2f} s (runs: {', '.join(f'{t:.2f}' for t in times[k])}), {peak[k] / 2**20:.0f} MiB",
+              file=sys.stderr)
+        result += [med, peak[k], out[k]]
+    return result
 
 
 def trawl_hits(out_dir):
@@ -192,14 +201,14 @@ def main():
     pack_t, pack_rss, _ = timed("trawl, whole pack", lambda: trawl("--out", str(work), "--force"), a.reps)
     hits = trawl_hits(work)
     only_both = [x for i in both for x in ("--only", i)]
-    sub_t, sub_rss, _ = timed("trawl, DuckDB's detections", lambda: trawl(*only_both), a.reps)
-    dsub_t, dsub_rss, out = timed("duckdb, same detections", lambda: duck(both), a.reps)
+    sub_t, sub_rss, _, dsub_t, dsub_rss, out = timed("trawl, DuckDB's detections", lambda: trawl(*only_both),
+                                                     a.reps, ("duckdb, same detections", lambda: duck(both)))
     duck_rows = json.loads(out)
     alone = {}
     for i in ids:
-        alone[i] = timed(f"trawl --only {i}", lambda: trawl("--only", i), a.reps)[:2]
-        if i in both:
-            alone[i] += timed(f"duckdb {i}", lambda: duck([i]), a.reps)[:2]
+        other = (f"duckdb {i}", lambda: duck([i])) if i in both else None
+        r = timed(f"trawl --only {i}", lambda: trawl("--only", i), a.reps, other)
+        alone[i] = r[0:2] + r[3:5]
 
     mib = lambda b: f"{b / 2**20:.0f} MiB"
     ratio = lambda x, y: f"{x / y:.2f}x"
