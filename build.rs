@@ -7,7 +7,11 @@ use std::fs;
 use std::path::Path;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+    // Read when the script runs, not baked in when it is compiled: cargo gives a path package the
+    // same hash in every checkout, so a target dir shared by two worktrees reuses one compiled
+    // script, which would otherwise embed the other checkout's queries (or none, once it is gone).
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest).join("queries");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut files = Vec::new();
     collect(&root, &root, &mut files);

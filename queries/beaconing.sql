@@ -11,47 +11,50 @@
 -- param: min_connections = 20  # fewest connections in a series
 -- param: min_score = 0.8  # lowest score to report
 WITH c AS (
-  SELECT client_ip, host, ts, date_part('epoch', ts) AS t,
+  SELECT client_ip, host, ts,
          CAST(coalesce(response_bytes, 0) + coalesce(request_bytes, 0) AS DOUBLE) AS size
   FROM proxy
   WHERE host IS NOT NULL AND client_ip IS NOT NULL
 ),
-series AS (
-  SELECT client_ip, host FROM c GROUP BY 1, 2 HAVING count(*) >= ${min_connections}
-),
+-- One sort by series serves every step: the gaps (lag), the medians each row is compared with
+-- for the median absolute deviation, and the final aggregate. Joining per-series figures back
+-- to the rows would hash millions of string pairs; short series are dropped only at the end
+-- (HAVING), as filtering millions of rows first costs more than the few rows it saves.
+-- median() is percentile_cont(0.5), in a form that can also be a window function.
 d AS (
-  SELECT c.client_ip, c.host, c.ts, c.size,
-         c.t - lag(c.t) OVER (PARTITION BY c.client_ip, c.host ORDER BY c.t) AS gap
-  FROM c JOIN series ON c.client_ip = series.client_ip AND c.host = series.host
+  SELECT client_ip, host, ts, size,
+         date_part('epoch', ts)
+           - date_part('epoch', lag(ts) OVER (PARTITION BY client_ip, host ORDER BY ts)) AS gap
+  FROM c
+),
+e AS (
+  SELECT client_ip, host, ts, size, gap,
+         median(gap) OVER (PARTITION BY client_ip, host) AS g2,
+         median(size) OVER (PARTITION BY client_ip, host) AS s2
+  FROM d
 ),
 q AS (
   SELECT client_ip, host, count(*) AS connections, min(ts) AS first_ts, max(ts) AS last_ts,
-         percentile_cont(0.25) WITHIN GROUP (ORDER BY gap) AS g1,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY gap) AS g2,
+         percentile_cont(0.25) WITHIN GROUP (ORDER BY gap) AS g1, max(g2) AS g2,
          percentile_cont(0.75) WITHIN GROUP (ORDER BY gap) AS g3,
-         percentile_cont(0.25) WITHIN GROUP (ORDER BY size) AS s1,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY size) AS s2,
-         percentile_cont(0.75) WITHIN GROUP (ORDER BY size) AS s3
-  FROM d GROUP BY 1, 2
-),
-m AS (
-  SELECT q.client_ip, q.host,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(d.gap - q.g2)) AS gap_madm,
-         percentile_cont(0.5) WITHIN GROUP (ORDER BY abs(d.size - q.s2)) AS size_madm
-  FROM d JOIN q ON d.client_ip = q.client_ip AND d.host = q.host
-  GROUP BY 1, 2
+         percentile_cont(0.25) WITHIN GROUP (ORDER BY size) AS s1, max(s2) AS s2,
+         percentile_cont(0.75) WITHIN GROUP (ORDER BY size) AS s3,
+         median(abs(gap - g2)) AS gap_madm,
+         median(abs(size - s2)) AS size_madm
+  FROM e GROUP BY 1, 2
+  HAVING count(*) >= ${min_connections}
 ),
 parts AS (
-  SELECT q.*, m.gap_madm, m.size_madm,
+  SELECT q.*,
     date_part('epoch', q.last_ts) - date_part('epoch', q.first_ts) AS span,
     -- Bowley skew is taken as 0 when a quartile meets the median (a perfectly even series).
     1 - abs(CASE WHEN q.g3 = q.g1 OR q.g2 = q.g1 OR q.g2 = q.g3 THEN 0
                  ELSE (q.g3 + q.g1 - 2 * q.g2) / (q.g3 - q.g1) END) AS gap_symmetry,
-    CASE WHEN q.g2 > 0 THEN greatest(0, 1 - m.gap_madm / (0.25 * q.g2)) ELSE 0 END AS gap_steadiness,
+    CASE WHEN q.g2 > 0 THEN greatest(0, 1 - q.gap_madm / (0.25 * q.g2)) ELSE 0 END AS gap_steadiness,
     1 - abs(CASE WHEN q.s3 = q.s1 OR q.s2 = q.s1 OR q.s2 = q.s3 THEN 0
                  ELSE (q.s3 + q.s1 - 2 * q.s2) / (q.s3 - q.s1) END) AS size_symmetry,
-    greatest(0, 1 - m.size_madm / greatest(0.25 * q.s2, 32)) AS size_steadiness
-  FROM q JOIN m ON q.client_ip = m.client_ip AND q.host = m.host
+    greatest(0, 1 - q.size_madm / greatest(0.25 * q.s2, 32)) AS size_steadiness
+  FROM q
 ),
 scored AS (
   SELECT *,
