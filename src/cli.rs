@@ -59,7 +59,8 @@ pub enum Command {
         trawl detect --lake ./lake --since 2024-05-01 --until 2024-05-07 --out report/\n  \
         trawl detect --lake ./lake --only large_uploads --set threshold_bytes=500000000\n  \
         trawl detect --lake ./lake --pack ./my-pack --fail-on high\n  \
-        trawl detect --list\n\n\
+        trawl detect --list\n  \
+        trawl detect --lint --pack ./my-pack\n\n\
         The built-in pack is compiled in; --pack adds folders of <id>.sql files (a detection with a\n\
         built-in's id replaces it). Times in results are wall times in the lake's zone.\n\
         Exit status: 0 ok, 2 error (a detection failed, or bad arguments), 3 a detection at or above\n\
@@ -187,7 +188,7 @@ pub struct TimeRangeArgs {
 #[derive(Debug, Args)]
 pub struct DetectArgs {
     /// The lake folder (created by the first ingest).
-    #[arg(long, value_name = "DIR", required_unless_present = "list")]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["list", "lint"])]
     pub lake: Option<PathBuf>,
     #[command(flatten)]
     pub pack: PackArgs,
@@ -199,6 +200,10 @@ pub struct DetectArgs {
     /// List the pack's detections with their parameters and defaults, and run nothing.
     #[arg(long)]
     pub list: bool,
+    /// Check every detection (with --set values) by planning its SQL against the lake's table
+    /// layout, without a lake and without running anything; exit 2 if one fails.
+    #[arg(long, conflicts_with = "list")]
+    pub lint: bool,
     /// Write one file per detection and summary.csv into this folder.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,

@@ -234,6 +234,38 @@ async fn open_engine(lake: &Lake, range: &TimeRangeArgs, pack: &Pack) -> Result<
     Ok(engine)
 }
 
+/// `trawl detect --lint`: every selected detection planned against empty tables of the lake's
+/// layout (in the lake's zone when one is given).
+fn lint_pack(pack: &Pack, args: &DetectArgs) -> Result<ExitCode> {
+    let tz = match &args.lake {
+        Some(dir) => Lake::open(dir)?.tz(),
+        None => crate::localtime::machine_tz(),
+    };
+    let bound = pack.bind(&args.only, &args.pack.set)?;
+    let failures = crate::runtime().block_on(async {
+        let mut engine = Engine::offline(tz)?;
+        pack.register_lists(&mut engine)?;
+        let mut failures = Vec::new();
+        for b in &bound {
+            match detect::lint(&engine, b).await {
+                Ok(()) => println!("ok    {:<22} {}", b.detection.id, b.detection.file),
+                Err(e) => {
+                    println!("FAIL  {:<22} {e}", b.detection.id);
+                    failures.push(b.detection.id.clone());
+                }
+            }
+        }
+        Ok::<_, anyhow::Error>(failures)
+    })?;
+    if failures.is_empty() {
+        eprintln!("{} detection(s) plan cleanly", bound.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{} of {} detection(s) do not plan: {}", failures.len(), bound.len(), failures.join(", "));
+        Ok(ExitCode::from(2))
+    }
+}
+
 /// Exit status when a detection at or above `--fail-on` found something.
 pub const EXIT_HITS: u8 = 3;
 
@@ -244,7 +276,10 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
         print_pack(&pack)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let lake_dir = args.lake.as_ref().context("--lake DIR is required (except with --list)")?;
+    if args.lint {
+        return lint_pack(&pack, &args);
+    }
+    let lake_dir = args.lake.as_ref().context("--lake DIR is required (except with --list and --lint)")?;
     let lake = Lake::open(lake_dir)?;
     let bound = pack.bind(&args.only, &args.pack.set)?;
     let ext = match args.format {

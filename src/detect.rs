@@ -734,6 +734,18 @@ pub async fn run_one<'a>(
     finding(outcome, notes)
 }
 
+/// Plans a detection and its notes query down to a physical plan without running them, so
+/// syntax, unknown tables or columns and type errors show, named with the file.
+pub async fn lint(engine: &Engine, b: &Bound<'_>) -> Result<(), String> {
+    let queries = std::iter::once(("", &b.sql)).chain(b.notes_sql.iter().map(|n| (" (notes query)", n)));
+    for (what, sql) in queries {
+        let fail = |e: &QueryError| format!("{}{what}: {}", b.detection.file, short(e));
+        let df = engine.sql(sql).await.map_err(|e| fail(&e))?;
+        df.create_physical_plan().await.map_err(|e| fail(&engine.explain(e)))?;
+    }
+    Ok(())
+}
+
 async fn collect(engine: &Engine, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
     let df = engine.sql(sql).await.map_err(|e| short(&e))?;
     let schema = df.schema().inner().clone();

@@ -51,12 +51,7 @@ pub struct Engine {
 impl Engine {
     /// Opens the lake's Delta tables and registers them, with trawl's functions.
     pub async fn new(lake: &Lake) -> Result<Engine, QueryError> {
-        // DATAFUSION_* variables (as datafusion-cli reads them) tune the session without a
-        // rebuild, e.g. DATAFUSION_EXECUTION_BATCH_SIZE; target_partitions defaults to the cores.
-        let options = ConfigOptions::from_env()
-            .map_err(|e| QueryError::Sql { message: e.strip_backtrace(), tables: String::new() })?;
-        let config = SessionConfig::from(options).with_information_schema(true);
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = Self::context()?;
         let mut tables = Vec::new();
         for spec in all_tables() {
             let Some(table) = lake.load_table(spec).await? else {
@@ -72,8 +67,36 @@ impl Engine {
                 .map_err(|e| QueryError::Sql { message: e.to_string(), tables: String::new() })?;
             tables.push(spec.table.clone());
         }
-        register_functions(&ctx, lake.tz());
-        let mut engine = Engine { ctx, tables, tz: lake.tz(), restricted: false };
+        Self::with_builtins(ctx, tables, lake.tz())
+    }
+
+    /// A session with every table of the lake layout present but empty: SQL plans against it
+    /// exactly as against a lake (`trawl detect --lint` checks packs with no lake at hand).
+    pub fn offline(tz: Tz) -> Result<Engine, QueryError> {
+        let ctx = Self::context()?;
+        let mut tables = Vec::new();
+        for spec in all_tables() {
+            ctx.register_batch(spec.table.as_str(), RecordBatch::new_empty(spec.table_schema()))
+                .map_err(|e| QueryError::Sql { message: e.to_string(), tables: String::new() })?;
+            tables.push(spec.table.clone());
+        }
+        Self::with_builtins(ctx, tables, tz)
+    }
+
+    /// The session configuration every engine starts from.
+    fn context() -> Result<SessionContext, QueryError> {
+        // DATAFUSION_* variables (as datafusion-cli reads them) tune the session without a
+        // rebuild, e.g. DATAFUSION_EXECUTION_BATCH_SIZE; target_partitions defaults to the cores.
+        let options = ConfigOptions::from_env()
+            .map_err(|e| QueryError::Sql { message: e.strip_backtrace(), tables: String::new() })?;
+        let config = SessionConfig::from(options).with_information_schema(true);
+        Ok(SessionContext::new_with_config(config))
+    }
+
+    /// trawl's functions and built-in lookup tables, on top of the lake's tables.
+    fn with_builtins(ctx: SessionContext, tables: Vec<String>, tz: Tz) -> Result<Engine, QueryError> {
+        register_functions(&ctx, tz);
+        let mut engine = Engine { ctx, tables, tz, restricted: false };
         engine.register_batch("ifilter_categories", ifilter_categories())?;
         // The built-in pack's lists (job sites, holidays) are tables for any query, not only detections.
         for (name, batch) in crate::detect::builtin_lists() {

@@ -516,6 +516,25 @@ fn cli_broken_detection_fails_alone_and_pack_lists_are_tables() {
 }
 
 #[test]
+fn cli_lint_plans_every_detection_without_a_lake() {
+    let out = trawl().args(["detect", "--lint"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), 10, "{stdout}");
+
+    // A pack's list is a table to plan against; a broken detection fails with its file and column.
+    let dir = tempfile::tempdir().unwrap();
+    write_pack(dir.path());
+    let out = trawl().args(["detect", "--lint", "--no-builtin", "--pack"]).arg(dir.path()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    let broken = stdout.lines().find(|l| l.starts_with("FAIL  broken")).expect(&stdout);
+    assert!(broken.contains("broken.sql") && broken.contains("no_such_column"), "{broken}");
+    assert!(stdout.lines().any(|l| l.starts_with("ok    vips")), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 of 2 detection(s) do not plan: broken"));
+}
+
+#[test]
 fn cli_fail_on_exit_codes_and_set_errors() {
     let code = |args: &[&str]| {
         let out = trawl()
