@@ -292,16 +292,15 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
             .par_iter()
             .enumerate()
             .map(|(i, s)| {
-                // Any smaller earlier read may be where a plain file began. A compressed file is
-                // inflated here only if an earlier read of the same log name exists (a rotated
-                // access.log.1.gz of access.log), so ordinary archives are inflated once.
+                // Earlier reads of the same log name (access.log, access.log.1, access.log.2.gz)
+                // may be where this file began: only those, so a lake of thousands of files does
+                // not make each new file hash thousands of prefixes. A compressed file is inflated
+                // here only when there is one, so ordinary archives are inflated once.
                 let stem = log_stem(&s.display);
                 let sizes: Vec<u64> = resumable
                     .values()
-                    .filter(|r| match s.compression {
-                        Compression::Plain => r.size < s.size,
-                        _ => log_stem(&r.path) == stem,
-                    })
+                    .filter(|r| log_stem(&r.path) == stem)
+                    .filter(|r| s.compression != Compression::Plain || r.size < s.size)
                     .map(|r| r.size)
                     .collect();
                 plan(i, s, &sizes)

@@ -135,3 +135,24 @@ fn a_file_that_grew_then_was_rotated_and_gzipped_adds_only_its_new_lines() {
     gzip(&other, squid_lines(7, 3).as_bytes());
     assert_eq!(l.ingest(std::slice::from_ref(&other)).files[0].first_line, 1);
 }
+
+#[test]
+fn a_file_that_grew_then_was_renamed_by_rotation_adds_only_its_new_lines() {
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    std::fs::write(&log, squid_lines(1, 50)).unwrap();
+    l.ingest(std::slice::from_ref(&log));
+    append(&log, &squid_lines(2, 10));
+    std::fs::rename(&log, dir.path().join("access.log.1")).unwrap();
+    // Another log name of the same length is not taken for an earlier read of this one.
+    std::fs::write(dir.path().join("other.log"), squid_lines(3, 50)).unwrap();
+    let r = l.ingest(&[dir.path().to_path_buf()]);
+    let first: Vec<(String, u64, u64)> = r
+        .files
+        .iter()
+        .map(|f| (f.path.rsplit('/').next().unwrap().to_string(), f.first_line, f.lines))
+        .collect();
+    assert_eq!(first, vec![("access.log.1".to_string(), 51, 10), ("other.log".to_string(), 1, 50)]);
+    assert_eq!(l.scalar("SELECT count(*) FROM proxy"), "110");
+}
