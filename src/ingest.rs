@@ -235,30 +235,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         .build()
         .expect("thread pool with a positive size");
 
-    // A forced format is the only candidate; otherwise custom logformats first, then built-ins.
-    let formats: Vec<Format> = match opts.format {
-        Some(k) => vec![Format::Builtin(k)],
-        None => opts
-            .logformats
-            .iter()
-            .map(|l| Format::Logformat(l.clone()))
-            .chain(FormatKind::ALL.into_iter().map(Format::Builtin))
-            .collect(),
-    };
-    let mut skipped = Vec::new();
-    let mut candidates = Vec::new();
-    for p in &opts.paths {
-        discover(p, &mut candidates, &mut skipped)?;
-    }
-    let recognised: Vec<Result<Source, Skipped>> =
-        pool.install(|| candidates.par_iter().map(|p| recognise(p, &formats)).collect());
-    let mut sources = Vec::new();
-    for r in recognised {
-        match r {
-            Ok(s) => sources.push(s),
-            Err(s) => skipped.push(s),
-        }
-    }
+    let (mut sources, mut skipped) = find_sources(opts, &pool)?;
 
     // Every decision below is taken against the tables as they are now, and the run commits
     // against these same states, so a run that committed the same sources meanwhile makes ours
@@ -274,92 +251,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         }
         Ok::<_, LakeError>(m)
     })?;
-    // The same bytes are read once, whatever the file is called now (access.log -> access.log.1),
-    // and once per run when a folder holds copies.
-    let priors = prior_reads(lake, &rt)?;
-    let mut known: HashMap<String, String> = HashMap::new();
-    for r in &priors {
-        known.entry(r.sha256.clone()).or_insert_with(|| r.path.clone());
-    }
-    // A plain file may have grown since it was read: its first bytes are then one of these reads.
-    let resumable: HashMap<(u64, &str), &PriorRead> = priors
-        .iter()
-        .filter(|r| r.resumable && r.size > 0)
-        .map(|r| ((r.size, r.sha256.as_str()), r))
-        .collect();
-    let planned: Vec<Result<Planned, Skipped>> = pool.install(|| {
-        sources
-            .par_iter()
-            .enumerate()
-            .map(|(i, s)| {
-                // Earlier reads of the same log name (access.log, access.log.1, access.log.2.gz)
-                // may be where this file began: only those, so a lake of thousands of files does
-                // not make each new file hash thousands of prefixes. A compressed file is inflated
-                // here only when there is one, so ordinary archives are inflated once.
-                let stem = log_stem(&s.display);
-                let sizes: Vec<u64> = resumable
-                    .values()
-                    .filter(|r| log_stem(&r.path) == stem)
-                    .filter(|r| s.compression != Compression::Plain || r.size < s.size)
-                    .map(|r| r.size)
-                    .collect();
-                plan(i, s, &sizes)
-            })
-            .collect()
-    });
-    let mut items = Vec::new();
-    let mut live = vec![true; sources.len()];
-    let mut hashes = vec![String::new(); sources.len()];
-    for (i, p) in planned.into_iter().enumerate() {
-        match p {
-            Ok(mut p) => {
-                let same = match known.get(&p.sha256) {
-                    Some(first) => Some(format!("already read: same bytes (SHA-256) as {first}")),
-                    None => p.content.as_ref().and_then(|c| known.get(c)).map(|first| {
-                        format!("already read: its decompressed content is the bytes of {first} (SHA-256)")
-                    }),
-                };
-                if let Some(reason) = same {
-                    live[i] = false;
-                    skipped.push(Skipped { path: sources[i].display.clone(), reason });
-                    continue;
-                }
-                // The longest earlier read this file starts with: read only what came after.
-                let grown_from = p
-                    .prefixes
-                    .iter()
-                    .rev()
-                    .find_map(|x| resumable.get(&(x.len, x.sha256.as_str())).map(|r| (*r, x)));
-                if let Some((prior, at)) = grown_from {
-                    let r = resume_point(prior, at);
-                    let s = &sources[i];
-                    if s.compression == Compression::Plain {
-                        match plan_from(i, s, r.start, r.first_line) {
-                            Ok(rest) => p.items = rest,
-                            Err(e) => {
-                                live[i] = false;
-                                let reason = format!("cannot read: {e}");
-                                skipped.push(Skipped { path: s.display.clone(), reason });
-                                continue;
-                            }
-                        }
-                    } else {
-                        for item in &mut p.items {
-                            (item.skip, item.first_line) = (r.start, r.first_line);
-                        }
-                    }
-                    sources[i].resume = Some(r);
-                }
-                known.insert(p.sha256.clone(), sources[i].display.clone());
-                items.extend(p.items);
-                hashes[i] = p.sha256;
-            }
-            Err(s) => {
-                live[i] = false;
-                skipped.push(s);
-            }
-        }
-    }
+    let Decided { mut items, live, hashes } = decide(lake, &rt, &pool, &mut sources, &mut skipped)?;
     // A run killed between its table commits left some tables holding a source and others not:
     // such a source is read again, and its rows go only to the tables that lack it.
     let data_tables: Vec<&'static TableSpec> =
@@ -521,6 +413,143 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         peak_line_buffer_bytes,
         peak_batch_rows,
     })
+}
+
+/// Every file under the given paths, recognised (format, compression) or skipped with the reason.
+fn find_sources(
+    opts: &IngestOptions,
+    pool: &rayon::ThreadPool,
+) -> Result<(Vec<Source>, Vec<Skipped>), IngestError> {
+    // A forced format is the only candidate; otherwise custom logformats first, then built-ins.
+    let formats: Vec<Format> = match opts.format {
+        Some(k) => vec![Format::Builtin(k)],
+        None => opts
+            .logformats
+            .iter()
+            .map(|l| Format::Logformat(l.clone()))
+            .chain(FormatKind::ALL.into_iter().map(Format::Builtin))
+            .collect(),
+    };
+    let mut skipped = Vec::new();
+    let mut candidates = Vec::new();
+    for p in &opts.paths {
+        discover(p, &mut candidates, &mut skipped)?;
+    }
+    let recognised: Vec<Result<Source, Skipped>> =
+        pool.install(|| candidates.par_iter().map(|p| recognise(p, &formats)).collect());
+    let mut sources = Vec::new();
+    for r in recognised {
+        match r {
+            Ok(s) => sources.push(s),
+            Err(s) => skipped.push(s),
+        }
+    }
+    Ok((sources, skipped))
+}
+
+/// What a run will read: work items, and per source whether it is read and its hash.
+struct Decided {
+    items: Vec<WorkItem>,
+    live: Vec<bool>,
+    hashes: Vec<String>,
+}
+
+/// Hashes every source and decides, against what the lake has read before, which to skip (same
+/// bytes or content), which to read from where an earlier read stopped (grown), and which whole.
+fn decide(
+    lake: &Lake,
+    rt: &tokio::runtime::Runtime,
+    pool: &rayon::ThreadPool,
+    sources: &mut [Source],
+    skipped: &mut Vec<Skipped>,
+) -> Result<Decided, IngestError> {
+    // The same bytes are read once, whatever the file is called now (access.log -> access.log.1),
+    // and once per run when a folder holds copies.
+    let priors = prior_reads(lake, rt)?;
+    let mut known: HashMap<String, String> = HashMap::new();
+    for r in &priors {
+        known.entry(r.sha256.clone()).or_insert_with(|| r.path.clone());
+    }
+    // A plain file may have grown since it was read: its first bytes are then one of these reads.
+    let resumable: HashMap<(u64, &str), &PriorRead> = priors
+        .iter()
+        .filter(|r| r.resumable && r.size > 0)
+        .map(|r| ((r.size, r.sha256.as_str()), r))
+        .collect();
+    let planned: Vec<Result<Planned, Skipped>> = pool.install(|| {
+        sources
+            .par_iter()
+            .enumerate()
+            .map(|(i, s)| {
+                // Earlier reads of the same log name (access.log, access.log.1, access.log.2.gz)
+                // may be where this file began: only those, so a lake of thousands of files does
+                // not make each new file hash thousands of prefixes. A compressed file is inflated
+                // here only when there is one, so ordinary archives are inflated once.
+                let stem = log_stem(&s.display);
+                let sizes: Vec<u64> = resumable
+                    .values()
+                    .filter(|r| log_stem(&r.path) == stem)
+                    .filter(|r| s.compression != Compression::Plain || r.size < s.size)
+                    .map(|r| r.size)
+                    .collect();
+                plan(i, s, &sizes)
+            })
+            .collect()
+    });
+    let mut items = Vec::new();
+    let mut live = vec![true; sources.len()];
+    let mut hashes = vec![String::new(); sources.len()];
+    for (i, p) in planned.into_iter().enumerate() {
+        match p {
+            Ok(mut p) => {
+                let same = match known.get(&p.sha256) {
+                    Some(first) => Some(format!("already read: same bytes (SHA-256) as {first}")),
+                    None => p.content.as_ref().and_then(|c| known.get(c)).map(|first| {
+                        format!("already read: its decompressed content is the bytes of {first} (SHA-256)")
+                    }),
+                };
+                if let Some(reason) = same {
+                    live[i] = false;
+                    skipped.push(Skipped { path: sources[i].display.clone(), reason });
+                    continue;
+                }
+                // The longest earlier read this file starts with: read only what came after.
+                let grown_from = p
+                    .prefixes
+                    .iter()
+                    .rev()
+                    .find_map(|x| resumable.get(&(x.len, x.sha256.as_str())).map(|r| (*r, x)));
+                if let Some((prior, at)) = grown_from {
+                    let r = resume_point(prior, at);
+                    let s = &sources[i];
+                    if s.compression == Compression::Plain {
+                        match plan_from(i, s, r.start, r.first_line) {
+                            Ok(rest) => p.items = rest,
+                            Err(e) => {
+                                live[i] = false;
+                                let reason = format!("cannot read: {e}");
+                                skipped.push(Skipped { path: s.display.clone(), reason });
+                                continue;
+                            }
+                        }
+                    } else {
+                        for item in &mut p.items {
+                            (item.skip, item.first_line) = (r.start, r.first_line);
+                        }
+                    }
+                    sources[i].resume = Some(r);
+                }
+                known.insert(p.sha256.clone(), sources[i].display.clone());
+                items.extend(p.items);
+                hashes[i] = p.sha256;
+            }
+            Err(s) => {
+                live[i] = false;
+                skipped.push(s);
+            }
+        }
+    }
+    Ok(Decided { items, live, hashes })
 }
 
 /// One `ingests` row per file found: those read, and those skipped with the reason.
