@@ -326,31 +326,32 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     }
     // A grown file whose earlier read ended in a cut line: that line's row (or reject) is
     // swapped out in the same commit that adds the line read whole.
-    let mut rewrites: HashMap<&'static str, crate::lake::Rewrite> = HashMap::new();
+    // All of a table's lines go in one rewrite, so no file is rewritten twice.
+    let mut removes: HashMap<&'static str, Vec<crate::lake::LakeFile>> = HashMap::new();
     for spec in &data_tables {
         let table = spec.table.as_str();
-        for &i in &live_idx {
-            let Some((file, line)) = sources[i].resume.as_ref().and_then(|r| r.replaces.clone()) else {
-                continue;
-            };
-            if sources[i].done_tables.contains(&table) {
-                continue;
-            }
-            let swap = match lake.without_lines(spec, &states[table], &lease, &[(file, line)]) {
-                Ok(s) => s,
-                Err(e) => {
-                    for (t, f) in &written {
-                        lake.discard(by_name(t), f);
-                    }
-                    return Err(e.into());
-                }
-            };
-            reports[i].replaced_rows += swap.dropped;
-            let all = rewrites.entry(table).or_default();
-            all.remove.extend(swap.remove);
-            written.entry(table).or_default().extend(swap.add);
-            all.dropped += swap.dropped;
+        let (owners, lines): (Vec<usize>, Vec<(String, i64)>) = live_idx
+            .iter()
+            .filter(|i| !sources[**i].done_tables.contains(&table))
+            .filter_map(|i| sources[*i].resume.as_ref()?.replaces.clone().map(|l| (*i, l)))
+            .unzip();
+        if lines.is_empty() {
+            continue;
         }
+        let swap = match lake.without_lines(spec, &states[table], &lease, &lines) {
+            Ok(s) => s,
+            Err(e) => {
+                for (t, f) in &written {
+                    lake.discard(by_name(t), f);
+                }
+                return Err(e.into());
+            }
+        };
+        for (i, n) in owners.into_iter().zip(swap.dropped) {
+            reports[i].replaced_rows += n;
+        }
+        removes.insert(table, swap.remove);
+        written.entry(table).or_default().extend(swap.add);
     }
     let reports: Vec<FileReport> =
         reports.into_iter().zip(live).filter(|(_, l)| *l).map(|(r, _)| r).collect();
@@ -387,7 +388,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
                 .filter(|i| !sources[**i].done_tables.contains(&spec.table.as_str()))
                 .map(|i| hashes[*i].clone())
                 .collect();
-            let removes = rewrites.get(spec.table.as_str()).map_or(&[][..], |r| r.remove.as_slice());
+            let removes = removes.get(spec.table.as_str()).map_or(&[][..], Vec::as_slice);
             match lake
                 .commit(spec, &states[spec.table.as_str()], files, removes, &recorded, meta.clone())
                 .await

@@ -479,28 +479,15 @@ impl Lake {
         let mut rows_in = 0u64;
         let mut removed = Vec::new();
         let rewrite = async {
-            for (day, files) in &groups {
-                let day = day.as_deref().map(|d| day_from_string(d).ok_or(d)).transpose().map_err(|d| {
-                    LakeError::BadMeta { path: self.table_dir(spec), reason: format!("partition date={d}") }
-                })?;
-                for f in files {
-                    let path = self.table_dir(spec).join(&f.rel_path);
-                    let perr = |e| LakeError::parquet(path.clone(), e);
-                    let file = File::open(&path)
-                        .map_err(|e| LakeError::io(format!("opening {}", path.display()), e))?;
-                    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-                        .map_err(perr)?
-                        .with_batch_size(64 * 1024)
-                        .build()
-                        .map_err(perr)?;
-                    for batch in reader {
-                        let batch = batch.map_err(|e| perr(e.into()))?;
-                        rows_in += batch.num_rows() as u64;
-                        let days = day.map_or_else(Vec::new, |d| vec![d; batch.num_rows()]);
-                        writer.write(Batch { batch, days })?;
-                    }
-                    removed.push(f.clone());
+            for f in groups.values().flatten() {
+                let live = self.open_live(spec, f)?;
+                let day = live.day;
+                for batch in live.batches()? {
+                    let batch = batch?;
+                    rows_in += batch.num_rows() as u64;
+                    writer.write(of_day(batch, day))?;
                 }
+                removed.push(f.clone());
             }
             Ok::<_, LakeError>(())
         };
@@ -537,6 +524,9 @@ impl Lake {
     /// Rewrites the live files that hold rows of `lines` (source file, line number) without those
     /// rows; nothing is committed here: the caller puts the swap in its own commit. Row-group
     /// statistics of `source_file` and `source_line` spare reading files that cannot hold them.
+    ///
+    /// All lines to drop from a table go in one call: two calls could each rewrite the same file
+    /// (a worker's file holds many sources' rows), and committing both copies would double it.
     pub fn without_lines(
         &self,
         spec: &'static TableSpec,
@@ -544,38 +534,34 @@ impl Lake {
         lease: &Lease,
         lines: &[(String, i64)],
     ) -> Result<Rewrite, LakeError> {
-        let mut out = Rewrite::default();
+        let mut out = Rewrite { dropped: vec![0; lines.len()], ..Rewrite::default() };
         if lines.is_empty() {
             return Ok(out);
         }
         let mut writer = self.writer(spec, lease);
         let result = (|| {
             for f in self.live_files(spec, table)? {
-                let path = self.table_dir(spec).join(&f.rel_path);
-                let perr = |e| LakeError::parquet(path.clone(), e);
-                let open =
-                    || File::open(&path).map_err(|e| LakeError::io(format!("opening {}", path.display()), e));
-                let builder = ParquetRecordBatchReaderBuilder::try_new(open()?).map_err(perr)?;
-                if !may_hold(builder.metadata(), lines) {
+                let live = self.open_live(spec, &f)?;
+                if !may_hold(live.builder.metadata(), lines) {
                     continue;
                 }
-                let day = f.day.as_deref().and_then(day_from_string);
+                let day = live.day;
                 let mut kept = Vec::new();
-                let mut dropped = 0u64;
-                for batch in builder.with_batch_size(64 * 1024).build().map_err(perr)? {
-                    let batch = batch.map_err(|e| perr(e.into()))?;
-                    let keep = rows_not_in(&batch, lines);
-                    dropped += keep.false_count() as u64;
+                let mut dropped = vec![0u64; lines.len()];
+                for batch in live.batches()? {
+                    let batch = batch?;
+                    let keep = rows_not_in(&batch, lines, &mut dropped);
                     kept.push(filter_record_batch(&batch, &keep).expect("mask has the batch's length"));
                 }
-                if dropped == 0 {
+                if dropped.iter().all(|n| *n == 0) {
                     continue;
                 }
                 for batch in kept {
-                    let days = day.map_or_else(Vec::new, |d| vec![d; batch.num_rows()]);
-                    writer.write(Batch { batch, days })?;
+                    writer.write(of_day(batch, day))?;
                 }
-                out.dropped += dropped;
+                for (total, n) in out.dropped.iter_mut().zip(dropped) {
+                    *total += n;
+                }
                 out.remove.push(f);
             }
             Ok(())
@@ -593,6 +579,26 @@ impl Lake {
             // Files of a writer that failed to finish are orphans, removed by the next run.
             (Err(e), Err(_)) | (Ok(()), Err(e)) => Err(e),
         }
+    }
+
+    /// A live file opened for rewriting, with the day its partition stands for.
+    fn open_live(&self, spec: &TableSpec, f: &LakeFile) -> Result<LiveFile, LakeError> {
+        let path = self.table_dir(spec).join(&f.rel_path);
+        let day = f
+            .day
+            .as_deref()
+            .map(|d| {
+                day_from_string(d).ok_or_else(|| LakeError::BadMeta {
+                    path: self.table_dir(spec),
+                    reason: format!("partition date={d} is not a day"),
+                })
+            })
+            .transpose()?;
+        let file = File::open(&path).map_err(|e| LakeError::io(format!("opening {}", path.display()), e))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| LakeError::parquet(path.clone(), e))?
+            .with_batch_size(64 * 1024);
+        Ok(LiveFile { path, day, builder })
     }
 
     /// Deletes files the log removed more than `retention` ago (Delta vacuum, tombstones only:
@@ -676,8 +682,30 @@ impl LakeFile {
 pub struct Rewrite {
     pub remove: Vec<LakeFile>,
     pub add: Vec<WrittenFile>,
-    /// Rows left out.
-    pub dropped: u64,
+    /// Rows left out, for each of the lines asked for.
+    pub dropped: Vec<u64>,
+}
+
+/// A live file being read back to be rewritten.
+struct LiveFile {
+    path: PathBuf,
+    day: Option<i32>,
+    builder: ParquetRecordBatchReaderBuilder<File>,
+}
+
+impl LiveFile {
+    /// Its rows, in batches, errors naming the file.
+    fn batches(self) -> Result<impl Iterator<Item = Result<RecordBatch, LakeError>>, LakeError> {
+        let path = self.path;
+        let reader = self.builder.build().map_err(|e| LakeError::parquet(path.clone(), e))?;
+        Ok(reader.map(move |b| b.map_err(|e| LakeError::parquet(path.clone(), e.into()))))
+    }
+}
+
+/// Rows of one partition (or of an unpartitioned table), as writers take them.
+fn of_day(batch: RecordBatch, day: Option<i32>) -> Batch {
+    let days = day.map_or_else(Vec::new, |d| vec![d; batch.num_rows()]);
+    Batch { batch, days }
 }
 
 /// What `compact` did to one table.
@@ -977,8 +1005,8 @@ fn may_hold(meta: &datafusion::parquet::file::metadata::ParquetMetaData, lines: 
     })
 }
 
-/// A mask keeping the rows that are not one of `lines`.
-fn rows_not_in(batch: &RecordBatch, lines: &[(String, i64)]) -> BooleanArray {
+/// A mask keeping the rows that are not one of `lines`, counting those left out per line.
+fn rows_not_in(batch: &RecordBatch, lines: &[(String, i64)], dropped: &mut [u64]) -> BooleanArray {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::Int64Type;
     let n = batch.num_rows();
@@ -992,10 +1020,13 @@ fn rows_not_in(batch: &RecordBatch, lines: &[(String, i64)]) -> BooleanArray {
     let nos = nos.as_primitive::<Int64Type>();
     (0..n)
         .map(|i| {
-            let hit = !files.is_null(i)
-                && !nos.is_null(i)
-                && lines.iter().any(|(f, l)| nos.value(i) == *l && files.value(i) == f);
-            Some(!hit)
+            let hit = (!files.is_null(i) && !nos.is_null(i))
+                .then(|| lines.iter().position(|(f, l)| nos.value(i) == *l && files.value(i) == f))
+                .flatten();
+            if let Some(k) = hit {
+                dropped[k] += 1;
+            }
+            Some(hit.is_none())
         })
         .collect()
 }

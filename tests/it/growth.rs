@@ -37,9 +37,14 @@ fn a_file_that_grew_adds_only_its_new_lines() {
     assert!(l.ingest(std::slice::from_ref(&log)).files.is_empty(), "and nothing new: nothing read");
 }
 
-/// Lines 1-10, then line 11 cut at `cut` bytes, without its newline.
+/// Lines 1-10, then line 11 cut at `cut` bytes, without its newline (client 10.0.5.x).
 fn cut_log(path: &Path, cut: usize) -> String {
-    let eleven = squid_lines(5, 11);
+    cut_log_of(path, 5, cut)
+}
+
+/// The same, from client `10.0.<tag>.x`: logs that differ.
+fn cut_log_of(path: &Path, tag: u32, cut: usize) -> String {
+    let eleven = squid_lines(tag, 11);
     let (head, last) = eleven.trim_end().rsplit_once('\n').unwrap();
     std::fs::write(path, format!("{head}\n{}", &last[..cut])).unwrap();
     last.to_string()
@@ -155,4 +160,38 @@ fn a_file_that_grew_then_was_renamed_by_rotation_adds_only_its_new_lines() {
         .collect();
     assert_eq!(first, vec![("access.log.1".to_string(), 51, 10), ("other.log".to_string(), 1, 50)]);
     assert_eq!(l.scalar("SELECT count(*) FROM proxy"), "110");
+}
+
+#[test]
+fn two_cut_lines_in_one_parquet_file_are_replaced_without_doubling_it() {
+    use trawl::ingest::{IngestOptions, ingest};
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a/access.log"), dir.path().join("b/access.log"));
+    std::fs::create_dir_all(a.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(b.parent().unwrap()).unwrap();
+    let (rest_a, rest_b) = (cut_log_of(&a, 4, 40), cut_log_of(&b, 5, 40));
+    // One worker: both files' rows, cut lines included, land in the same Parquet file.
+    let one_worker = |paths: Vec<std::path::PathBuf>| IngestOptions {
+        paths,
+        format: None,
+        logformats: Vec::new(),
+        jobs: 1,
+        progress: false,
+        writer_budget: None,
+    };
+    ingest(&l.lake, &one_worker(vec![dir.path().to_path_buf()])).unwrap();
+    assert_eq!(l.scalar("SELECT count(*) FROM rejects"), "2");
+    append(&a, &format!("{}\n{}", &rest_a[40..], squid_lines(6, 2)));
+    append(&b, &format!("{}\n{}", &rest_b[40..], squid_lines(7, 2)));
+    let r = ingest(&l.lake, &one_worker(vec![dir.path().to_path_buf()])).unwrap();
+    assert_eq!(r.files.iter().map(|f| f.replaced_rows).collect::<Vec<_>>(), [1, 1]);
+    // 10 lines each before the cut, the cut line whole, 2 more: 13 per file, each line once.
+    assert_eq!(
+        l.rows(
+            "SELECT count(*), count(DISTINCT source_file || ':' || CAST(source_line AS VARCHAR)) FROM proxy"
+        ),
+        vec![row(&["26", "26"])]
+    );
+    assert_eq!(l.scalar("SELECT count(*) FROM rejects"), "0");
 }
