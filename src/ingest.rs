@@ -466,13 +466,14 @@ fn decide(
 ) -> Result<Decided, IngestError> {
     // The same bytes are read once, whatever the file is called now (access.log -> access.log.1),
     // and once per run when a folder holds copies.
-    let priors = prior_reads(lake, rt)?;
+    let mut priors = recorded(lake, rt).map_err(IngestError::Ledger)?;
+    priors.retain(|r| r.skipped.is_none());
     let mut known: HashMap<String, String> = HashMap::new();
     for r in &priors {
         known.entry(r.sha256.clone()).or_insert_with(|| r.path.clone());
     }
     // A plain file may have grown since it was read: its first bytes are then one of these reads.
-    let resumable: HashMap<(u64, &str), &PriorRead> = priors
+    let resumable: HashMap<(u64, &str), &Recorded> = priors
         .iter()
         .filter(|r| r.resumable && r.size > 0)
         .map(|r| ((r.size, r.sha256.as_str()), r))
@@ -925,7 +926,7 @@ struct Resume {
 /// The earlier read took a last line without a newline as a whole line. If the file now has a
 /// newline right there, that line was whole and reading starts after it; if the line goes on,
 /// it was cut mid-write: it is read again whole, and the row made of its cut form is replaced.
-fn resume_point(prior: &PriorRead, at: &Prefix) -> Resume {
+fn resume_point(prior: &Recorded, at: &Prefix) -> Resume {
     let whole = |start| Resume {
         from_sha256: prior.sha256.clone(),
         start,
@@ -965,52 +966,57 @@ fn log_stem(path: &str) -> &str {
     }
 }
 
-/// A read the `ingests` table records.
+/// What the lake's `ingests` table records of one file: a read, or a skip.
 #[derive(Debug, Clone)]
-struct PriorRead {
-    path: String,
-    sha256: String,
-    size: u64,
+pub(crate) struct Recorded {
+    /// The path as ingest found it.
+    pub path: String,
+    /// SHA-256 of the bytes read (empty for a skip).
+    pub sha256: String,
+    pub size: u64,
     /// Number of the last line read (counting from the file's first line).
-    last_line: u64,
+    pub last_line: u64,
     /// Read to its end from a plain file: a file that grew from it can pick up after it.
-    resumable: bool,
+    pub resumable: bool,
+    /// Why the file was not read, for a skip.
+    pub skipped: Option<String>,
 }
 
-/// Every read the lake's `ingests` table records (ingested or partial, with a hash).
-fn prior_reads(lake: &Lake, rt: &tokio::runtime::Runtime) -> Result<Vec<PriorRead>, IngestError> {
+/// Every file the lake's `ingests` table records: reads (ingested or partial, with a hash) and
+/// skips (with the reason). Shared by ingest (what was read before) and verify (what to check).
+pub(crate) fn recorded(lake: &Lake, rt: &tokio::runtime::Runtime) -> Result<Vec<Recorded>, String> {
     use datafusion::arrow::array::{Array, AsArray};
     use datafusion::arrow::datatypes::{DataType, Int64Type};
-    let ledger = |e: String| IngestError::Ledger(e);
     rt.block_on(async {
         let mut out = Vec::new();
-        if lake.load_table(&INGESTS).await?.is_none() {
+        if lake.load_table(&INGESTS).await.map_err(|e| e.to_string())?.is_none() {
             return Ok(out);
         }
-        let engine = crate::engine::Engine::new(lake).await.map_err(|e| ledger(e.to_string()))?;
-        let sql = "SELECT path, sha256, size, CAST(first_line + lines - 1 AS BIGINT), \
-                   status = 'ingested' AND compression = 'plain' FROM ingests \
-                   WHERE status IN ('ingested', 'partial') AND sha256 IS NOT NULL";
-        let df = engine.sql(sql).await.map_err(|e| ledger(e.to_string()))?;
-        let batches = df.collect().await.map_err(|e| ledger(e.to_string()))?;
+        let engine = crate::engine::Engine::new(lake).await.map_err(|e| e.to_string())?;
+        let sql = "SELECT path, coalesce(sha256, ''), size, CAST(first_line + lines - 1 AS BIGINT), \
+                   status = 'ingested' AND compression = 'plain', \
+                   CASE WHEN status = 'skipped' THEN coalesce(reason, 'skipped') END FROM ingests \
+                   WHERE status IN ('ingested', 'partial') AND sha256 IS NOT NULL OR status = 'skipped'";
+        let df = engine.sql(sql).await.map_err(|e| e.to_string())?;
+        let batches = df.collect().await.map_err(|e| e.to_string())?;
         for b in batches {
             // The reader may hand strings back as views: cast to plain strings to read them.
             let text = |c: usize| {
-                datafusion::arrow::compute::cast(b.column(c), &DataType::Utf8)
-                    .map_err(|e| ledger(e.to_string()))
+                datafusion::arrow::compute::cast(b.column(c), &DataType::Utf8).map_err(|e| e.to_string())
             };
-            let (p, h) = (text(0)?, text(1)?);
-            let (p, h) = (p.as_string::<i32>(), h.as_string::<i32>());
+            let (p, h, why) = (text(0)?, text(1)?, text(5)?);
+            let (p, h, why) = (p.as_string::<i32>(), h.as_string::<i32>(), why.as_string::<i32>());
             let size = b.column(2).as_primitive::<Int64Type>();
             let last = b.column(3).as_primitive::<Int64Type>();
             let resumable = b.column(4).as_boolean();
             for i in 0..b.num_rows() {
-                out.push(PriorRead {
+                out.push(Recorded {
                     path: p.value(i).to_string(),
                     sha256: h.value(i).to_string(),
                     size: if size.is_null(i) { 0 } else { size.value(i) as u64 },
                     last_line: if last.is_null(i) { 0 } else { last.value(i) as u64 },
                     resumable: !resumable.is_null(i) && resumable.value(i),
+                    skipped: (!why.is_null(i)).then(|| why.value(i).to_string()),
                 });
             }
         }

@@ -4,16 +4,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use datafusion::arrow::array::{Array, Int64Array, StringArray};
-use datafusion::arrow::datatypes::DataType;
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::digest::sha256_file;
-use crate::engine::Engine;
 use crate::error::LakeError;
+use crate::ingest::Recorded;
 use crate::lake::Lake;
-use crate::schema::{INGESTS, all_tables};
+use crate::schema::all_tables;
 
 /// What a check found wrong (or worth saying) about one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -144,28 +142,19 @@ pub fn verify(lake: &Lake, sources: &[PathBuf]) -> Result<VerifyReport, LakeErro
     Ok(report)
 }
 
-/// What the `ingests` table recorded of one file: a read (with hash and size) or a skip.
-struct Read {
-    path: String,
-    /// Empty for a skipped file.
-    sha256: String,
-    size: u64,
-    /// Why the file was skipped, for skipped files.
-    reason: Option<String>,
-}
-
 fn check_sources(
     lake: &Lake,
     sources: &[PathBuf],
     rt: &tokio::runtime::Runtime,
     report: &mut VerifyReport,
 ) -> Result<(), LakeError> {
-    let reads = recorded_reads(lake, rt)?;
-    let mut by_path: HashMap<&str, Vec<&Read>> = HashMap::new();
-    let mut by_hash: HashMap<&str, &Read> = HashMap::new();
+    let reads = crate::ingest::recorded(lake, rt)
+        .map_err(|e| LakeError::io("reading the ingests table", std::io::Error::other(e)))?;
+    let mut by_path: HashMap<&str, Vec<&Recorded>> = HashMap::new();
+    let mut by_hash: HashMap<&str, &Recorded> = HashMap::new();
     let mut skipped: HashMap<&str, &str> = HashMap::new();
     for r in &reads {
-        match &r.reason {
+        match &r.skipped {
             Some(why) => {
                 skipped.insert(r.path.as_str(), why.as_str());
             }
@@ -244,40 +233,4 @@ fn walk(path: &Path, out: &mut Vec<PathBuf>) {
         // Files, links to files, and paths that cannot be read (reported when hashed).
         _ => out.push(path.to_path_buf()),
     }
-}
-
-/// Every read `ingests` records (ingested or partial), with its path, hash and size.
-fn recorded_reads(lake: &Lake, rt: &tokio::runtime::Runtime) -> Result<Vec<Read>, LakeError> {
-    let ledger = |e: String| LakeError::io("reading the ingests table", std::io::Error::other(e));
-    rt.block_on(async {
-        if lake.load_table(&INGESTS).await?.is_none() {
-            return Ok(Vec::new());
-        }
-        let engine = Engine::new(lake).await.map_err(|e| ledger(e.to_string()))?;
-        // Skips carry no hash; their reason says why the file was not read.
-        let sql = "SELECT path, coalesce(sha256, ''), size, \
-                   CASE WHEN status = 'skipped' THEN coalesce(reason, 'skipped') END FROM ingests \
-                   WHERE status IN ('ingested', 'partial') AND sha256 IS NOT NULL OR status = 'skipped'";
-        let df = engine.sql(sql).await.map_err(|e| ledger(e.to_string()))?;
-        let batches = df.collect().await.map_err(|e| ledger(e.to_string()))?;
-        let mut out = Vec::new();
-        for b in batches {
-            let text = |c: usize| -> Result<StringArray, LakeError> {
-                let a = datafusion::arrow::compute::cast(b.column(c), &DataType::Utf8)
-                    .map_err(|e| ledger(e.to_string()))?;
-                Ok(a.as_any().downcast_ref::<StringArray>().expect("cast to Utf8").clone())
-            };
-            let (path, sha, reason) = (text(0)?, text(1)?, text(3)?);
-            let size = b.column(2).as_any().downcast_ref::<Int64Array>().expect("size is a long").clone();
-            for i in 0..b.num_rows() {
-                out.push(Read {
-                    path: path.value(i).to_string(),
-                    sha256: sha.value(i).to_string(),
-                    size: if size.is_null(i) { 0 } else { size.value(i) as u64 },
-                    reason: (!reason.is_null(i)).then(|| reason.value(i).to_string()),
-                });
-            }
-        }
-        Ok(out)
-    })
 }
