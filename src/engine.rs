@@ -24,7 +24,7 @@ use datafusion::scalar::ScalarValue;
 use crate::error::LakeError;
 use crate::lake::Lake;
 use crate::localtime::offset_at;
-use crate::schema::{DATE_COLUMN, all_tables};
+use crate::schema::{DATE_COLUMN, TableSpec, all_tables};
 use crate::urlparts::split_url;
 
 /// Errors from running SQL, with what the user can do about them.
@@ -51,9 +51,15 @@ pub struct Engine {
 impl Engine {
     /// Opens the lake's Delta tables and registers them, with trawl's functions.
     pub async fn new(lake: &Lake) -> Result<Engine, QueryError> {
+        Self::with_tables(lake, &all_tables()).await
+    }
+
+    /// The same, with only some of the lake's tables: loading a Delta log costs with its size,
+    /// and ingest reading its ledger needs none of the data tables.
+    pub async fn with_tables(lake: &Lake, specs: &[&TableSpec]) -> Result<Engine, QueryError> {
         let ctx = Self::context()?;
         let mut tables = Vec::new();
-        for spec in all_tables() {
+        for spec in specs {
             let Some(table) = lake.load_table(spec).await? else {
                 continue;
             };

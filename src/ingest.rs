@@ -992,7 +992,8 @@ pub(crate) fn recorded(lake: &Lake, rt: &tokio::runtime::Runtime) -> Result<Vec<
         if lake.load_table(&INGESTS).await.map_err(|e| e.to_string())?.is_none() {
             return Ok(out);
         }
-        let engine = crate::engine::Engine::new(lake).await.map_err(|e| e.to_string())?;
+        let engine =
+            crate::engine::Engine::with_tables(lake, &[&INGESTS]).await.map_err(|e| e.to_string())?;
         let sql = "SELECT path, coalesce(sha256, ''), size, CAST(first_line + lines - 1 AS BIGINT), \
                    status = 'ingested' AND compression = 'plain', \
                    CASE WHEN status = 'skipped' THEN coalesce(reason, 'skipped') END FROM ingests \
