@@ -536,12 +536,6 @@ impl Pack {
     }
 }
 
-/// The built-in pack's lists, for the engine to register in every session.
-pub fn builtin_lists() -> Vec<(String, RecordBatch)> {
-    // The embedded files are covered by tests, so they parse; a failure here would be a build defect.
-    Pack::builtin().map(|p| p.lists).unwrap_or_default()
-}
-
 /// A list file as a table: `.txt` one `entry` per line (`#` starts a comment), `.csv` a header
 /// row naming the columns, then plain comma-separated values (no quoting), all as strings.
 fn parse_list(file: &str, ext: &str, text: &str) -> Result<RecordBatch, DetectError> {

@@ -1,31 +1,24 @@
 //! The only place that builds a DataFusion session: lake tables, trawl's SQL functions, and the
 //! read-only rule for user SQL.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
-use datafusion::arrow::array::{
-    Array, ArrayRef, Int32Array, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
-};
-use datafusion::arrow::datatypes::{DataType, TimeUnit};
+use datafusion::arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
 use datafusion::config::ConfigOptions;
 use datafusion::dataframe::DataFrame;
-use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
-use datafusion::logical_expr::{
-    ColumnarValue, Expr, ScalarFunctionImplementation, ScalarUDF, Signature, SimpleScalarUDF, TypeSignature,
-    Volatility, col, create_udf, lit,
-};
+use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::scalar::ScalarValue;
+
+pub mod functions;
+
+pub use functions::reg_domain;
 
 use crate::error::LakeError;
 use crate::lake::Lake;
-use crate::localtime::offset_at;
 use crate::schema::{DATE_COLUMN, TableSpec, all_tables};
-use crate::urlparts::split_url;
 
 /// Errors from running SQL, with what the user can do about them.
 #[derive(Debug, thiserror::Error)]
@@ -101,13 +94,9 @@ impl Engine {
 
     /// trawl's functions and built-in lookup tables, on top of the lake's tables.
     fn with_builtins(ctx: SessionContext, tables: Vec<String>, tz: Tz) -> Result<Engine, QueryError> {
-        register_functions(&ctx, tz);
+        functions::register_functions(&ctx, tz);
         let mut engine = Engine { ctx, tables, tz, restricted: false };
         engine.register_batch("ifilter_categories", ifilter_categories())?;
-        // The built-in pack's lists (job sites, holidays) are tables for any query, not only detections.
-        for (name, batch) in crate::detect::builtin_lists() {
-            engine.register_batch(&name, batch)?;
-        }
         Ok(engine)
     }
 
@@ -247,7 +236,7 @@ fn local_day(tz: Tz, us: i64) -> String {
 
 /// i-FILTER's URL categories (`schemas/ifilter-categories.tsv`): id, Japanese and English name.
 pub fn ifilter_categories() -> RecordBatch {
-    let tsv = include_str!("../schemas/ifilter-categories.tsv");
+    let tsv = include_str!("../../schemas/ifilter-categories.tsv");
     let (mut ids, mut ja, mut en) = (Vec::new(), Vec::new(), Vec::new());
     for line in tsv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
         let mut f = line.split('\t');
@@ -265,112 +254,6 @@ pub fn ifilter_categories() -> RecordBatch {
     .expect("three columns of equal length")
 }
 
-/// Applies `f` to each string of the first argument (Utf8, Utf8View as the lake's columns are
-/// read, or LargeUtf8) without casting it first; `f` may return a slice of its input, so the
-/// common case allocates nothing per row. Results of repeated values within a batch are reused
-/// (hosts repeat heavily: a few hundred distinct in a batch of thousands of rows).
-fn utf8_map(
-    args: &[ColumnarValue],
-    f: impl for<'s> Fn(&'s str) -> Option<Cow<'s, str>>,
-) -> DfResult<ColumnarValue> {
-    use datafusion::arrow::array::AsArray;
-    let arrays = ColumnarValue::values_to_arrays(args)?;
-    let input = &arrays[0];
-    let mut out = StringBuilder::with_capacity(input.len(), input.len() * 16);
-    match input.data_type() {
-        DataType::Utf8View => map_strings(input.as_string_view().iter(), &f, &mut out),
-        DataType::Utf8 => map_strings(input.as_string::<i32>().iter(), &f, &mut out),
-        DataType::LargeUtf8 => map_strings(input.as_string::<i64>().iter(), &f, &mut out),
-        other => return Err(DataFusionError::Execution(format!("expected a string argument, got {other}"))),
-    }
-    let out: ArrayRef = Arc::new(out.finish());
-    Ok(if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
-        ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&out, 0)?)
-    } else {
-        ColumnarValue::Array(out)
-    })
-}
-
-fn map_strings<'a>(
-    values: impl Iterator<Item = Option<&'a str>>,
-    f: &impl Fn(&'a str) -> Option<Cow<'a, str>>,
-    out: &mut StringBuilder,
-) {
-    let mut seen: HashMap<&'a str, Option<Cow<'a, str>>> = HashMap::new();
-    for v in values {
-        match v {
-            None => out.append_null(),
-            Some(s) => out.append_option(seen.entry(s).or_insert_with(|| f(s)).as_deref()),
-        }
-    }
-}
-
-/// Registrable domain by the Public Suffix List: `a.b.example.co.jp` gives `example.co.jp`.
-/// IP addresses come back unchanged; names without a known suffix give NULL. A lower-case host
-/// (the usual case) gives a slice of itself.
-pub fn reg_domain(host: &str) -> Option<Cow<'_, str>> {
-    let trimmed = host.trim_end_matches('.');
-    let host: Cow<'_, str> = if trimmed.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(trimmed.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(trimmed)
-    };
-    if host.parse::<IpAddr>().is_ok() {
-        return Some(host);
-    }
-    match host {
-        Cow::Borrowed(h) => psl::domain_str(h).map(Cow::Borrowed),
-        Cow::Owned(h) => psl::domain_str(&h).map(|d| Cow::Owned(d.to_string())),
-    }
-}
-
-/// A one-string-argument function taking any of Arrow's string types.
-fn string_udf(name: &str, fun: ScalarFunctionImplementation) -> ScalarUDF {
-    let strings = [DataType::Utf8View, DataType::Utf8, DataType::LargeUtf8];
-    let signature = Signature::one_of(
-        strings.into_iter().map(|t| TypeSignature::Exact(vec![t])).collect(),
-        Volatility::Immutable,
-    );
-    ScalarUDF::from(SimpleScalarUDF::new_with_signature(name, signature, DataType::Utf8, fun))
-}
-
-fn register_functions(ctx: &SessionContext, tz: Tz) {
-    ctx.register_udf(string_udf("reg_domain", Arc::new(|args| utf8_map(args, reg_domain))));
-    ctx.register_udf(string_udf(
-        "url_host",
-        Arc::new(|args| {
-            utf8_map(args, |u| {
-                let host = split_url(u.as_bytes()).host?;
-                Some(Cow::Owned(String::from_utf8_lossy(host).to_ascii_lowercase()))
-            })
-        }),
-    ));
-    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    ctx.register_udf(create_udf(
-        "local_ts",
-        vec![utc],
-        DataType::Timestamp(TimeUnit::Microsecond, None),
-        Volatility::Immutable,
-        Arc::new(move |args| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let ts = arrays[0]
-                .as_any()
-                .downcast_ref::<TimestampMicrosecondArray>()
-                .ok_or_else(|| DataFusionError::Execution("local_ts expects a timestamp".into()))?;
-            let out: TimestampMicrosecondArray = ts
-                .iter()
-                .map(|v| v.map(|us| us + offset_at(&tz, us.div_euclid(1_000_000)) as i64 * 1_000_000))
-                .collect();
-            let out: ArrayRef = Arc::new(out);
-            Ok(if out.len() == 1 && matches!(args[0], ColumnarValue::Scalar(_)) {
-                ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&out, 0)?)
-            } else {
-                ColumnarValue::Array(out)
-            })
-        }),
-    ));
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,39 +268,5 @@ mod tests {
         assert_eq!(name(50), "求人情報");
         assert_eq!(name(57), "Webメール");
         assert_eq!(name(83), "オンラインストレージ");
-    }
-
-    #[test]
-    fn registrable_domains() {
-        assert_eq!(reg_domain("a.b.example.co.jp").as_deref(), Some("example.co.jp"));
-        assert_eq!(reg_domain("WWW.Example.COM").as_deref(), Some("example.com"));
-        assert_eq!(reg_domain("10.1.2.3").as_deref(), Some("10.1.2.3"));
-        assert_eq!(reg_domain("drive.google.com").as_deref(), Some("google.com"));
-        assert_eq!(reg_domain("x.example.com."), Some(Cow::Borrowed("example.com")));
-        assert_eq!(reg_domain("localhost"), None);
-    }
-
-    /// The lake's strings arrive as Utf8View, lists' as Utf8: both are read without a cast,
-    /// and repeated values within a batch give the same answer as the first.
-    #[test]
-    fn string_functions_take_every_string_type() {
-        let ctx = SessionContext::new();
-        register_functions(&ctx, chrono_tz::Asia::Tokyo);
-        let sql = "SELECT reg_domain(arrow_cast(h, 'Utf8View')) AS v, reg_domain(h) AS s, \
-                   url_host(arrow_cast(u, 'LargeUtf8')) AS l \
-                   FROM (VALUES ('a.Example.COM', 'http://A.b/x'), ('a.Example.COM', 'http://A.b/x'), \
-                   ('a.example.com', NULL), (NULL, 'http:///')) t(h, u)";
-        let batches = crate::runtime().block_on(async { ctx.sql(sql).await?.collect().await }).unwrap();
-        let text = datafusion::arrow::util::pretty::pretty_format_batches(&batches).unwrap().to_string();
-        let rows: Vec<&str> = text.lines().filter(|l| l.starts_with('|')).skip(1).collect();
-        assert_eq!(
-            rows,
-            [
-                "| example.com | example.com | a.b |",
-                "| example.com | example.com | a.b |",
-                "| example.com | example.com |     |",
-                "|             |             |     |",
-            ]
-        );
     }
 }
