@@ -733,17 +733,13 @@ pub async fn run_one<'a>(
 pub async fn lint(engine: &Engine, b: &Bound<'_>) -> Result<(), String> {
     let queries = std::iter::once(("", &b.sql)).chain(b.notes_sql.iter().map(|n| (" (notes query)", n)));
     for (what, sql) in queries {
-        let fail = |e: &QueryError| format!("{}{what}: {}", b.detection.file, short(e));
-        let df = engine.sql(sql).await.map_err(|e| fail(&e))?;
-        df.create_physical_plan().await.map_err(|e| fail(&engine.explain(e)))?;
+        engine.check(sql).await.map_err(|e| format!("{}{what}: {}", b.detection.file, short(&e)))?;
     }
     Ok(())
 }
 
 async fn collect(engine: &Engine, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
-    let df = engine.sql(sql).await.map_err(|e| short(&e))?;
-    let schema = df.schema().inner().clone();
-    let batches = df.collect().await.map_err(|e| short(&engine.explain(e)))?;
+    let (schema, batches) = engine.collect(sql).await.map_err(|e| short(&e))?;
     Ok((schema, batches.into_iter().filter(|b| b.num_rows() > 0).collect()))
 }
 

@@ -1029,7 +1029,8 @@ pub(crate) fn recorded(lake: &Lake, rt: &tokio::runtime::Runtime) -> Result<Vec<
 #[inline]
 fn push_unwrapped(sink: &mut dyn RowSink, line: &[u8], no: u64) -> Result<Option<Pushed>, ParseError> {
     let (log_host, payload) = syslog::unwrap(line);
-    sink.push(payload, LineMeta { no, log_host })
+    // A header that could not be taken off is the likelier cause of a reject than the payload.
+    sink.push(payload, LineMeta { no, log_host }).map_err(|e| syslog::header_problem(line).unwrap_or(e))
 }
 
 /// Counts bytes into the progress bar as they are read from disk.
