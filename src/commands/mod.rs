@@ -139,7 +139,16 @@ fn print_summary(r: &IngestReport, lake: &Lake, quiet: bool) {
             f.error.as_deref().unwrap_or("")
         );
     }
-    if !r.skipped.is_empty() {
+    if !r.skipped.is_empty() && quiet {
+        // One line however many: the reasons are in the ledger for whoever asks.
+        let _ = writeln!(
+            err,
+            "skipped {} file(s); why: trawl query --lake {} \"SELECT path, reason FROM ingests WHERE status = \
+             'skipped' AND ingested_at = (SELECT max(ingested_at) FROM ingests)\"",
+            r.skipped.len(),
+            lake.root().display(),
+        );
+    } else if !r.skipped.is_empty() {
         let _ = writeln!(err, "skipped {} file(s):", r.skipped.len());
         for s in &r.skipped {
             let _ = writeln!(err, "  {}: {}", s.path, s.reason);

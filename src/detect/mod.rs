@@ -397,6 +397,7 @@ impl Pack {
     /// A pack folder: `*.sql` at its top, `lists/*.txt|csv` beside them; other files are ignored.
     pub fn load(dir: &Path) -> Result<Pack, DetectError> {
         let io = |p: &Path, e: std::io::Error| pack_err(&p.display().to_string(), e.to_string());
+        let root = dir.canonicalize().map_err(|e| io(dir, e))?;
         let mut files = Vec::new();
         for sub in [dir.to_path_buf(), dir.join("lists")] {
             let entries = match std::fs::read_dir(&sub) {
@@ -404,11 +405,13 @@ impl Pack {
                 Err(e) if sub != dir && e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(io(&sub, e)),
             };
+            within(&root, &sub)?;
             for entry in entries {
                 let path = entry.map_err(|e| io(&sub, e))?.path();
                 if !path.is_file() {
                     continue;
                 }
+                within(&root, &path)?;
                 let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
                 let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
                 files.push((rel, text));
@@ -534,6 +537,24 @@ impl Pack {
         }
         Ok(())
     }
+}
+
+/// Refuses a pack file or folder that is, or passes through, a link leading out of the pack:
+/// a link in `lists/` to any file the user can read would make it a queryable table.
+fn within(root: &Path, path: &Path) -> Result<(), DetectError> {
+    let shown = path.display().to_string();
+    let real = path.canonicalize().map_err(|e| pack_err(&shown, e.to_string()))?;
+    if real.starts_with(root) {
+        return Ok(());
+    }
+    Err(pack_err(
+        &shown,
+        format!(
+            "a link to {}, outside the pack folder {}: refused (copy the file into the pack instead)",
+            real.display(),
+            root.display()
+        ),
+    ))
 }
 
 /// A list file as a table: `.txt` one `entry` per line (`#` starts a comment), `.csv` a header

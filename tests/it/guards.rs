@@ -145,3 +145,118 @@ fn rfc5424_header_with_a_bsd_tag_is_unwrapped_and_a_broken_one_named() {
         ])]
     );
 }
+
+#[test]
+fn verify_reports_a_named_pipe_instead_of_hanging_on_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = cli_lake(dir.path());
+    let fifo = dir.path().join("logs/pipe.log");
+    assert!(Command::new("mkfifo").arg(&fifo).status().unwrap().success());
+    let mut child = trawl()
+        .args(["verify", "--lake"])
+        .arg(&lake)
+        .arg(dir.path().join("logs"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Opening the pipe used to wait forever for a writer; a bound keeps a regression from
+    // hanging the suite (it is no measure of speed: verify takes well under a second here).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("verify hung on a named pipe");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("source skipped"), "{stdout}");
+    assert!(stdout.contains("not a regular file (pipe, socket or device)"), "{stdout}");
+    assert!(stdout.contains("2 source file(s) checked; 0 problem(s)"), "{stdout}");
+}
+
+#[test]
+fn a_forced_format_reads_a_file_whose_head_it_cannot_parse() {
+    let dir = tempfile::tempdir().unwrap();
+    // A 70 KB URL fills the whole sniffed head: no line of it parses within 64 KiB.
+    let long = format!(
+        "1714550400.000    5 10.0.0.1 TCP_MISS/200 10 GET http://a.example/{} - HIER_DIRECT/1.2.3.4 text/html\n",
+        "x".repeat(70_000)
+    );
+    fs::write(dir.path().join("access.log"), format!("{long}{}", squid_lines(1, 3))).unwrap();
+    let l = TestLake::new("UTC");
+    let opts = |format| trawl::ingest::IngestOptions {
+        paths: vec![dir.path().to_path_buf()],
+        format,
+        logformats: Vec::new(),
+        jobs: 2,
+        progress: false,
+        writer_budget: None,
+    };
+    let r = trawl::ingest::ingest(&l.lake, &opts(None)).unwrap();
+    assert_eq!((r.files.len(), r.skipped.len()), (0, 1), "sniffing alone skips it");
+    let r = trawl::ingest::ingest(&l.lake, &opts(Some(trawl::formats::FormatKind::Squid))).unwrap();
+    assert_eq!(r.skipped.len(), 0, "{:?}", r.skipped);
+    assert_eq!((r.totals().lines, r.totals().rows, r.totals().rejects), (4, 4, 0));
+    assert_eq!(l.scalar("SELECT max(length(url)) FROM proxy"), "70017");
+}
+
+#[test]
+fn pack_links_that_leave_the_pack_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pack = dir.path().join("pack");
+    fs::create_dir_all(pack.join("lists")).unwrap();
+    fs::write(pack.join("d.sql"), format!("{FRONT}SELECT count(*) AS n FROM proxy\n")).unwrap();
+    fs::write(dir.path().join("secret.txt"), "root:x:0:0\n").unwrap();
+    fs::write(pack.join("lists/inside.txt"), "a.example\n").unwrap();
+    // A link that stays inside the pack is fine.
+    std::os::unix::fs::symlink(pack.join("lists/inside.txt"), pack.join("lists/alias.txt")).unwrap();
+    let ok = trawl().args(["detect", "--list", "--no-builtin", "--pack"]).arg(&pack).output().unwrap();
+    assert!(ok.status.success(), "{}", text(&ok).1);
+    assert!(text(&ok).0.contains("list tables: alias, inside"), "{}", text(&ok).0);
+
+    std::os::unix::fs::symlink(dir.path().join("secret.txt"), pack.join("lists/shadow.txt")).unwrap();
+    let out = trawl().args(["detect", "--list", "--no-builtin", "--pack"]).arg(&pack).output().unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("lists/shadow.txt: a link to "), "{stderr}");
+    assert!(stderr.contains("secret.txt, outside the pack folder"), "{stderr}");
+
+    // The lists folder itself may not lead out either.
+    fs::remove_file(pack.join("lists/shadow.txt")).unwrap();
+    let outside = dir.path().join("elsewhere");
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("x.txt"), "y\n").unwrap();
+    fs::rename(pack.join("lists"), dir.path().join("old-lists")).unwrap();
+    std::os::unix::fs::symlink(&outside, pack.join("lists")).unwrap();
+    let out = trawl().args(["detect", "--list", "--no-builtin", "--pack"]).arg(&pack).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("outside the pack folder"), "{}", text(&out).1);
+}
+
+#[test]
+fn errors_say_each_cause_once_and_quiet_skips_are_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let out =
+        trawl().args(["ingest", "--tz", "UTC", "--lake"]).arg(&lake).arg("/no/such/path").output().unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(stderr.matches("No such file or directory").count(), 1, "{stderr}");
+
+    let logs = dir.path().join("logs");
+    fs::create_dir_all(&logs).unwrap();
+    fs::write(logs.join("access.log"), squid_lines(1, 2)).unwrap();
+    for name in ["notes.txt", "readme.md", "empty.log"] {
+        fs::write(logs.join(name), if name == "empty.log" { "" } else { "just words\n" }).unwrap();
+    }
+    let out = trawl().args(["ingest", "-q", "--tz", "UTC", "--lake"]).arg(&lake).arg(&logs).output().unwrap();
+    let (_, stderr) = text(&out);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].starts_with("ingested 1 file into "), "{stderr}");
+    assert!(lines[1].starts_with("skipped 3 file(s); why: trawl query --lake "), "{stderr}");
+}
