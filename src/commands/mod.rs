@@ -444,6 +444,9 @@ pub fn run_compact(args: CompactArgs) -> Result<ExitCode> {
         let orphans = rt.block_on(lake.remove_orphans(spec))?;
         let done = rt.block_on(lake.compact(spec, &lease))?;
         let vacuumed = rt.block_on(lake.vacuum(spec, retention))?;
+        // Also when nothing was merged: repairs a list a stopped run left one commit behind, or
+        // one naming the old place of a lake that was moved.
+        rt.block_on(lake.write_manifest(spec))?;
         if done.version.is_none() && orphans.is_empty() && vacuumed == 0 {
             continue;
         }
