@@ -73,7 +73,9 @@ pub enum OutputError {
     ParquetToTerminal,
     #[error("cannot tell the format of {0} from its name: use one of {KNOWN_EXTENSIONS}, or pass --format")]
     UnknownExtension(String),
-    #[error("{path} is a link to {target}, which does not exist: write to the target itself, or remove the link")]
+    #[error(
+        "{path} is a link to {target}, which does not exist: write to the target itself, or remove the link"
+    )]
     DanglingLink { path: String, target: String },
 }
 
@@ -82,7 +84,8 @@ pub enum OutputError {
 pub fn format_for(path: &Path, asked: Option<OutputFormat>) -> Result<OutputFormat, OutputError> {
     match asked {
         Some(f) => Ok(f),
-        None => OutputFormat::from_path(path).ok_or_else(|| OutputError::UnknownExtension(path.display().to_string())),
+        None => OutputFormat::from_path(path)
+            .ok_or_else(|| OutputError::UnknownExtension(path.display().to_string())),
     }
 }
 

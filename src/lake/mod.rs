@@ -831,7 +831,9 @@ impl WrittenFile {
             modification_time: now,
             data_change,
             stats: Some(
-                self.stats.clone().unwrap_or_else(|| serde_json::json!({ "numRecords": self.rows }).to_string()),
+                self.stats
+                    .clone()
+                    .unwrap_or_else(|| serde_json::json!({ "numRecords": self.rows }).to_string()),
             ),
             tags: Some(HashMap::from([(SHA256_TAG.to_string(), Some(self.sha256.clone()))])),
             ..Add::default()

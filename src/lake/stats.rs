@@ -71,7 +71,11 @@ impl Bound {
             Bound::Int(v) => json!(v),
             Bound::Text(s) => json!(s),
             Bound::Micros(us) => {
-                let ms = if upper { us.div_euclid(1000) + i64::from(us.rem_euclid(1000) != 0) } else { us.div_euclid(1000) };
+                let ms = if upper {
+                    us.div_euclid(1000) + i64::from(us.rem_euclid(1000) != 0)
+                } else {
+                    us.div_euclid(1000)
+                };
                 match chrono::DateTime::from_timestamp_millis(ms) {
                     Some(t) => json!(t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()),
                     None => Value::Null,
@@ -97,7 +101,9 @@ fn range(col: &ColumnDescriptor, s: &Statistics) -> Option<(Bound, Bound)> {
                 TimeUnit::MILLIS => (lo.checked_mul(1000)?, hi.checked_mul(1000)?),
                 TimeUnit::MICROS => (lo, hi),
                 // Rounded outwards, so the range still holds every value.
-                TimeUnit::NANOS => (lo.div_euclid(1000), hi.div_euclid(1000) + i64::from(hi.rem_euclid(1000) != 0)),
+                TimeUnit::NANOS => {
+                    (lo.div_euclid(1000), hi.div_euclid(1000) + i64::from(hi.rem_euclid(1000) != 0))
+                }
             };
             Some((Bound::Micros(lo), Bound::Micros(hi)))
         }
@@ -106,5 +112,65 @@ fn range(col: &ColumnDescriptor, s: &Statistics) -> Option<(Bound, Bound)> {
             Some((Bound::Text(text(v.min_opt()?.data())?), Bound::Text(text(v.max_opt()?.data())?)))
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit as ArrowUnit};
+    use datafusion::arrow::record_batch::RecordBatch;
+    use datafusion::parquet::arrow::ArrowWriter;
+
+    use super::*;
+
+    /// Stats of one file written from `batches` (one row group each).
+    fn stats_of(batches: &[RecordBatch]) -> Value {
+        let mut w = ArrowWriter::try_new(Vec::new(), batches[0].schema(), None).unwrap();
+        for b in batches {
+            w.write(b).unwrap();
+            w.flush().unwrap();
+        }
+        let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+        serde_json::from_str(&delta_stats(w.flushed_row_groups(), rows)).unwrap()
+    }
+
+    fn batch(ts: Vec<Option<i64>>, user: Vec<Option<&str>>, line: Vec<i64>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("ts", DataType::Timestamp(ArrowUnit::Microsecond, Some("UTC".into())), true),
+            Field::new("username", DataType::Utf8, true),
+            Field::new("source_line", DataType::Int64, false),
+        ]));
+        let ts = TimestampMicrosecondArray::from(ts).with_timezone("UTC");
+        RecordBatch::try_new(
+            schema,
+            vec![Arc::new(ts), Arc::new(StringArray::from(user)), Arc::new(Int64Array::from(line))],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ranges_span_every_row_group_and_round_timestamps_outwards() {
+        let a = batch(vec![Some(1_000_500), Some(2_000_000)], vec![Some("bob"), None], vec![7, 9]);
+        // A row group whose times are all null narrows nothing.
+        let b = batch(vec![None, None], vec![Some("alice"), None], vec![3, 4]);
+        let c = batch(vec![Some(5_000_001)], vec![None], vec![12]);
+        let s = stats_of(&[a, b, c]);
+        assert_eq!(s["numRecords"], 5);
+        assert_eq!(s["minValues"]["ts"], "1970-01-01T00:00:01.000Z");
+        assert_eq!(s["maxValues"]["ts"], "1970-01-01T00:00:05.001Z");
+        assert_eq!(
+            (&s["minValues"]["username"], &s["maxValues"]["username"]),
+            (&json!("alice"), &json!("bob"))
+        );
+        assert_eq!((&s["minValues"]["source_line"], &s["maxValues"]["source_line"]), (&json!(3), &json!(12)));
+        assert_eq!(s["nullCount"], json!({ "ts": 2, "username": 3, "source_line": 0 }));
+    }
+
+    #[test]
+    fn a_file_without_row_groups_counts_its_rows_only() {
+        assert_eq!(delta_stats(&[], 0), r#"{"numRecords":0}"#);
     }
 }

@@ -18,7 +18,11 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use super::OutputError;
 
 /// Writes a header and every row.
-pub(super) fn write(schema: &SchemaRef, batches: &[RecordBatch], out: &mut dyn Write) -> Result<(), OutputError> {
+pub(super) fn write(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    out: &mut dyn Write,
+) -> Result<(), OutputError> {
     let mut w = io::BufWriter::with_capacity(1 << 16, out);
     let mut line = Vec::new();
     for (i, f) in schema.fields().iter().enumerate() {

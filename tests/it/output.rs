@@ -53,7 +53,10 @@ fn csv_tells_null_from_empty_writes_maps_as_json_and_timestamps_in_one_precision
     );
     // README: user_agent NULL is "not logged" (native format), '' is "logged as -".
     assert_eq!(
-        stdout(&["--format", "csv"], "SELECT user_agent, count(*) AS n FROM proxy GROUP BY 1 ORDER BY 1 NULLS FIRST LIMIT 2"),
+        stdout(
+            &["--format", "csv"],
+            "SELECT user_agent, count(*) AS n FROM proxy GROUP BY 1 ORDER BY 1 NULLS FIRST LIMIT 2"
+        ),
         "user_agent,n\n,66\n\"\",1\n"
     );
     assert_eq!(
@@ -102,8 +105,11 @@ fn parquet_exports_are_zstd_with_plain_strings_and_a_plain_date() {
 }
 
 fn names_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> =
-        std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
     v.sort();
     v
 }
@@ -115,7 +121,11 @@ fn a_failed_export_leaves_nothing_so_the_retry_needs_no_force() {
     // Parquet has no interval type: the writer fails after the file was begun.
     let out = query(&["-o", file.to_str().unwrap()], "SELECT interval '1 day' AS i");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("interval"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("interval"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(names_in(dir.path()).is_empty(), "no partial file, no temporary file");
     stdout(&["-o", file.to_str().unwrap()], "SELECT 1 AS i");
     assert_eq!(names_in(dir.path()), ["i.parquet"]);

@@ -34,7 +34,12 @@ fn live_paths(l: &TestLake, spec: &TableSpec) -> BTreeSet<String> {
     let Some(t) = trawl::runtime().block_on(l.lake.load_table(spec)).unwrap() else {
         return BTreeSet::new();
     };
-    l.lake.live_files(spec, &t).unwrap().iter().map(|f| root.join(&f.rel_path).display().to_string()).collect()
+    l.lake
+        .live_files(spec, &t)
+        .unwrap()
+        .iter()
+        .map(|f| root.join(&f.rel_path).display().to_string())
+        .collect()
 }
 
 /// Each table's manifests name exactly its live files, and their rows are the table's rows.
@@ -86,7 +91,8 @@ fn manifests_name_exactly_the_live_files_through_ingests_a_cut_line_rewrite_and_
     assert!(Path::new(gone[0]).exists(), "and is still on disk, where a glob would read it");
     assert_eq!(l.scalar("SELECT count(*) FROM proxy"), "31");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_trawl")).args(["compact", "--lake"]).arg(l.lake.root()).output();
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_trawl")).args(["compact", "--lake"]).arg(l.lake.root()).output();
     assert!(out.unwrap().status.success());
     assert_manifests_are_live(&l, "compact");
     assert_eq!(manifest_paths(&l.lake.root().join("proxy")).len(), 1, "one merged file for the one day");
@@ -138,7 +144,8 @@ fn add_actions_carry_ranges_and_null_counts_that_let_a_time_filter_skip_files() 
     assert!(s["minValues"].get("url").is_none(), "free text has no statistics, so no range");
     assert_eq!(stats[1]["minValues"]["ts"], "2024-05-02T17:20:00.000Z");
 
-    let plan = l.rows("EXPLAIN ANALYZE SELECT count(*) FROM proxy WHERE ts >= TIMESTAMP '2024-05-02T00:00:00Z'");
+    let plan =
+        l.rows("EXPLAIN ANALYZE SELECT count(*) FROM proxy WHERE ts >= TIMESTAMP '2024-05-02T00:00:00Z'");
     let text = format!("{plan:?}");
     assert!(text.contains("count_files_scanned=1"), "{text}");
     assert_eq!(l.scalar("SELECT count(*) FROM proxy WHERE ts >= TIMESTAMP '2024-05-02T00:00:00Z'"), "2");
