@@ -104,6 +104,13 @@ fn parquet_exports_are_zstd_with_plain_strings_and_a_plain_date() {
     }
 }
 
+/// The message of a query that must fail with exit status 2.
+fn refused(args: &[&str], sql: &str) -> String {
+    let out = query(args, sql);
+    assert_eq!(out.status.code(), Some(2), "{sql}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn names_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -119,13 +126,8 @@ fn a_failed_export_leaves_nothing_so_the_retry_needs_no_force() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("i.parquet");
     // Parquet has no interval type: the writer fails after the file was begun.
-    let out = query(&["-o", file.to_str().unwrap()], "SELECT interval '1 day' AS i");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("interval"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let msg = refused(&["-o", file.to_str().unwrap()], "SELECT interval '1 day' AS i");
+    assert!(msg.contains("interval"), "{msg}");
     assert!(names_in(dir.path()).is_empty(), "no partial file, no temporary file");
     stdout(&["-o", file.to_str().unwrap()], "SELECT 1 AS i");
     assert_eq!(names_in(dir.path()), ["i.parquet"]);
@@ -135,9 +137,7 @@ fn a_failed_export_leaves_nothing_so_the_retry_needs_no_force() {
 fn unknown_extensions_and_dangling_links_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let xlsx = dir.path().join("x.xlsx");
-    let out = query(&["-o", xlsx.to_str().unwrap()], "SELECT 1 AS a");
-    assert_eq!(out.status.code(), Some(2));
-    let msg = String::from_utf8_lossy(&out.stderr);
+    let msg = refused(&["-o", xlsx.to_str().unwrap()], "SELECT 1 AS a");
     assert!(msg.contains("x.xlsx") && msg.contains(".csv, .json") && msg.contains("--format"), "{msg}");
     assert!(names_in(dir.path()).is_empty());
     // Told the format, any name will do.
@@ -146,9 +146,7 @@ fn unknown_extensions_and_dangling_links_are_refused() {
 
     let link = dir.path().join("link.csv");
     std::os::unix::fs::symlink(dir.path().join("elsewhere.csv"), &link).unwrap();
-    let out = query(&["-o", link.to_str().unwrap()], "SELECT 1 AS a");
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    assert!(refused(&["-o", link.to_str().unwrap()], "SELECT 1 AS a").contains("does not exist"));
     assert!(!dir.path().join("elsewhere.csv").exists(), "the link's target is not created");
 }
 
