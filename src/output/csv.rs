@@ -118,8 +118,8 @@ fn field(line: &mut Vec<u8>, value: &str) {
     line.push(b'"');
 }
 
-/// The chrono format for a timestamp column: ISO 8601, `Z` for UTC, and the same number of
-/// fraction digits in every row (3, or 6 or 9 when some value has finer parts).
+/// The chrono format for a timestamp column, with the same number of fraction digits in every
+/// row (3, or 6 or 9 when some value has finer parts).
 fn timestamp_format<'a>(ty: &DataType, columns: impl Iterator<Item = &'a dyn Array>) -> Option<String> {
     let DataType::Timestamp(unit, tz) = ty else { return None };
     let mut digits = 3;
@@ -143,10 +143,12 @@ fn timestamp_format<'a>(ty: &DataType, columns: impl Iterator<Item = &'a dyn Arr
         };
         digits = digits.max(fine);
     }
-    let zone = match tz.as_deref() {
-        None => "",
-        Some("UTC" | "Etc/UTC" | "+00:00" | "Z") => "Z",
-        Some(_) => "%:z",
+    // Instants in ISO 8601; wall times (no zone, as `local_ts` gives) with a space, the form
+    // Excel and LibreOffice take for a date and time.
+    let (sep, zone) = match tz.as_deref() {
+        None => (" ", ""),
+        Some("UTC" | "Etc/UTC" | "+00:00" | "Z") => ("T", "Z"),
+        Some(_) => ("T", "%:z"),
     };
-    Some(format!("%Y-%m-%dT%H:%M:%S%.{digits}f{zone}"))
+    Some(format!("%Y-%m-%d{sep}%H:%M:%S%.{digits}f{zone}"))
 }
