@@ -10,4 +10,6 @@ mod fuzz;
 mod growth;
 mod hostile;
 mod ingest;
+mod output;
 mod query;
+mod readers;
