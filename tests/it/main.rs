@@ -11,4 +11,6 @@ mod growth;
 mod guards;
 mod hostile;
 mod ingest;
+mod output;
 mod query;
+mod readers;
