@@ -48,7 +48,7 @@ fn long_in_lists_plan_and_run_and_overlong_sql_fails_alone() {
     fs::write(pack.join("huge.sql"), in_list(110_000)).unwrap();
     fs::write(pack.join("plain.sql"), format!("{FRONT}SELECT count(*) AS n FROM proxy\n")).unwrap();
     let out = trawl()
-        .args(["detect", "--no-builtin", "--rows", "0", "--format", "csv", "--lake"])
+        .args(["detect", "--no-builtin", "--rows", "0", "--format", "csv", "--csv-bom", "never", "--lake"])
         .arg(&lake)
         .arg("--pack")
         .arg(&pack)
