@@ -409,6 +409,9 @@ impl Pack {
             for entry in entries {
                 let path = entry.map_err(|e| io(&sub, e))?.path();
                 if !path.is_file() {
+                    if path.is_symlink() && !path.exists() {
+                        return Err(pack_err(&path.display().to_string(), "a link to nothing (broken link)"));
+                    }
                     continue;
                 }
                 within(&root, &path)?;

@@ -224,8 +224,15 @@ fn pack_links_that_leave_the_pack_are_refused() {
     assert!(stderr.contains("lists/shadow.txt: a link to "), "{stderr}");
     assert!(stderr.contains("secret.txt, outside the pack folder"), "{stderr}");
 
-    // The lists folder itself may not lead out either.
+    // A link to nothing is said, not skipped.
     fs::remove_file(pack.join("lists/shadow.txt")).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("gone.txt"), pack.join("lists/gone.txt")).unwrap();
+    let out = trawl().args(["detect", "--list", "--no-builtin", "--pack"]).arg(&pack).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).1.contains("lists/gone.txt: a link to nothing (broken link)"), "{}", text(&out).1);
+    fs::remove_file(pack.join("lists/gone.txt")).unwrap();
+
+    // The lists folder itself may not lead out either.
     let outside = dir.path().join("elsewhere");
     fs::create_dir_all(&outside).unwrap();
     fs::write(outside.join("x.txt"), "y\n").unwrap();
