@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::detect::Severity;
+use crate::engine::MemoryLimit;
 use crate::formats::FormatKind;
 use crate::output::{CsvBom, OutputFormat};
 
@@ -159,6 +160,17 @@ pub struct QueryArgs {
     /// Rows shown in a terminal table (files always get every row).
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_rows: usize,
+    #[command(flatten)]
+    pub memory: MemoryArg,
+}
+
+/// How much memory queries may take.
+#[derive(Debug, Args)]
+pub struct MemoryArg {
+    /// Memory queries may use (8G, 512M, 25%); sorts, aggregates and joins spill to the temp
+    /// folder beyond it. Default: half of this machine's memory.
+    #[arg(long, value_name = "SIZE", value_parser = MemoryLimit::parse)]
+    pub memory_limit: Option<MemoryLimit>,
 }
 
 /// Which detections exist and how they are parameterised.
@@ -226,4 +238,6 @@ pub struct DetectArgs {
     /// Rows of each detection's hits shown under the summary (0: summary only).
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub rows: usize,
+    #[command(flatten)]
+    pub memory: MemoryArg,
 }

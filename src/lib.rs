@@ -20,9 +20,11 @@ pub mod urlparts;
 pub mod verify;
 
 /// The async runtime for Delta and DataFusion calls (parsing itself runs on rayon threads).
+/// Its threads have the large stack SQL planning needs (see `engine::SQL_STACK_BYTES`).
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(std::thread::available_parallelism().map_or(2, |n| n.get()))
+        .thread_stack_size(engine::SQL_STACK_BYTES)
         .enable_all()
         .build()
         .expect("a tokio runtime can be built")

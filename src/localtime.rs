@@ -70,36 +70,81 @@ impl LocalDays {
 
 /// Reads zone-less local wall times (Windows Firewall logs) as UTC, in one zone.
 ///
-/// Caches the offset of the last local hour seen. A wall time that occurs twice (the hour the
-/// clocks go back) is read as the earlier instant; one that never occurs (the hour skipped
-/// forward) with the offset in force before the change.
+/// Caches the offset of the last local hour seen; only hours with a DST change are looked at
+/// second by second. A wall time that occurs twice (the hour the clocks go back) is read as the
+/// earlier instant; one that never occurs (the hour skipped forward) with the offset in force
+/// before the change. Both are told to the caller as a [`Wall`], so rows can say so.
 #[derive(Clone)]
 pub struct LocalToUtc {
     tz: Tz,
     hour: i64,
     offset: i64,
+    /// The cached hour holds a DST change: read each second on its own.
+    changes: bool,
+}
+
+/// How a local wall time maps to an instant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wall {
+    /// Exactly one instant.
+    Single,
+    /// Skipped by a DST change (clocks went forward over it): read with the earlier offset.
+    Gap,
+    /// Occurs twice (clocks went back over it): read as the earlier instant.
+    Overlap,
+}
+
+impl Wall {
+    /// How `extra['dst']` names it on a row (`None` for a plain wall time).
+    pub fn flag(self) -> Option<&'static str> {
+        match self {
+            Wall::Single => None,
+            Wall::Gap => Some("gap"),
+            Wall::Overlap => Some("overlap"),
+        }
+    }
 }
 
 impl LocalToUtc {
     pub fn new(tz: Tz) -> Self {
-        LocalToUtc { tz, hour: i64::MIN, offset: 0 }
+        LocalToUtc { tz, hour: i64::MIN, offset: 0, changes: false }
     }
 
     /// UTC microseconds of a local time given as seconds since 1970-01-01 00:00 local.
     pub fn utc_micros(&mut self, local_secs: i64) -> i64 {
+        self.read(local_secs).0
+    }
+
+    /// The same, and whether the wall time was skipped or repeated by a DST change.
+    pub fn read(&mut self, local_secs: i64) -> (i64, Wall) {
         let hour = local_secs.div_euclid(3600);
         if hour != self.hour {
             self.hour = hour;
-            let naive = chrono::DateTime::from_timestamp(hour * 3600, 0).map(|d| d.naive_utc());
-            self.offset = match naive.map(|n| self.tz.offset_from_local_datetime(&n)) {
-                Some(chrono::LocalResult::Single(o)) | Some(chrono::LocalResult::Ambiguous(o, _)) => {
-                    o.fix().local_minus_utc() as i64
-                }
-                // In a gap: the offset an hour earlier, before the clocks moved.
-                _ => offset_at(&self.tz, hour * 3600 - 3600) as i64,
-            };
+            let (offset, wall) = self.resolve(hour * 3600);
+            let (end_offset, end_wall) = self.resolve(hour * 3600 + 3599);
+            self.offset = offset;
+            self.changes = wall != Wall::Single || end_wall != Wall::Single || end_offset != offset;
         }
-        (local_secs - self.offset) * 1_000_000
+        if !self.changes {
+            return ((local_secs - self.offset) * 1_000_000, Wall::Single);
+        }
+        let (offset, wall) = self.resolve(local_secs);
+        ((local_secs - offset) * 1_000_000, wall)
+    }
+
+    /// The offset (seconds east of UTC) a local second is read with, and how it maps.
+    fn resolve(&self, local_secs: i64) -> (i64, Wall) {
+        let naive = chrono::DateTime::from_timestamp(local_secs, 0).map(|d| d.naive_utc());
+        match naive.map(|n| self.tz.offset_from_local_datetime(&n)) {
+            Some(chrono::LocalResult::Single(o)) => (o.fix().local_minus_utc() as i64, Wall::Single),
+            Some(chrono::LocalResult::Ambiguous(o, _)) => (o.fix().local_minus_utc() as i64, Wall::Overlap),
+            // In a gap: the offset of the wall time an hour earlier, before the clocks moved.
+            _ => {
+                let before = chrono::DateTime::from_timestamp(local_secs - 3600, 0).map(|d| d.naive_utc());
+                let o = before.and_then(|n| self.tz.offset_from_local_datetime(&n).earliest());
+                (o.map_or(0, |o| o.fix().local_minus_utc() as i64), Wall::Gap)
+            }
+        }
     }
 }
 

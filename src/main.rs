@@ -17,10 +17,23 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("trawl: {e:#}");
+            eprintln!("trawl: {}", causes_once(&e));
             ExitCode::from(2)
         }
     }
+}
+
+/// The error and its causes, each said once: a wrapper that names its source in its own text
+/// (`{path}: {source}`) would otherwise print that source twice.
+fn causes_once(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        if !out.contains(&cause) {
+            out.push_str(if out.is_empty() { "" } else { ": " });
+            out.push_str(&cause);
+        }
+    }
+    out
 }
 
 /// `trawl query ... | head` closing the pipe early is not an error.

@@ -165,10 +165,18 @@ fn check_sources(
         }
     }
     let mut files = Vec::new();
+    let mut odd = Vec::new();
     for p in sources {
-        walk(p, &mut files);
+        walk(p, &mut files, &mut odd);
     }
-    report.sources += files.len();
+    report.sources += files.len() + odd.len();
+    // Opening a named pipe would wait forever for a writer; ingest skipped them the same way.
+    report.findings.extend(odd.into_iter().map(|path| Finding {
+        problem: Problem::SourceSkipped,
+        scope: "source".into(),
+        path: path.display().to_string(),
+        detail: "not a regular file (pipe, socket or device): not read, as ingest does not read it".into(),
+    }));
     let findings: Vec<Option<Finding>> = files
         .par_iter()
         .map(|path| {
@@ -215,8 +223,9 @@ fn check_sources(
     Ok(())
 }
 
-/// Files under `path`, following no folder links (a loop cannot trap the walk).
-fn walk(path: &Path, out: &mut Vec<PathBuf>) {
+/// Files under `path`, following no folder links (a loop cannot trap the walk); what is neither
+/// a file nor a folder (a named pipe, a socket, a device, or a link to one) goes to `odd`.
+fn walk(path: &Path, out: &mut Vec<PathBuf>, odd: &mut Vec<PathBuf>) {
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.is_dir() => {
             let Ok(entries) = std::fs::read_dir(path) else {
@@ -226,10 +235,11 @@ fn walk(path: &Path, out: &mut Vec<PathBuf>) {
             let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
             names.sort();
             for n in names {
-                walk(&n, out);
+                walk(&n, out, odd);
             }
         }
         Ok(m) if m.file_type().is_symlink() && path.is_dir() => {}
+        Ok(_) if std::fs::metadata(path).is_ok_and(|t| !t.is_file()) => odd.push(path.to_path_buf()),
         // Files, links to files, and paths that cannot be read (reported when hashed).
         _ => out.push(path.to_path_buf()),
     }

@@ -13,7 +13,7 @@ use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, 
 
 use crate::cli::{CompactArgs, DetectArgs, IngestArgs, PackArgs, QueryArgs, TimeRangeArgs, VerifyArgs};
 use crate::detect::{self, Finding, Outcome, Pack};
-use crate::engine::{Engine, TimeRange};
+use crate::engine::{Engine, MemoryLimit, TimeRange};
 use crate::formats::logformat;
 use crate::ingest::{IngestOptions, IngestReport, ingest};
 use crate::lake::Lake;
@@ -139,7 +139,16 @@ fn print_summary(r: &IngestReport, lake: &Lake, quiet: bool) {
             f.error.as_deref().unwrap_or("")
         );
     }
-    if !r.skipped.is_empty() {
+    if !r.skipped.is_empty() && quiet {
+        // One line however many: the reasons are in the ledger for whoever asks.
+        let _ = writeln!(
+            err,
+            "skipped {} file(s); why: trawl query --lake {} \"SELECT path, reason FROM ingests WHERE status = \
+             'skipped' AND ingested_at = (SELECT max(ingested_at) FROM ingests)\"",
+            r.skipped.len(),
+            lake.root().display(),
+        );
+    } else if !r.skipped.is_empty() {
         let _ = writeln!(err, "skipped {} file(s):", r.skipped.len());
         for s in &r.skipped {
             let _ = writeln!(err, "  {}: {}", s.path, s.reason);
@@ -180,7 +189,8 @@ pub fn run_query(args: QueryArgs) -> Result<ExitCode> {
         None => None,
     };
     let result = rt.block_on(async {
-        let engine = open_engine(&lake, &args.range, &pack).await?;
+        let engine =
+            open_engine(&lake, &args.range, &pack, args.memory.memory_limit.unwrap_or_default()).await?;
         if let Some(b) = &bound {
             // A detection runs as `trawl detect` runs it: skipped on empty tables, with its notes.
             let finding = detect::run_one(&engine, b, &mut BTreeMap::new()).await;
@@ -196,10 +206,7 @@ pub fn run_query(args: QueryArgs) -> Result<ExitCode> {
                 Outcome::Failed(message) => Err(anyhow::anyhow!(message)),
             };
         }
-        let df = engine.sql(&sql).await?;
-        let schema = df.schema().inner().clone();
-        let batches: Vec<RecordBatch> = df.collect().await.map_err(|e| engine.explain(e))?;
-        Ok::<_, anyhow::Error>(Some((schema, batches)))
+        Ok::<_, anyhow::Error>(Some(engine.collect(&sql).await?))
     })?;
     let Some((schema, batches)) = result else { return Ok(ExitCode::SUCCESS) };
     match (&args.output, file_format) {
@@ -232,10 +239,10 @@ fn load_pack(args: &PackArgs) -> Result<Pack> {
 }
 
 /// A session over the lake, limited to the time range, with the pack's lists as tables.
-async fn open_engine(lake: &Lake, range: &TimeRangeArgs, pack: &Pack) -> Result<Engine> {
+async fn open_engine(lake: &Lake, range: &TimeRangeArgs, pack: &Pack, memory: MemoryLimit) -> Result<Engine> {
     let range = TimeRange::parse(range.since.as_deref(), range.until.as_deref(), lake.tz())
         .map_err(|e| anyhow::anyhow!(e))?;
-    let mut engine = Engine::new(lake).await?;
+    let mut engine = Engine::with_memory(lake, memory).await?;
     engine.restrict(&range).await?;
     pack.register_lists(&mut engine)?;
     Ok(engine)
@@ -309,7 +316,8 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
     }
     let rt = crate::runtime();
     let mut findings = rt.block_on(async {
-        let engine = open_engine(&lake, &args.range, &pack).await?;
+        let engine =
+            open_engine(&lake, &args.range, &pack, args.memory.memory_limit.unwrap_or_default()).await?;
         Ok::<_, anyhow::Error>(detect::run(&engine, &bound).await)
     })?;
     detect::sort_findings(&mut findings);

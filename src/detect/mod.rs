@@ -397,6 +397,7 @@ impl Pack {
     /// A pack folder: `*.sql` at its top, `lists/*.txt|csv` beside them; other files are ignored.
     pub fn load(dir: &Path) -> Result<Pack, DetectError> {
         let io = |p: &Path, e: std::io::Error| pack_err(&p.display().to_string(), e.to_string());
+        let root = dir.canonicalize().map_err(|e| io(dir, e))?;
         let mut files = Vec::new();
         for sub in [dir.to_path_buf(), dir.join("lists")] {
             let entries = match std::fs::read_dir(&sub) {
@@ -404,11 +405,16 @@ impl Pack {
                 Err(e) if sub != dir && e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(io(&sub, e)),
             };
+            within(&root, &sub)?;
             for entry in entries {
                 let path = entry.map_err(|e| io(&sub, e))?.path();
                 if !path.is_file() {
+                    if path.is_symlink() && !path.exists() {
+                        return Err(pack_err(&path.display().to_string(), "a link to nothing (broken link)"));
+                    }
                     continue;
                 }
+                within(&root, &path)?;
                 let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
                 let rel = path.strip_prefix(dir).unwrap_or(&path).to_string_lossy().replace('\\', "/");
                 files.push((rel, text));
@@ -534,6 +540,24 @@ impl Pack {
         }
         Ok(())
     }
+}
+
+/// Refuses a pack file or folder that is, or passes through, a link leading out of the pack:
+/// a link in `lists/` to any file the user can read would make it a queryable table.
+fn within(root: &Path, path: &Path) -> Result<(), DetectError> {
+    let shown = path.display().to_string();
+    let real = path.canonicalize().map_err(|e| pack_err(&shown, e.to_string()))?;
+    if real.starts_with(root) {
+        return Ok(());
+    }
+    Err(pack_err(
+        &shown,
+        format!(
+            "a link to {}, outside the pack folder {}: refused (copy the file into the pack instead)",
+            real.display(),
+            root.display()
+        ),
+    ))
 }
 
 /// A list file as a table: `.txt` one `entry` per line (`#` starts a comment), `.csv` a header
@@ -733,17 +757,13 @@ pub async fn run_one<'a>(
 pub async fn lint(engine: &Engine, b: &Bound<'_>) -> Result<(), String> {
     let queries = std::iter::once(("", &b.sql)).chain(b.notes_sql.iter().map(|n| (" (notes query)", n)));
     for (what, sql) in queries {
-        let fail = |e: &QueryError| format!("{}{what}: {}", b.detection.file, short(e));
-        let df = engine.sql(sql).await.map_err(|e| fail(&e))?;
-        df.create_physical_plan().await.map_err(|e| fail(&engine.explain(e)))?;
+        engine.check(sql).await.map_err(|e| format!("{}{what}: {}", b.detection.file, short(&e)))?;
     }
     Ok(())
 }
 
 async fn collect(engine: &Engine, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
-    let df = engine.sql(sql).await.map_err(|e| short(&e))?;
-    let schema = df.schema().inner().clone();
-    let batches = df.collect().await.map_err(|e| short(&engine.explain(e)))?;
+    let (schema, batches) = engine.collect(sql).await.map_err(|e| short(&e))?;
     Ok((schema, batches.into_iter().filter(|b| b.num_rows() > 0).collect()))
 }
 

@@ -1,14 +1,21 @@
-//! The only place that builds a DataFusion session: lake tables, trawl's SQL functions, and the
-//! read-only rule for user SQL.
+//! The only place that builds a DataFusion session: lake tables, trawl's SQL functions, the
+//! read-only rule for user SQL, and the limits every statement runs under (memory, and the stack
+//! that deep expressions need). SQL is planned and run through [`Engine`] only, never on a
+//! caller's thread, so no statement can overflow a small stack and abort the process.
 
+use std::num::NonZeroUsize;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
 use datafusion::arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::config::ConfigOptions;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::{SQLOptions, SessionConfig, SessionContext};
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::scalar::ScalarValue;
 
@@ -31,6 +38,117 @@ pub enum QueryError {
     Sql { message: String, tables: String },
     #[error("{0}")]
     ReadOnly(String),
+    #[error("{}", memory_advice(*limit, *explicit))]
+    Memory { limit: u64, explicit: bool },
+    #[error(
+        "this SQL has {tokens} tokens, more than the {MAX_SQL_TOKENS} trawl plans in one statement (an \
+         expression that long would exhaust the planner's stack): put a long list of values in a pack \
+         list (lists/NAME.txt) and match it with `IN (SELECT entry FROM NAME)` or a join"
+    )]
+    TooLong { tokens: usize },
+}
+
+/// Stack of every thread SQL is planned and run on. DataFusion and delta-rs recurse once per
+/// operand of a long `OR` chain or `IN` list (delta-rs turns `IN` into `OR`s to prune files),
+/// at one to a few KiB a level: a 99,000-item `IN` list (just under [`MAX_SQL_TOKENS`]) plans
+/// and runs in 256 MiB even in a debug build. Only the pages a statement touches are committed.
+pub const SQL_STACK_BYTES: usize = 256 << 20;
+
+/// Longest statement, in SQL tokens, that is planned; longer ones are refused with advice
+/// rather than risking the stack (a 30,000-item indicator list is about 60,000 tokens).
+pub const MAX_SQL_TOKENS: usize = 200_000;
+
+/// Share of the machine's memory (or its cgroup's limit) queries may use by default.
+const DEFAULT_MEMORY_SHARE: f64 = 0.5;
+
+/// What to do when a query hit the memory limit, by where the limit came from.
+fn memory_advice(limit: u64, explicit: bool) -> String {
+    let size = |b: u64| {
+        if b >= 1 << 30 {
+            format!("{:.1} GiB", b as f64 / (1u64 << 30) as f64)
+        } else {
+            format!("{} MiB", b >> 20)
+        }
+    };
+    let filter = "add a filter (--since/--until, or a condition on date) so it reads less";
+    if explicit {
+        format!(
+            "the query needs more than {}, the --memory-limit given: raise it (--memory-limit {}) or {filter}",
+            size(limit),
+            size(limit.saturating_mul(2)).replace(' ', "").trim_end_matches("iB").to_string()
+        )
+    } else {
+        format!(
+            "the query needs more than {}, half of this machine's memory (the default limit): {filter}, \
+             or raise --memory-limit (75%, say)",
+            size(limit)
+        )
+    }
+}
+
+/// Memory queries may use before operators spill to disk or the query stops with
+/// [`QueryError::Memory`]: `None` gives half of the machine's memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MemoryLimit(pub Option<u64>);
+
+impl MemoryLimit {
+    /// Reads `--memory-limit`: `8G`, `512M`, `1.5GB`, `2GiB` (units of 1024), or `25%` of the
+    /// machine's memory.
+    pub fn parse(s: &str) -> Result<MemoryLimit, String> {
+        let t = s.trim();
+        let bad = || format!("{s:?}: give a size such as 8G, 512M or 1.5G, or a share of memory such as 25%");
+        let bytes = if let Some(pct) = t.strip_suffix('%') {
+            let p: f64 = pct.trim().parse().map_err(|_| bad())?;
+            if !(p > 0.0 && p <= 100.0) {
+                return Err(bad());
+            }
+            machine_memory() as f64 * p / 100.0
+        } else {
+            let upper = t.to_ascii_uppercase();
+            let digits = upper.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+            let unit = upper[digits.len()..].trim_end_matches("IB").trim_end_matches('B');
+            let scale: u64 = match unit {
+                "" => 1,
+                "K" => 1 << 10,
+                "M" => 1 << 20,
+                "G" => 1 << 30,
+                "T" => 1 << 40,
+                _ => return Err(bad()),
+            };
+            let v: f64 = digits.trim().parse().map_err(|_| bad())?;
+            if !(v.is_finite() && v > 0.0) {
+                return Err(bad());
+            }
+            v * scale as f64
+        };
+        if bytes < (16 << 20) as f64 {
+            return Err(format!("{s:?}: at least 16M, or no query can run"));
+        }
+        Ok(MemoryLimit(Some(bytes as u64)))
+    }
+
+    /// The limit in bytes.
+    pub fn bytes(self) -> u64 {
+        self.0.unwrap_or_else(|| (machine_memory() as f64 * DEFAULT_MEMORY_SHARE) as u64)
+    }
+}
+
+/// Physical memory, or the cgroup's limit when that is lower (containers); 8 GiB when neither
+/// can be read.
+fn machine_memory() -> u64 {
+    let read = |p: &str| std::fs::read_to_string(p).ok();
+    let total = read("/proc/meminfo")
+        .and_then(|m| {
+            let line = m.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(kb * 1024)
+        })
+        .unwrap_or(8 << 30);
+    let cgroup = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"]
+        .iter()
+        .filter_map(|p| read(p)?.trim().parse::<u64>().ok())
+        .min();
+    cgroup.map_or(total, |c| c.min(total))
 }
 
 /// A session over one lake, with every table registered.
@@ -39,18 +157,28 @@ pub struct Engine {
     tables: Vec<String>,
     tz: Tz,
     restricted: bool,
+    memory: MemoryLimit,
 }
 
 impl Engine {
     /// Opens the lake's Delta tables and registers them, with trawl's functions.
     pub async fn new(lake: &Lake) -> Result<Engine, QueryError> {
-        Self::with_tables(lake, &all_tables()).await
+        Self::with_memory(lake, MemoryLimit::default()).await
+    }
+
+    /// The same, with queries limited to `memory`.
+    pub async fn with_memory(lake: &Lake, memory: MemoryLimit) -> Result<Engine, QueryError> {
+        Self::open(lake, &all_tables(), memory).await
     }
 
     /// The same, with only some of the lake's tables: loading a Delta log costs with its size,
     /// and ingest reading its ledger needs none of the data tables.
     pub async fn with_tables(lake: &Lake, specs: &[&TableSpec]) -> Result<Engine, QueryError> {
-        let ctx = Self::context()?;
+        Self::open(lake, specs, MemoryLimit::default()).await
+    }
+
+    async fn open(lake: &Lake, specs: &[&TableSpec], memory: MemoryLimit) -> Result<Engine, QueryError> {
+        let ctx = Self::context(memory)?;
         let mut tables = Vec::new();
         for spec in specs {
             let Some(table) = lake.load_table(spec).await? else {
@@ -66,36 +194,55 @@ impl Engine {
                 .map_err(|e| QueryError::Sql { message: e.to_string(), tables: String::new() })?;
             tables.push(spec.table.clone());
         }
-        Self::with_builtins(ctx, tables, lake.tz())
+        Self::with_builtins(ctx, tables, lake.tz(), memory)
     }
 
     /// A session with every table of the lake layout present but empty: SQL plans against it
     /// exactly as against a lake (`trawl detect --lint` checks packs with no lake at hand).
     pub fn offline(tz: Tz) -> Result<Engine, QueryError> {
-        let ctx = Self::context()?;
+        let memory = MemoryLimit::default();
+        let ctx = Self::context(memory)?;
         let mut tables = Vec::new();
         for spec in all_tables() {
             ctx.register_batch(spec.table.as_str(), RecordBatch::new_empty(spec.table_schema()))
                 .map_err(|e| QueryError::Sql { message: e.to_string(), tables: String::new() })?;
             tables.push(spec.table.clone());
         }
-        Self::with_builtins(ctx, tables, tz)
+        Self::with_builtins(ctx, tables, tz, memory)
     }
 
     /// The session configuration every engine starts from.
-    fn context() -> Result<SessionContext, QueryError> {
+    fn context(memory: MemoryLimit) -> Result<SessionContext, QueryError> {
+        let sql =
+            |e: DataFusionError| QueryError::Sql { message: e.strip_backtrace(), tables: String::new() };
         // DATAFUSION_* variables (as datafusion-cli reads them) tune the session without a
         // rebuild, e.g. DATAFUSION_EXECUTION_BATCH_SIZE; target_partitions defaults to the cores.
-        let options = ConfigOptions::from_env()
-            .map_err(|e| QueryError::Sql { message: e.strip_backtrace(), tables: String::new() })?;
+        let options = ConfigOptions::from_env().map_err(sql)?;
         let config = SessionConfig::from(options).with_information_schema(true);
-        Ok(SessionContext::new_with_config(config))
+        // Sorts, aggregates and joins share the pool fairly and spill to the OS temp folder
+        // when it is full; what cannot spill (a cross join's build side) stops the query with
+        // the largest consumers named, instead of taking the machine's memory.
+        let pool = FairSpillPool::new(usize::try_from(memory.bytes()).unwrap_or(usize::MAX));
+        let top = NonZeroUsize::new(3).expect("3 is not zero");
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(TrackConsumersPool::new(pool, top)))
+            .with_disk_manager_builder(
+                DiskManagerBuilder::default().with_mode(DiskManagerMode::OsTmpDirectory),
+            )
+            .build_arc()
+            .map_err(sql)?;
+        Ok(SessionContext::new_with_config_rt(config, runtime))
     }
 
     /// trawl's functions and built-in lookup tables, on top of the lake's tables.
-    fn with_builtins(ctx: SessionContext, tables: Vec<String>, tz: Tz) -> Result<Engine, QueryError> {
+    fn with_builtins(
+        ctx: SessionContext,
+        tables: Vec<String>,
+        tz: Tz,
+        memory: MemoryLimit,
+    ) -> Result<Engine, QueryError> {
         functions::register_functions(&ctx, tz);
-        let mut engine = Engine { ctx, tables, tz, restricted: false };
+        let mut engine = Engine { ctx, tables, tz, restricted: false, memory };
         engine.register_batch("ifilter_categories", ifilter_categories())?;
         Ok(engine)
     }
@@ -158,15 +305,83 @@ impl Engine {
         &self.tables
     }
 
-    /// Plans a read-only statement: DDL, DML, COPY and SET are refused.
+    /// Plans a read-only statement: DDL, DML, COPY and SET are refused. The plan is made on a
+    /// large-stack thread; prefer [`Engine::collect`] and [`Engine::check`], which also run and
+    /// drop it there.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame, QueryError> {
+        let ctx = self.ctx.clone();
+        let sql = self.admit(sql)?;
+        self.on_sql_thread(async move { Self::plan(&ctx, &sql).await }).await
+    }
+
+    /// Plans and runs a read-only statement: its schema and its batches.
+    pub async fn collect(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
+        let ctx = self.ctx.clone();
+        let sql = self.admit(sql)?;
+        self.on_sql_thread(async move {
+            let df = Self::plan(&ctx, &sql).await?;
+            let schema = df.schema().inner().clone();
+            Ok((schema, df.collect().await?))
+        })
+        .await
+    }
+
+    /// Plans a read-only statement down to a physical plan without running it, so syntax,
+    /// unknown tables or columns and type errors show.
+    pub async fn check(&self, sql: &str) -> Result<(), QueryError> {
+        let ctx = self.ctx.clone();
+        let sql = self.admit(sql)?;
+        self.on_sql_thread(async move {
+            Self::plan(&ctx, &sql).await?.create_physical_plan().await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame, DataFusionError> {
         let options =
             SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        self.ctx.sql_with_options(sql, options).await.map_err(|e| self.explain(e))
+        ctx.sql_with_options(sql, options).await
+    }
+
+    /// Refuses a statement too long to plan safely, before any recursion starts.
+    fn admit(&self, sql: &str) -> Result<String, QueryError> {
+        use datafusion::sql::sqlparser::dialect::GenericDialect;
+        use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+        // Only a statement that could be too long is tokenized (a token is at least a byte).
+        if sql.len() > MAX_SQL_TOKENS {
+            let mut buf = Vec::new();
+            // A statement that does not tokenize fails in the planner, with its message.
+            let _ = Tokenizer::new(&GenericDialect {}, sql).tokenize_with_location_into_buf(&mut buf);
+            let tokens = buf.iter().filter(|t| !matches!(t.token, Token::Whitespace(_))).count();
+            if tokens > MAX_SQL_TOKENS {
+                return Err(QueryError::TooLong { tokens });
+            }
+        }
+        Ok(sql.to_string())
+    }
+
+    /// Runs `work` as a task of the runtime, whose threads have [`SQL_STACK_BYTES`] of stack
+    /// (see `crate::runtime`), wherever the caller runs; the plan is dropped there too. A panic
+    /// in DataFusion becomes this statement's error, not the process's end.
+    async fn on_sql_thread<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T, DataFusionError>> + Send + 'static,
+    ) -> Result<T, QueryError> {
+        match tokio::spawn(work).await {
+            Ok(r) => r.map_err(|e| self.explain(e)),
+            Err(e) => Err(QueryError::Sql {
+                message: format!("the query engine failed on this statement: {e}"),
+                tables: String::new(),
+            }),
+        }
     }
 
     /// Turns a DataFusion error into one that names the tables to pick from.
     pub fn explain(&self, e: DataFusionError) -> QueryError {
+        if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)) {
+            return QueryError::Memory { limit: self.memory.bytes(), explicit: self.memory.0.is_some() };
+        }
         let message = e.strip_backtrace();
         if message.contains("not supported")
             && (message.contains("DDL") || message.contains("DML") || message.contains("Statement"))
@@ -257,6 +472,19 @@ pub fn ifilter_categories() -> RecordBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_limits_read_as_sizes_or_shares() {
+        assert_eq!(MemoryLimit::parse("8G"), Ok(MemoryLimit(Some(8 << 30))));
+        assert_eq!(MemoryLimit::parse("512m"), Ok(MemoryLimit(Some(512 << 20))));
+        assert_eq!(MemoryLimit::parse("1.5GiB"), Ok(MemoryLimit(Some(3 << 29))));
+        assert_eq!(MemoryLimit::parse("2GB"), Ok(MemoryLimit(Some(2 << 30))));
+        let half = MemoryLimit::parse("50%").unwrap().bytes();
+        assert_eq!(half, MemoryLimit::default().bytes());
+        for bad in ["lots", "0", "-1G", "150%", "8X", "1K"] {
+            assert!(MemoryLimit::parse(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn category_table_names_job_sites_storage_and_webmail() {

@@ -23,6 +23,14 @@ const E_METHOD: ParseError = ParseError::new("field 6 (method)", "missing");
 const E_URL: ParseError = ParseError::new("field 7 (url)", "missing");
 const E_HIER: ParseError =
     ParseError::new("field 9 (hierarchy/peer)", "no HIERARCHY/peer field after the user");
+const E_CR: ParseError = ParseError::new(
+    "line",
+    "holds a carriage return (CR) that ends no line: Squid writes none, so the line is kept whole here \
+     rather than merged with what follows the CR",
+);
+
+/// Key in `extra` of whatever follows `%mt` (`log_mime_hdrs on` puts the headers there).
+pub const TRAILING: &str = "trailing";
 
 /// Splits `CODE/rest` on the first `/`.
 #[inline]
@@ -55,6 +63,11 @@ impl ProxyParser for SquidNative {
     }
 
     fn parse<'a>(&self, line: &'a [u8]) -> Result<ProxyRow<'a>, ParseError> {
+        // A lone CR is no line end (framing strips a CR before LF only), so a CR inside means two
+        // records glued together or a damaged one; neither may pass as one row.
+        if memchr(b'\r', line).is_some() {
+            return Err(E_CR);
+        }
         let mut f = Fields::new(line);
         let ts = f.next().and_then(parse_epoch_micros).ok_or(E_TIME)?;
         let duration = f.next().and_then(parse_i64).ok_or(E_DURATION)?;
@@ -80,8 +93,13 @@ impl ProxyParser for SquidNative {
         };
         let user = trim(&line[user_start..user_end]);
         let (hierarchy, peer) = split_slash(hier).ok_or(E_HIER)?;
-        // `log_mime_hdrs on` appends bracketed headers after the type: not stored yet.
         let mime = f.next();
+        // Fields after the type (`log_mime_hdrs on` appends bracketed headers) are kept as written.
+        let mut extra = super::proxy::Extra::default();
+        let trailing = f.rest();
+        if !trailing.is_empty() {
+            extra.push(TRAILING, trailing);
+        }
         Ok(ProxyRow {
             ts,
             duration_ms: Some(duration),
@@ -97,6 +115,7 @@ impl ProxyParser for SquidNative {
             cache_result: Some(code),
             hierarchy: dash_is_none(hierarchy),
             server_ip: dash_is_none(peer),
+            extra,
             ..ProxyRow::default()
         })
     }
@@ -250,6 +269,21 @@ mod tests {
         assert_eq!(e, E_CODE);
         let e = SquidNative.parse(b"1.0 5 1.2.3.4 TCP_MISS/200 1 GET http://x/ -").unwrap_err();
         assert_eq!(e, E_HIER);
+    }
+
+    #[test]
+    fn native_trailing_fields_are_kept_and_a_lone_cr_rejects() {
+        let base = "1712000000.000    567 10.0.0.1 TCP_MISS/200 5432 GET http://a.example/1 u1 HIER_DIRECT/1.2.3.4 text/html";
+        let r = SquidNative.parse(base.as_bytes()).unwrap();
+        assert!(r.extra.pairs().is_empty());
+        let mime = format!("{base} [Host: a.example\\r\\n] [HTTP/1.1 200 OK\\r\\n]  ");
+        let r = SquidNative.parse(mime.as_bytes()).unwrap();
+        assert_eq!(s(r.content_type), Some("text/html"));
+        let pairs: Vec<(&str, Option<&str>)> =
+            r.extra.pairs().iter().map(|(k, v)| (*k, s(Some(v)))).collect();
+        assert_eq!(pairs, [(TRAILING, Some("[Host: a.example\\r\\n] [HTTP/1.1 200 OK\\r\\n]"))]);
+        let glued = format!("{base}\r{base}");
+        assert_eq!(SquidNative.parse(glued.as_bytes()).unwrap_err(), E_CR);
     }
 
     #[test]

@@ -4,10 +4,20 @@
 //! `<134>1 2024-06-28T12:20:30+09:00 proxy01 squid 123 - - payload`, a bare `<34>payload`, or
 //! (as rsyslog writes files) `Jun 28 12:20:30 proxy01 squid[123]: payload` with no PRI. The
 //! header is removed before the format's parser sees the line, and the host is kept.
+//! OPNsense and pfSense mix the two: an RFC 5424 start with a BSD tag
+//! (`<1>1 2020-09-25T16:23:25+02:00 fw.local (squid-1)[91300]: payload`).
 
 use memchr::memchr;
 
+use super::ParseError;
 use super::bytes::Fields;
+
+/// What a line that opens like an RFC 5424 header but is not one is rejected for.
+pub const E_HEADER: ParseError = ParseError::new(
+    "syslog header",
+    "opens as RFC 5424 (<PRI>1 TIMESTAMP) but is neither `HOST APP PROCID MSGID SD MSG` nor \
+     `HOST TAG[PID]: MSG`; the payload after it was not read",
+);
 
 /// The sending host (if the header names one) and the payload.
 pub fn unwrap(line: &[u8]) -> (Option<&[u8]>, &[u8]) {
@@ -20,6 +30,16 @@ pub fn unwrap(line: &[u8]) -> (Option<&[u8]>, &[u8]) {
         }
         None => rfc3164(line).unwrap_or((None, line)),
     }
+}
+
+/// Why a line that failed to parse may have failed in its syslog header rather than its payload:
+/// it opens as an RFC 5424 header (`<PRI>1 ` and a timestamp) that [`unwrap`] could not take off.
+/// For rejects only (the cold path), so the reason names the header, not a payload field.
+pub fn header_problem(line: &[u8]) -> Option<ParseError> {
+    let rest = strip_pri(line)?;
+    let after = rest.strip_prefix(b"1 ")?;
+    let ts = Fields::new(after).next()?;
+    (is_5424_time(ts) && rfc5424(rest).is_none()).then_some(E_HEADER)
 }
 
 /// `<0>` to `<191>`: the rest of the line after it.
@@ -37,12 +57,43 @@ fn strip_pri(line: &[u8]) -> Option<&[u8]> {
 fn rfc5424(rest: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
     let rest = rest.strip_prefix(b"1 ")?;
     let mut f = Fields::new(rest);
-    let ts = f.next()?;
-    if !(ts == b"-" || (ts.len() >= 10 && ts[4] == b'-' && ts[..4].iter().all(u8::is_ascii_digit))) {
+    if !is_5424_time(f.next()?) {
         return None;
     }
     let host = f.next()?;
-    let _app = f.next()?;
+    let app = f.next()?;
+    let tag_end = f.end();
+    // An APP-NAME ending in `:` is a BSD tag in practice (RFC 5424 allows the colon, no sender
+    // seen uses it), and reading it as one keeps the payload whole.
+    if bsd_tag(app) {
+        return Some((dash_host(host), tail(rest, tag_end)));
+    }
+    standard_5424(rest, f, host)
+}
+
+/// `-` or a date-time starting `YYYY-`.
+fn is_5424_time(ts: &[u8]) -> bool {
+    ts == b"-" || (ts.len() >= 10 && ts[4] == b'-' && ts[..4].iter().all(u8::is_ascii_digit))
+}
+
+/// A BSD-style tag in the APP-NAME place: `squid:`, `squid[123]:`, `(squid-1)[91300]:`.
+fn bsd_tag(app: &[u8]) -> bool {
+    app.len() > 1 && app.len() <= 64 && app.ends_with(b":")
+}
+
+/// The message after a header that ends at `end`: one separating space (and a BOM) go.
+fn tail(rest: &[u8], end: usize) -> &[u8] {
+    let msg = rest.get(end..).unwrap_or_default();
+    let msg = msg.strip_prefix(b" ").unwrap_or(msg);
+    msg.strip_prefix("\u{feff}".as_bytes()).unwrap_or(msg)
+}
+
+/// `PROCID MSGID SD MSG` after `1 TIMESTAMP HOST APP`, as RFC 5424 has it.
+fn standard_5424<'a>(
+    rest: &'a [u8],
+    mut f: Fields<'a>,
+    host: &'a [u8],
+) -> Option<(Option<&'a [u8]>, &'a [u8])> {
     let _procid = f.next()?;
     let _msgid = f.next()?;
     let sd_start = f.offset();
@@ -68,10 +119,7 @@ fn rfc5424(rest: &[u8]) -> Option<(Option<&[u8]>, &[u8])> {
         }
         i
     };
-    let msg = rest.get(after_sd..).unwrap_or_default();
-    let msg = msg.strip_prefix(b" ").unwrap_or(msg);
-    let msg = msg.strip_prefix("\u{feff}".as_bytes()).unwrap_or(msg);
-    Some((dash_host(host), msg))
+    Some((dash_host(host), tail(rest, after_sd)))
 }
 
 fn dash_host(h: &[u8]) -> Option<&[u8]> {
@@ -142,6 +190,26 @@ mod tests {
             (None, "logformat=lsc-squid-format duration=1")
         );
         assert_eq!(un("2024-06-28T12:20:30+09:00 proxy03 squid[9]: x y"), (Some("proxy03"), "x y"));
+    }
+
+    #[test]
+    fn rfc5424_start_with_a_bsd_tag_as_opnsense_writes_it() {
+        let payload = "1601051005.952  18459 192.168.4.100 TCP_TUNNEL/200 7323 CONNECT ap.lijit.com:443 - \
+                       HIER_DIRECT/72.251.249.9 -";
+        let line = format!("<1>1 2020-09-25T16:23:25+02:00 OPNsense.localdomain (squid-1)[91300]: {payload}");
+        assert_eq!(un(&line), (Some("OPNsense.localdomain"), payload));
+        assert_eq!(header_problem(line.as_bytes()), None);
+        assert_eq!(un("<13>1 - host squid: a b"), (Some("host"), "a b"));
+    }
+
+    #[test]
+    fn a_broken_5424_header_is_named_as_the_problem() {
+        let bad = "<1>1 2020-09-25T16:23:25+02:00 OPNsense.localdomain";
+        assert_eq!(un(bad).1, "1 2020-09-25T16:23:25+02:00 OPNsense.localdomain");
+        assert_eq!(header_problem(bad.as_bytes()), Some(E_HEADER));
+        // Not a header attempt: a bare PRI before a payload, or no PRI at all.
+        assert_eq!(header_problem(b"<34>1 5 10.0.0.1 TCP_MISS/200"), None);
+        assert_eq!(header_problem(b"1 2020-09-25T16:23:25+02:00 x"), None);
     }
 
     #[test]

@@ -83,7 +83,10 @@ fn slot(name: &[u8]) -> Slot {
 }
 
 const E_FIELDS: ParseError = ParseError::new("line", "field count differs from the #Fields header");
-const E_DATE: ParseError = ParseError::new("date", "not YYYY-MM-DD");
+const E_DATE: ParseError = ParseError::new("date", "not a date YYYY-MM-DD (or no such day)");
+
+/// Key in `extra` flagging a wall time a DST change skipped (`gap`) or repeated (`overlap`).
+pub const DST: &str = "dst";
 const E_TIME: ParseError = ParseError::new("time", "not HH:MM:SS");
 const E_NUMBER: ParseError = ParseError::new("port/size/tcp/icmp/pid", "not a number or '-'");
 const E_HEADER: ParseError = ParseError::new("#Fields", "no date and time fields, or more than 32 fields");
@@ -104,7 +107,17 @@ fn parse_date(s: &[u8]) -> Option<i64> {
     let y = parse_u64(&s[..4])? as i64;
     let m = parse_u64(&s[5..7])? as u32;
     let d = parse_u64(&s[8..10])? as u32;
-    ((1..=12).contains(&m) && (1..=31).contains(&d)).then(|| days_from_civil(y, m, d))
+    // 2024-02-30 would otherwise be read as March 1st.
+    ((1..=12).contains(&m) && (1..=days_in_month(y, m)).contains(&d)).then(|| days_from_civil(y, m, d))
+}
+
+fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        2 if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
 }
 
 fn parse_clock(s: &[u8]) -> Option<i64> {
@@ -259,7 +272,7 @@ impl RowSink for FirewallSink {
             }
         }
         let (Some(day), Some(secs)) = (day, secs) else { return Err(E_DATE) };
-        let ts = self.to_utc.utc_micros(day * 86_400 + secs);
+        let (ts, wall) = self.to_utc.read(day * 86_400 + secs);
         let utf8 =
             std::str::from_utf8(line).is_ok() && meta.log_host.is_none_or(|h| std::str::from_utf8(h).is_ok());
 
@@ -279,6 +292,10 @@ impl RowSink for FirewallSink {
                 }
                 _ => {}
             }
+        }
+        if let Some(flag) = wall.flag() {
+            self.extra.keys().append_value(DST);
+            self.extra.values().append_value(flag);
         }
         self.extra.append(true).expect("keys and values appended in pairs");
         for (b, v) in self.strings.iter_mut().zip(strings) {
@@ -367,5 +384,33 @@ mod tests {
         s.push(b"2021-06-22 12:48:22 ALLOW UDP 1.1.1.1 2.2.2.2 hello", meta(3)).unwrap();
         assert_eq!(s.push(b"2021-13-22 12:48:22 ALLOW UDP 1.1.1.1 2.2.2.2 x", meta(4)).unwrap_err(), E_DATE);
         assert_eq!(s.len(), 2);
+    }
+
+    #[test]
+    fn impossible_dates_reject_and_dst_changes_are_flagged() {
+        let mut s = FirewallSink::new(LocalDays::new(parse_tz("Europe/Berlin").unwrap()));
+        s.set_source("pfirewall.log");
+        let line =
+            |d: &str, t: &str| format!("{d} {t} ALLOW TCP 10.0.0.1 10.0.0.2 1 443 0 - 0 0 0 - - - SEND");
+        for bad in ["2024-02-30", "2023-02-29", "2024-04-31", "2024-00-10"] {
+            assert_eq!(s.push(line(bad, "12:00:00").as_bytes(), meta(1)).unwrap_err(), E_DATE, "{bad}");
+        }
+        let ts = |s: &mut FirewallSink, d: &str, t: &str| {
+            s.push(line(d, t).as_bytes(), meta(2)).unwrap().unwrap().ts
+        };
+        assert_eq!(ts(&mut s, "2024-02-29", "12:00:00"), 1_709_204_400_000_000);
+        // 2024-03-31 02:30 never happened in Berlin (CET +1 until 01:00 UTC): read as +1.
+        assert_eq!(ts(&mut s, "2024-03-31", "02:30:00"), 1_711_848_600_000_000);
+        assert_eq!(ts(&mut s, "2024-03-31", "03:30:00"), 1_711_848_600_000_000);
+        // 2024-10-27 02:30 happened twice: the earlier (CEST +2) instant.
+        assert_eq!(ts(&mut s, "2024-10-27", "02:30:00"), 1_729_989_000_000_000);
+        assert_eq!(ts(&mut s, "2024-10-27", "01:59:59"), 1_729_987_199_000_000);
+        let b = s.take_batch().batch;
+        let extra = b.column(FIREWALL.index_of("extra").unwrap());
+        let f =
+            datafusion::arrow::util::display::ArrayFormatter::try_new(extra.as_ref(), &Default::default())
+                .unwrap();
+        let shown: Vec<String> = (0..b.num_rows()).map(|i| f.value(i).to_string()).collect();
+        assert_eq!(shown, ["{}", "{dst: gap}", "{}", "{dst: overlap}", "{}"]);
     }
 }

@@ -436,8 +436,9 @@ fn find_sources(
     for p in &opts.paths {
         discover(p, &mut candidates, &mut skipped)?;
     }
+    let forced = opts.format.is_some();
     let recognised: Vec<Result<Source, Skipped>> =
-        pool.install(|| candidates.par_iter().map(|p| recognise(p, &formats)).collect());
+        pool.install(|| candidates.par_iter().map(|p| recognise(p, &formats, forced)).collect());
     let mut sources = Vec::new();
     for r in recognised {
         match r {
@@ -743,8 +744,10 @@ impl<R: Read> Read for HashingReader<R> {
     }
 }
 
-/// Opens a file, tells its compression and format from its first bytes and lines.
-fn recognise(path: &PathBuf, formats: &[Format]) -> Result<Source, Skipped> {
+/// Opens a file, tells its compression and format from its first bytes and lines. A `forced`
+/// format (`--format`, the one candidate) is taken without sniffing: lines it cannot read become
+/// rejects, so a file whose head is odd (one 70 KB URL) is still read.
+fn recognise(path: &PathBuf, formats: &[Format], forced: bool) -> Result<Source, Skipped> {
     let skip = |reason: String| Skipped { path: path.display().to_string(), reason };
     let size = fs::metadata(path).map_err(|e| skip(format!("cannot read: {e}")))?.len();
     if size == 0 {
@@ -768,15 +771,16 @@ fn recognise(path: &PathBuf, formats: &[Format]) -> Result<Source, Skipped> {
         .filter(|l| !l.is_empty())
         .map(|l| syslog::unwrap(l).1)
         .take(SNIFF_LINES);
-    let format = Format::sniff(formats, lines).ok_or_else(|| {
-        let hint = if formats.len() == 1 {
-            format!("its first lines are not {}", formats[0].name())
-        } else {
+    let sniffed = match formats {
+        [only] if forced => Some(only.clone()),
+        _ => Format::sniff(formats, lines),
+    };
+    let format = sniffed.ok_or_else(|| {
+        skip(
             "not a log format trawl knows (first lines match none); force one with --format, or describe \
              it with --squid-logformat"
-                .to_string()
-        };
-        skip(hint)
+                .to_string(),
+        )
     })?;
     Ok(Source {
         display: path.display().to_string(),
@@ -1029,7 +1033,8 @@ pub(crate) fn recorded(lake: &Lake, rt: &tokio::runtime::Runtime) -> Result<Vec<
 #[inline]
 fn push_unwrapped(sink: &mut dyn RowSink, line: &[u8], no: u64) -> Result<Option<Pushed>, ParseError> {
     let (log_host, payload) = syslog::unwrap(line);
-    sink.push(payload, LineMeta { no, log_host })
+    // A header that could not be taken off is the likelier cause of a reject than the payload.
+    sink.push(payload, LineMeta { no, log_host }).map_err(|e| syslog::header_problem(line).unwrap_or(e))
 }
 
 /// Counts bytes into the progress bar as they are read from disk.

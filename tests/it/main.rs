@@ -8,6 +8,7 @@ mod detect;
 mod formats;
 mod fuzz;
 mod growth;
+mod guards;
 mod hostile;
 mod ingest;
 mod output;
