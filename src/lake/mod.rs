@@ -32,8 +32,6 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 use deltalake::DeltaTable;
-use deltalake::DeltaTableError;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{
     Action, Add, ArrayType, DataType as DeltaType, MapType, Remove, StructField, Transaction,
 };
@@ -42,6 +40,8 @@ use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
+
+mod commit;
 
 use crate::error::LakeError;
 use crate::formats::Batch;
@@ -256,34 +256,8 @@ impl Lake {
         actions.extend(files.iter().map(|f| Action::Add(f.add_action(true))));
         let partition_by = spec.partition_by_date.then(|| vec![DATE_COLUMN.to_string()]);
         let txns = sources.iter().map(|s| Transaction::new(source_app_id(s), 1)).collect();
-        let props =
-            CommitProperties::default().with_application_transactions(txns).with_metadata(app_metadata);
         let op = DeltaOperation::Write { mode: SaveMode::Append, partition_by, predicate: None };
-        self.commit_actions(spec, table, actions, props, op).await.map(Some)
-    }
-
-    /// Commits `actions` against the state `table` was loaded at; a conflict with a concurrent
-    /// commit becomes [`LakeError::Concurrent`].
-    async fn commit_actions(
-        &self,
-        spec: &TableSpec,
-        table: &DeltaTable,
-        actions: Vec<Action>,
-        props: CommitProperties,
-        op: DeltaOperation,
-    ) -> Result<u64, LakeError> {
-        let snapshot = table.snapshot().map_err(Self::delta_err(spec))?;
-        let done = CommitBuilder::from(props)
-            .with_actions(actions)
-            .build(Some(snapshot), table.log_store(), op)
-            .await
-            .map_err(|e| match e {
-                DeltaTableError::Transaction { source: TransactionError::CommitConflict(c) } => {
-                    LakeError::Concurrent { table: spec.table.clone(), conflict: c.to_string() }
-                }
-                e => LakeError::delta(&spec.table, e),
-            })?;
-        Ok(done.version())
+        self.commit_checked(spec, table, actions, txns, app_metadata, op).await.map(Some)
     }
 
     /// Which of `sources` (file hashes) the table held in the state `table` was loaded at.
@@ -460,7 +434,7 @@ impl Lake {
     /// Merges each partition's files smaller than [`COMPACT_TARGET_BYTES`] into as few files as
     /// the writer makes, in one commit that changes no row (Delta's optimize: the old files are
     /// removed from the log, their data rewritten unchanged, `dataChange=false`).
-    pub async fn compact(&self, spec: &'static TableSpec, lease: &Lease) -> Result<Compacted, LakeError> {
+    async fn compact_once(&self, spec: &'static TableSpec, lease: &Lease) -> Result<Compacted, LakeError> {
         let mut done = Compacted::default();
         let Some(table) = self.load_table(spec).await? else {
             return Ok(done);
@@ -508,7 +482,7 @@ impl Lake {
             removed.iter().map(|f| Action::Remove(f.remove_action(false))).collect();
         actions.extend(written.iter().map(|f| Action::Add(f.add_action(false))));
         let op = DeltaOperation::Optimize { predicate: None, target_size: COMPACT_TARGET_BYTES as i64 };
-        match self.commit_actions(spec, &table, actions, CommitProperties::default(), op).await {
+        match self.commit_checked(spec, &table, actions, Vec::new(), HashMap::new(), op).await {
             Ok(v) => done.version = Some(v),
             Err(e) => {
                 self.discard(spec, &written);
