@@ -118,6 +118,12 @@ pub struct FileReport {
     pub resumed_from: Option<String>,
     /// Rows of the earlier read replaced because its last line had been cut mid-write.
     pub replaced_rows: u64,
+    /// Bytes the workers took from the file.
+    #[serde(skip)]
+    read_bytes: u64,
+    /// SHA-256 of those bytes, for a plain file read whole by one worker.
+    #[serde(skip)]
+    read_sha256: Option<String>,
 }
 
 impl FileReport {
@@ -132,6 +138,10 @@ impl FileReport {
         self.last_ts = max_opt(self.last_ts, o.last_ts);
         if self.error.is_none() {
             self.error.clone_from(&o.error);
+        }
+        self.read_bytes += o.read_bytes;
+        if o.read_sha256.is_some() {
+            self.read_sha256.clone_from(&o.read_sha256);
         }
     }
 
@@ -251,7 +261,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         }
         Ok::<_, LakeError>(m)
     })?;
-    let Decided { mut items, live, hashes } = decide(lake, &rt, &pool, &mut sources, &mut skipped)?;
+    let Decided { mut items, live, mut hashes } = decide(lake, &rt, &pool, &mut sources, &mut skipped)?;
     // A run killed between its table commits left some tables holding a source and others not:
     // such a source is read again, and its rows go only to the tables that lack it.
     let data_tables: Vec<&'static TableSpec> =
@@ -315,6 +325,13 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
                 }
             }
             Err(e) => failure = Some(e),
+        }
+    }
+    // A file that changed under its reader is recorded, in the ledger and as the tables' source,
+    // by the bytes that were read: a rotated copy is then read from where this run stopped.
+    for (r, h) in reports.iter_mut().zip(hashes.iter_mut()) {
+        if record_what_was_read(r) {
+            h.clone_from(&r.sha256);
         }
     }
     let by_name = |name: &str| crate::schema::table(name).expect("writers use known tables");
@@ -515,6 +532,8 @@ fn decide(
                     skipped.push(Skipped { path: sources[i].display.clone(), reason });
                     continue;
                 }
+                // What this run reads is what was hashed, not what `stat` saw before.
+                sources[i].size = p.size;
                 // The longest earlier read this file starts with: read only what came after.
                 let grown_from = p
                     .prefixes
@@ -706,13 +725,16 @@ fn open_stream(
     compression: Compression,
     (start, end): (u64, u64),
     pb: &ProgressBar,
+    tally: &Tally,
 ) -> io::Result<Box<dyn Read + Send>> {
     let mut f = File::open(path)?;
+    let (pb, tally) = (pb.clone(), tally.clone());
     if compression == Compression::Plain {
         f.seek(SeekFrom::Start(start))?;
-        return Ok(Box::new(Counted { inner: f.take(end - start), pb: pb.clone() }));
+        return Ok(Box::new(Counted { inner: f.take(end - start), pb, tally }));
     }
-    decoder(compression, Counted { inner: f, pb: pb.clone() })
+    // Only the bytes that were hashed, should the file have grown since.
+    decoder(compression, Counted { inner: f.take(end), pb, tally })
 }
 
 /// The decompressed bytes of a compressed stream. Every decoder reads concatenated members,
@@ -755,7 +777,7 @@ fn recognise(path: &PathBuf, formats: &[Format]) -> Result<Source, Skipped> {
     let n = f.read(&mut magic).map_err(|e| skip(format!("cannot read: {e}")))?;
     let compression = Compression::from_magic(&magic[..n]);
     let mut head = Vec::with_capacity(SNIFF_BYTES);
-    let stream = open_stream(path, compression, (0, size), &ProgressBar::hidden())
+    let stream = open_stream(path, compression, (0, size), &ProgressBar::hidden(), &Tally::default())
         .map_err(|e| skip(format!("cannot open: {e}")))?;
     // A damaged stream still has a readable head; what it yields is enough to sniff.
     let _ = stream.take(SNIFF_BYTES as u64).read_to_end(&mut head);
@@ -789,6 +811,44 @@ fn recognise(path: &PathBuf, formats: &[Format]) -> Result<Source, Skipped> {
     })
 }
 
+/// Compares what one worker read of a whole plain file with the hash planned; when they differ,
+/// marks the file partial and records the bytes read (size, SHA-256). True when it did.
+fn record_what_was_read(r: &mut FileReport) -> bool {
+    let Some(read) = r.read_sha256.take() else { return false };
+    if read == r.sha256 {
+        return false;
+    }
+    let reason = r.error.get_or_insert_with(|| {
+        format!(
+            "{CHANGED_WHILE_READ}: its bytes differ from those hashed when the run began; their rows are \
+             kept; {READ_RECORDED}"
+        )
+    });
+    if !reason.contains(READ_RECORDED) {
+        return false;
+    }
+    (r.sha256, r.size) = (read, r.read_bytes);
+    true
+}
+
+/// Why a plain file's range was not read as planned: it ended early, or is now shorter than
+/// the range (truncated under the reader, as `copytruncate` rotation does).
+fn shrank_under(src: &Source, item: &WorkItem, read: u64) -> Option<String> {
+    let planned = item.end - item.start;
+    let now = fs::metadata(&src.path).map_or(0, |m| m.len());
+    if read >= planned && now >= item.end {
+        return None;
+    }
+    let exact =
+        if item.start == 0 && item.end == src.size { format!("; {READ_RECORDED}") } else { String::new() };
+    Some(format!(
+        "{CHANGED_WHILE_READ}: it shrank to {now} bytes (truncated, as copytruncate rotation does?) and \
+         {read} of the {planned} bytes planned from byte {} were read; their rows are kept{exact}, so \
+         the rotated copy is read from where this stopped",
+        item.start
+    ))
+}
+
 /// Cuts a source into work items; large plain files into newline-aligned chunks.
 ///
 /// Chunks need their first line number, so this reads the file once, counting newlines
@@ -810,6 +870,7 @@ fn plan(index: usize, s: &Source, prefixes: &[u64]) -> Result<Planned, Skipped> 
         return Ok(Planned {
             items: vec![item],
             sha256,
+            size,
             content: Some(content.sha256),
             prefixes: content.prefixes,
         });
@@ -819,6 +880,7 @@ fn plan(index: usize, s: &Source, prefixes: &[u64]) -> Result<Planned, Skipped> 
     Ok(Planned {
         items: chunks.finish(digest.size),
         sha256: digest.sha256,
+        size: digest.size,
         content: None,
         prefixes: digest.prefixes,
     })
@@ -831,7 +893,8 @@ fn plan_from(index: usize, s: &Source, start: u64, first_line: u64) -> io::Resul
     let mut f = File::open(&s.path)?;
     f.seek(SeekFrom::Start(start))?;
     let mut pos = start;
-    read_blocks(f, |block| {
+    // Only up to where the file was hashed: bytes appended since belong to the next run.
+    read_blocks(f.take(s.size.saturating_sub(start)), |block| {
         chunks.feed(pos, block);
         pos += block.len() as u64;
     })?;
@@ -904,6 +967,8 @@ struct Planned {
     items: Vec<WorkItem>,
     /// SHA-256 of the bytes on disk.
     sha256: String,
+    /// How many bytes that hash covers: what the run reads, however much the file grows meanwhile.
+    size: u64,
     /// SHA-256 of the decompressed content, when it was computed (compressed files only).
     content: Option<String>,
     prefixes: Vec<Prefix>,
@@ -994,11 +1059,11 @@ pub(crate) fn recorded(lake: &Lake, rt: &tokio::runtime::Runtime) -> Result<Vec<
         }
         let engine =
             crate::engine::Engine::with_tables(lake, &[&INGESTS]).await.map_err(|e| e.to_string())?;
-        let sql = "SELECT path, coalesce(sha256, ''), size, CAST(first_line + lines - 1 AS BIGINT), \
-                   status = 'ingested' AND compression = 'plain', \
+        let sql = format!("SELECT path, coalesce(sha256, ''), size, CAST(first_line + lines - 1 AS BIGINT), \
+                   compression = 'plain' AND (status = 'ingested' OR strpos(coalesce(reason, ''), '{READ_RECORDED}') > 0), \
                    CASE WHEN status = 'skipped' THEN coalesce(reason, 'skipped') END FROM ingests \
-                   WHERE status IN ('ingested', 'partial') AND sha256 IS NOT NULL OR status = 'skipped'";
-        let df = engine.sql(sql).await.map_err(|e| e.to_string())?;
+                   WHERE status IN ('ingested', 'partial') AND sha256 IS NOT NULL OR status = 'skipped'");
+        let df = engine.sql(&sql).await.map_err(|e| e.to_string())?;
         let batches = df.collect().await.map_err(|e| e.to_string())?;
         for b in batches {
             // The reader may hand strings back as views: cast to plain strings to read them.
@@ -1032,19 +1097,51 @@ fn push_unwrapped(sink: &mut dyn RowSink, line: &[u8], no: u64) -> Result<Option
     sink.push(payload, LineMeta { no, log_host })
 }
 
-/// Counts bytes into the progress bar as they are read from disk.
+/// Counts bytes into the progress bar as they are read from disk, and into a tally.
 struct Counted<R> {
     inner: R,
     pb: ProgressBar,
+    tally: Tally,
 }
 
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.pb.inc(n as u64);
+        self.tally.add(&buf[..n]);
         Ok(n)
     }
 }
+
+/// The bytes a worker took from disk (and their hash when asked for), to tell afterwards
+/// whether it read what was planned: a file truncated under the reader ends early.
+#[derive(Clone, Default)]
+struct Tally(Arc<Mutex<(Option<Sha256>, u64)>>);
+
+impl Tally {
+    fn hashing(hash: bool) -> Tally {
+        Tally(Arc::new(Mutex::new((hash.then(Sha256::new), 0))))
+    }
+
+    fn add(&self, bytes: &[u8]) {
+        let mut t = self.0.lock().expect("tally lock");
+        if let Some(h) = t.0.as_mut() {
+            h.update(bytes);
+        }
+        t.1 += bytes.len() as u64;
+    }
+
+    /// Bytes read, and their SHA-256 if it was kept.
+    fn take(&self) -> (u64, Option<String>) {
+        let mut t = self.0.lock().expect("tally lock");
+        (t.1, t.0.take().map(|h| hex(&h.finalize())))
+    }
+}
+
+/// How a reason starts when a file changed while it was read; when the read is exact (one
+/// worker read it from its first byte) it says so, and that read can be grown from.
+const CHANGED_WHILE_READ: &str = "changed while it was read";
+const READ_RECORDED: &str = "the bytes read are recorded as read";
 
 struct WorkerOut {
     stats: Vec<(usize, FileReport)>,
@@ -1100,14 +1197,20 @@ impl<'a> Worker<'a> {
 
     fn run(&mut self, item: &WorkItem, src: &Source, pb: &ProgressBar) -> Result<(), LakeError> {
         let mut report = FileReport::default();
-        let opened = open_stream(&src.path, src.compression, (item.start, item.end), pb).and_then(|mut s| {
-            // Content an earlier read of this log already took.
-            let passed = io::copy(&mut (&mut s).take(item.skip), &mut io::sink())?;
-            if passed < item.skip {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "shorter than when it was planned"));
-            }
-            Ok(s)
-        });
+        let plain = src.compression == Compression::Plain;
+        let tally = Tally::hashing(plain && item.start == 0 && item.end == src.size);
+        let opened =
+            open_stream(&src.path, src.compression, (item.start, item.end), pb, &tally).and_then(|mut s| {
+                // Content an earlier read of this log already took.
+                let passed = io::copy(&mut (&mut s).take(item.skip), &mut io::sink())?;
+                if passed < item.skip {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "shorter than when it was planned",
+                    ));
+                }
+                Ok(s)
+            });
         let stream = match opened {
             Ok(s) => s,
             Err(e) => {
@@ -1193,6 +1296,10 @@ impl<'a> Worker<'a> {
             self.writers[wi].1.write(s.take_batch())?;
         }
         self.peak_line_buffer = self.peak_line_buffer.max(lines.buffer_capacity());
+        (report.read_bytes, report.read_sha256) = tally.take();
+        if plain && report.error.is_none() {
+            report.error = shrank_under(src, item, report.read_bytes);
+        }
         self.stats.push((item.source, report));
         Ok(())
     }

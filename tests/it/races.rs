@@ -5,10 +5,22 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Barrier;
 
+use trawl::ingest::{IngestOptions, ingest};
 use trawl::lake::Lake;
 use trawl::schema::PROXY;
 
 use crate::common::{TestLake, row, squid_lines};
+
+fn opts(paths: &[&Path]) -> IngestOptions {
+    IngestOptions {
+        paths: paths.iter().map(|p| p.to_path_buf()).collect(),
+        format: None,
+        logformats: Vec::new(),
+        jobs: 2,
+        progress: false,
+        writer_budget: None,
+    }
+}
 
 /// Compacts every table, as `trawl compact` does, on a runtime of its own.
 fn compact_all(lake: &Lake) -> Result<(), String> {
@@ -88,4 +100,112 @@ fn a_cut_line_rewrite_planned_before_a_compact_is_refused_not_doubled() {
     let e = committed.expect_err("the file it replaces was compacted away meanwhile");
     assert!(e.to_string().contains("run it again"), "{e}");
     assert_eq!(counts(&l), vec![row(&["60", "60"])]);
+}
+
+/// Squid lines with distinct URLs, `n` of them from `first` on, spread over one day.
+fn numbered_lines(first: u32, n: u32) -> String {
+    let mut s = String::with_capacity(n as usize * 112);
+    for i in first..first + n {
+        s.push_str(&format!(
+            "{}.000    567 10.0.0.{} TCP_MISS/200 5432 GET http://a.example/{i} u1 HIER_DIRECT/1.2.3.4 text/html\n",
+            1_712_000_000 + i % 80_000,
+            i % 250
+        ));
+    }
+    s
+}
+
+/// Waits (up to a minute) until `ready` holds, polling every millisecond.
+fn wait_for(what: &str, ready: impl Fn() -> bool) {
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !ready() {
+        assert!(std::time::Instant::now() < until, "{what} never happened");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// Whether any file under `dir` ends with `suffix`.
+fn holds(dir: &Path, suffix: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    entries.flatten().any(|e| {
+        let p = e.path();
+        if p.is_dir() { holds(&p, suffix) } else { p.to_string_lossy().ends_with(suffix) }
+    })
+}
+
+const LINES: &str = "SELECT count(*), count(DISTINCT url) FROM proxy";
+
+#[test]
+fn a_log_that_grows_while_it_is_read_is_not_read_again_from_byte_0() {
+    for round in 0..3u32 {
+        let l = TestLake::new("UTC");
+        let dir = tempfile::tempdir().unwrap();
+        let log = write(dir.path(), "access.log", &numbered_lines(0, 60_000));
+        let runs = l.lake.root().join("_trawl/runs");
+        let (first, ()) = at_once(
+            || ingest(&l.lake, &opts(&[&log])).unwrap(),
+            || {
+                // Once the run has begun (its lease is there), while it loads tables and hashes.
+                wait_for("the run's lease", || holds(&runs, ".lock"));
+                std::thread::sleep(std::time::Duration::from_millis(5));
+                let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+                std::io::Write::write_all(&mut f, numbered_lines(60_000, 2_000).as_bytes()).unwrap();
+            },
+        );
+        assert!(first.files[0].error.is_none(), "{:?}", first.files[0].error);
+        let f = &first.files[0];
+        // Every line here is 111 or 112 bytes: the size is that of the lines read, however
+        // many of the appended ones the run took.
+        let bytes = numbered_lines(0, f.lines as u32).len() as u64;
+        assert_eq!(f.size, bytes, "round {round}: the size is that of the bytes read");
+        l.ingest(&[log.clone()]);
+        assert_eq!(l.rows(LINES), vec![row(&["62000", "62000"])], "round {round}");
+        assert_eq!(l.scalar("SELECT sum(lines) FROM ingests"), "62000", "round {round}");
+    }
+}
+
+/// Read offsets of this process's open descriptors of `path` (Linux: `/proc/self/fdinfo`).
+fn read_offsets(path: &Path) -> Vec<u64> {
+    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
+    fds.flatten()
+        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == path))
+        .filter_map(|fd| {
+            let info =
+                std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.file_name().to_str()?)).ok()?;
+            info.lines().find_map(|l| l.strip_prefix("pos:")).and_then(|v| v.trim().parse().ok())
+        })
+        .collect()
+}
+
+#[test]
+fn copytruncate_during_an_ingest_loses_nothing() {
+    const N: u32 = 30_000;
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let log = write(dir.path(), "access.log", &numbered_lines(0, N)).canonicalize().unwrap();
+    let size = std::fs::metadata(&log).unwrap().len();
+    let rotated = dir.path().join("access.log.1");
+    let (first, ()) = at_once(
+        || ingest(&l.lake, &opts(&[&log])).unwrap(),
+        || {
+            // The run hashes the file to its end, then a worker reads it: once that worker is
+            // past its first 256 KiB, rotate the way logrotate's copytruncate does.
+            wait_for("the hash to reach the end", || read_offsets(&log).contains(&size));
+            wait_for("a worker reading", || read_offsets(&log).iter().any(|p| (256 << 10..size).contains(p)));
+            std::fs::copy(&log, &rotated).unwrap();
+            std::fs::OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
+        },
+    );
+    let f = &first.files[0];
+    let why = f.error.as_deref().expect("a file truncated under its reader is partial");
+    assert!(why.starts_with("changed while it was read: it shrank to 0 bytes"), "{why}");
+    assert!(f.rows < u64::from(N) && f.rows > 0, "{} rows before the cut", f.rows);
+    assert_eq!(l.scalar("SELECT status FROM ingests"), "partial");
+    // The rotated copy holds the rest: it is read from where the first run stopped.
+    std::fs::write(&log, numbered_lines(N, 10)).unwrap();
+    let second = l.ingest(&[log.clone(), rotated.clone()]);
+    assert!(second.files.iter().all(|f| f.error.is_none()), "{:?}", second.files);
+    let n = (N + 10).to_string();
+    assert_eq!(l.rows(LINES), vec![row(&[&n, &n])]);
+    assert!(l.ingest(&[log, rotated]).files.is_empty(), "and nothing is left to read");
 }
