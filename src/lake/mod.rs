@@ -42,6 +42,9 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 mod commit;
+mod custody;
+
+pub use custody::trawl_named;
 
 use crate::error::LakeError;
 use crate::formats::Batch;
@@ -305,6 +308,11 @@ impl Lake {
         Ok(Lease { id, path, _file: file })
     }
 
+    /// The run whose lease named a data file, if trawl named it.
+    pub fn run_of<'a>(&self, rel_path: &'a str) -> Option<&'a str> {
+        run_of(rel_path)
+    }
+
     /// Whether a data file belongs to a run that is still going (not committed yet, not orphaned).
     pub fn in_progress(&self, rel_path: &str) -> bool {
         run_of(rel_path).is_some_and(|r| self.run_alive(r))
@@ -400,7 +408,13 @@ impl Lake {
         // Order matters: list, then check leases, then read the log. A run seen dead here had
         // made its last commit before, so the log read after names all its committed files.
         let on_disk = self.files_on_disk(spec)?;
-        let dead: Vec<String> = on_disk.into_iter().filter(|p| !self.in_progress(p)).collect();
+        // Only files trawl named, of runs the ledger does not record (see `custody`).
+        let recorded = self.ledger_runs().await?;
+        let dead: Vec<String> = on_disk
+            .into_iter()
+            .filter(|p| trawl_named(p) && !self.in_progress(p))
+            .filter(|p| run_of(p).is_none_or(|r| !recorded.contains(r)))
+            .collect();
         if dead.is_empty() {
             return Ok(Vec::new());
         }

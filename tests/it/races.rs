@@ -209,3 +209,69 @@ fn copytruncate_during_an_ingest_loses_nothing() {
     assert_eq!(l.rows(LINES), vec![row(&[&n, &n])]);
     assert!(l.ingest(&[log, rotated]).files.is_empty(), "and nothing is left to read");
 }
+
+/// The findings of `verify` without source paths, as (problem, table, file, detail).
+fn findings(l: &TestLake) -> Vec<(String, String, String, String)> {
+    let report = trawl::verify::verify(&l.lake, &[]).unwrap();
+    report
+        .findings
+        .iter()
+        .map(|f| (f.problem.name().into(), f.scope.clone(), f.path.clone(), f.detail.clone()))
+        .collect()
+}
+
+#[test]
+fn a_lost_delta_log_file_keeps_its_data_files_and_verify_says_so() {
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let a = write(dir.path(), "a.log", &squid_lines(1, 30));
+    l.ingest(&[a.clone()]);
+    let before = l.lake.files_on_disk(&PROXY).unwrap();
+    let log = l.lake.root().join("proxy/_delta_log");
+    let last = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .max()
+        .unwrap();
+    std::fs::remove_file(last).unwrap();
+    l.ingest(&[write(dir.path(), "b.log", &squid_lines(2, 20))]);
+    let after = l.lake.files_on_disk(&PROXY).unwrap();
+    assert!(before.iter().all(|f| after.contains(f)), "{before:?} kept in {after:?}");
+    let found = findings(&l);
+    assert_eq!(found.len(), 2, "{found:?}");
+    let (problem, table, path, detail) = &found[0];
+    assert_eq!((problem.as_str(), table.as_str(), path.as_str()), ("extra", "proxy", before[0].as_str()));
+    assert!(detail.contains("the ingests ledger records the run that wrote it"), "{detail}");
+    let (problem, table, path, detail) = &found[1];
+    assert_eq!(
+        (problem.as_str(), table.as_str(), path.as_str()),
+        ("ledger mismatch", "ingests", a.to_str().unwrap())
+    );
+    assert!(
+        detail.starts_with("the ledger records 30 rows and rejects of it, the tables hold 0"),
+        "{detail}"
+    );
+}
+
+#[test]
+fn ingest_deletes_only_files_named_as_trawl_names_them() {
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    l.ingest(&[write(dir.path(), "a.log", &squid_lines(1, 30))]);
+    let live = l.lake.files_on_disk(&PROXY).unwrap();
+    let day = live[0].split('/').next().unwrap();
+    let proxy = l.lake.root().join("proxy");
+    let by_hand = [format!("{day}/evidence.parquet"), format!("{day}/part-00000-5d1c.c000.snappy.parquet")];
+    for f in &by_hand {
+        std::fs::copy(proxy.join(&live[0]), proxy.join(f)).unwrap();
+    }
+    l.ingest(&[write(dir.path(), "b.log", &squid_lines(2, 20))]);
+    for f in &by_hand {
+        assert!(proxy.join(f).exists(), "{f} is not trawl's to delete");
+    }
+    let found = findings(&l);
+    let extra: Vec<&str> = found.iter().filter(|f| f.0 == "extra").map(|f| f.2.as_str()).collect();
+    assert_eq!(extra, vec![by_hand[0].as_str(), by_hand[1].as_str()]);
+    assert!(found.iter().all(|f| f.3.contains("put there by hand")), "{found:?}");
+}
