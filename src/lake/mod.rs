@@ -43,8 +43,10 @@ use url::Url;
 
 mod commit;
 mod custody;
+mod meta;
 
 pub use custody::trawl_named;
+pub use meta::ZONE_KEY;
 
 use crate::error::LakeError;
 use crate::formats::Batch;
@@ -92,15 +94,30 @@ impl Lake {
     /// Opens an existing lake; a clear error when the folder is not one.
     pub fn open(root: &Path) -> Result<Lake, LakeError> {
         let path = root.join(META_FILE);
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        // The tables' own record of the zone outranks trawl.json (see `meta`).
+        let recorded = meta::recorded_zone(root)?;
+        let text = match (fs::read_to_string(&path), &recorded) {
+            (Ok(t), _) => t,
+            (Err(e), Some((_, zone))) if e.kind() == io::ErrorKind::NotFound => {
+                serde_json::to_string(&meta::create_exclusively(root, zone)?).expect("plain struct")
+            }
+            (Err(e), None) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(LakeError::Missing(root.to_path_buf()));
             }
-            Err(e) => return Err(LakeError::io(format!("reading {}", path.display()), e)),
+            (Err(e), _) => return Err(LakeError::io(format!("reading {}", path.display()), e)),
         };
         let bad = |reason: String| LakeError::BadMeta { path: path.clone(), reason };
         let meta: LakeMeta = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if let Some((table, zone)) = recorded
+            && zone != meta.time_zone
+        {
+            return Err(bad(format!(
+                "it says time zone {}, but the lake's partitions were cut in {zone}, as table {table} \
+                 records in its Delta metadata: trawl.json was edited or replaced; restore it, or \
+                 delete it and trawl writes it again from that record",
+                meta.time_zone
+            )));
+        }
         if meta.format_version != FORMAT_VERSION {
             return Err(bad(format!(
                 "layout version {} (this trawl reads version {FORMAT_VERSION})",
@@ -124,18 +141,27 @@ impl Lake {
                 _ => Ok(lake),
             },
             Err(LakeError::Missing(_)) => {
-                let tz = asked.unwrap_or_else(machine_tz);
-                let meta = LakeMeta {
-                    format_version: FORMAT_VERSION,
-                    time_zone: tz.name().to_string(),
-                    created_by: format!("trawl {}", env!("CARGO_PKG_VERSION")),
-                };
-                fs::create_dir_all(root)
-                    .map_err(|e| LakeError::io(format!("creating {}", root.display()), e))?;
-                let path = root.join(META_FILE);
-                let json = serde_json::to_string_pretty(&meta).expect("plain struct");
-                write_atomically(&path, json.as_bytes())?;
-                Ok(Lake { root: root.to_path_buf(), meta, tz })
+                if asked.is_none() && meta::has_tables(root) {
+                    // Tables from before zones were recorded in them: the machine's zone may not be theirs.
+                    return Err(LakeError::BadMeta {
+                        path: root.join(META_FILE),
+                        reason: "it is missing, and the lake's tables do not record their time zone: \
+                                 restore it, or give --tz with the zone the lake was created in"
+                            .into(),
+                    });
+                }
+                let meta = meta::create_exclusively(root, asked.unwrap_or_else(machine_tz).name())?;
+                // Another run may have created the lake first, in another zone.
+                let tz = parse_tz(&meta.time_zone)
+                    .map_err(|reason| LakeError::BadMeta { path: root.join(META_FILE), reason })?;
+                match asked {
+                    Some(z) if z != tz => Err(LakeError::ZoneMismatch {
+                        path: root.to_path_buf(),
+                        lake: meta.time_zone.clone(),
+                        asked: z.name().to_string(),
+                    }),
+                    _ => Ok(Lake { root: root.to_path_buf(), meta, tz }),
+                }
             }
             Err(e) => Err(e),
         }
@@ -203,6 +229,8 @@ impl Lake {
             create = create.with_partition_columns([DATE_COLUMN]);
         }
         let created = create
+            .with_configuration([(meta::ZONE_KEY, Some(self.meta.time_zone.clone()))])
+            .with_raise_if_key_not_exists(false)
             .with_columns(columns)
             .with_comment(spec.description.clone())
             .with_save_mode(SaveMode::Ignore)
@@ -754,13 +782,6 @@ fn writer_properties(spec: &TableSpec) -> WriterProperties {
 const FREE_TEXT: &[&str] = &["url", "path", "user_agent", "referrer", "line", "raw"];
 /// Numbers that rarely repeat: statistics (time ranges!) but no dictionary.
 const NEAR_UNIQUE: &[&str] = &["ts", "source_line", "duration_ms", "response_bytes", "request_bytes", "size"];
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
-    let tmp = path.with_extension("json.tmp");
-    let ctx = |what: &str| format!("{what} {}", path.display());
-    fs::write(&tmp, bytes).map_err(|e| LakeError::io(ctx("writing"), e))?;
-    fs::rename(&tmp, path).map_err(|e| LakeError::io(ctx("replacing"), e))
-}
 
 /// A Parquet file written and closed, waiting for its commit.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -275,3 +275,46 @@ fn ingest_deletes_only_files_named_as_trawl_names_them() {
     assert_eq!(extra, vec![by_hand[0].as_str(), by_hand[1].as_str()]);
     assert!(found.iter().all(|f| f.3.contains("put there by hand")), "{found:?}");
 }
+
+#[test]
+fn two_first_ingests_with_different_zones_cannot_both_create_the_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..20 {
+        let root = dir.path().join(format!("lake-{round}"));
+        let (tokyo, utc) = at_once(
+            || Lake::open_or_create(&root, Some("Asia/Tokyo")),
+            || Lake::open_or_create(&root, Some("UTC")),
+        );
+        let won = match (&tokyo, &utc) {
+            (Ok(l), Err(e)) | (Err(e), Ok(l)) => {
+                assert!(e.to_string().contains("a lake's zone is fixed when it is created"), "{e}");
+                l.meta().time_zone.clone()
+            }
+            _ => panic!("round {round}: one run creates the lake, the other is refused: {tokyo:?} {utc:?}"),
+        };
+        assert_eq!(Lake::open(&root).unwrap().meta().time_zone, won, "round {round}");
+    }
+}
+
+#[test]
+fn trawl_json_is_checked_against_the_zone_the_tables_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    Lake::open_or_create(&root, Some("Asia/Tokyo")).unwrap();
+    let l = TestLake::open(&root);
+    l.ingest(&[write(dir.path(), "a.log", &squid_lines(1, 5))]);
+    let meta = root.join("trawl.json");
+    let original = std::fs::read_to_string(&meta).unwrap();
+
+    // Edited: refused, saying which zone the partitions are in.
+    std::fs::write(&meta, original.replace("Asia/Tokyo", "UTC")).unwrap();
+    let e = Lake::open(&root).unwrap_err().to_string();
+    assert!(e.contains("it says time zone UTC, but the lake's partitions were cut in Asia/Tokyo"), "{e}");
+
+    // Deleted: written again from the tables' record, not in the machine's zone.
+    std::fs::remove_file(&meta).unwrap();
+    let e = Lake::open_or_create(&root, Some("Europe/Paris")).unwrap_err().to_string();
+    assert!(e.contains("uses time zone Asia/Tokyo, not Europe/Paris"), "{e}");
+    assert_eq!(Lake::open_or_create(&root, None).unwrap().meta().time_zone, "Asia/Tokyo");
+    assert!(std::fs::read_to_string(&meta).unwrap().contains("\"time_zone\": \"Asia/Tokyo\""));
+}
