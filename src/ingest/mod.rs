@@ -213,6 +213,8 @@ struct Source {
     format: Format,
     /// Tables that already hold this file's rows (from a run stopped between its commits).
     done_tables: Vec<&'static str>,
+    /// Rows those tables' commits replaced of earlier reads (cut lines read whole).
+    replaced_before: u64,
     /// Set when the file grew since an earlier read: where this read starts.
     resume: Option<Resume>,
 }
@@ -271,8 +273,10 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     for spec in &data_tables {
         let held = rt.block_on(lake.sources_held(spec, &states[spec.table.as_str()], &live_hashes))?;
         for (k, h) in held.into_iter().enumerate() {
-            if h {
-                sources[live_idx[k]].done_tables.push(spec.table.as_str());
+            if let Some(replaced) = h {
+                let s = &mut sources[live_idx[k]];
+                s.done_tables.push(spec.table.as_str());
+                s.replaced_before += replaced;
             }
         }
     }
@@ -305,6 +309,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
             start_byte: s.resume.as_ref().map_or(0, |r| r.start),
             first_line: s.resume.as_ref().map_or(1, |r| r.first_line),
             resumed_from: s.resume.as_ref().map(|r| r.from_sha256.clone()),
+            replaced_rows: s.replaced_before,
             ..FileReport::default()
         })
         .collect();
@@ -345,6 +350,8 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     // swapped out in the same commit that adds the line read whole.
     // All of a table's lines go in one rewrite, so no file is rewritten twice.
     let mut removes: HashMap<&'static str, Vec<crate::lake::LakeFile>> = HashMap::new();
+    // Rows each table's rewrite removed, per source: the table's commit records them too.
+    let mut replaced_in: HashMap<(&'static str, usize), u64> = HashMap::new();
     for spec in &data_tables {
         let table = spec.table.as_str();
         let (owners, lines): (Vec<usize>, Vec<(String, i64)>) = live_idx
@@ -366,6 +373,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         };
         for (i, n) in owners.into_iter().zip(swap.dropped) {
             reports[i].replaced_rows += n;
+            *replaced_in.entry((table, i)).or_default() += n;
         }
         removes.insert(table, swap.remove);
         written.entry(table).or_default().extend(swap.add);
@@ -400,10 +408,11 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     tables.push((&INGESTS, &custody));
     rt.block_on(async {
         for (spec, files) in tables {
-            let recorded: Vec<String> = live_idx
+            let table = spec.table.as_str();
+            let recorded: Vec<(String, u64)> = live_idx
                 .iter()
-                .filter(|i| !sources[**i].done_tables.contains(&spec.table.as_str()))
-                .map(|i| hashes[*i].clone())
+                .filter(|i| !sources[**i].done_tables.contains(&table))
+                .map(|i| (hashes[*i].clone(), replaced_in.get(&(table, *i)).copied().unwrap_or(0)))
                 .collect();
             let removes = removes.get(spec.table.as_str()).map_or(&[][..], Vec::as_slice);
             match lake
@@ -807,6 +816,7 @@ fn recognise(path: &PathBuf, formats: &[Format]) -> Result<Source, Skipped> {
         compression,
         format,
         done_tables: Vec::new(),
+        replaced_before: 0,
         resume: None,
     })
 }

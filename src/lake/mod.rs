@@ -264,7 +264,9 @@ impl Lake {
     ///
     /// `sources` (SHA-256 of the source files) become Delta application transactions in the same commit, so
     /// the table itself records, atomically with the rows, which sources it holds; see
-    /// [`Lake::sources_held`]. `app_metadata` goes to `commitInfo` (informative only: Delta
+    /// [`Lake::sources_held`]. Each comes with the rows this commit removes of earlier reads of
+    /// it (cut lines read whole now), carried in the transaction's version (1 + rows), so a run
+    /// that stops before its ledger commit can still be accounted for. `app_metadata` goes to `commitInfo` (informative only: Delta
     /// prunes old commit files, so nothing relies on it).
     ///
     /// `table` is the state the run read when it decided what to read: committing against it
@@ -276,7 +278,7 @@ impl Lake {
         table: &DeltaTable,
         files: &[WrittenFile],
         removes: &[LakeFile],
-        sources: &[String],
+        sources: &[(String, u64)],
         app_metadata: HashMap<String, serde_json::Value>,
     ) -> Result<Option<u64>, LakeError> {
         if files.is_empty() && sources.is_empty() {
@@ -286,18 +288,22 @@ impl Lake {
             removes.iter().map(|f| Action::Remove(f.remove_action(true))).collect();
         actions.extend(files.iter().map(|f| Action::Add(f.add_action(true))));
         let partition_by = spec.partition_by_date.then(|| vec![DATE_COLUMN.to_string()]);
-        let txns = sources.iter().map(|s| Transaction::new(source_app_id(s), 1)).collect();
+        let txns = sources
+            .iter()
+            .map(|(s, replaced)| Transaction::new(source_app_id(s), 1 + *replaced as i64))
+            .collect();
         let op = DeltaOperation::Write { mode: SaveMode::Append, partition_by, predicate: None };
         self.commit_checked(spec, table, actions, txns, app_metadata, op).await.map(Some)
     }
 
-    /// Which of `sources` (file hashes) the table held in the state `table` was loaded at.
+    /// Which of `sources` (file hashes) the table held in the state `table` was loaded at, each
+    /// with the rows its commit replaced (see [`Lake::commit`]).
     pub async fn sources_held(
         &self,
         spec: &TableSpec,
         table: &DeltaTable,
         sources: &[String],
-    ) -> Result<Vec<bool>, LakeError> {
+    ) -> Result<Vec<Option<u64>>, LakeError> {
         let state = table.snapshot().map_err(Self::delta_err(spec))?;
         let log_store = table.log_store();
         let mut held = Vec::with_capacity(sources.len());
@@ -306,7 +312,7 @@ impl Lake {
                 .transaction_version(log_store.as_ref(), source_app_id(s))
                 .await
                 .map_err(Self::delta_err(spec))?;
-            held.push(v.is_some());
+            held.push(v.map(|v| v.saturating_sub(1) as u64));
         }
         Ok(held)
     }
