@@ -232,11 +232,11 @@ fn check_sources(
         .map_err(|e| LakeError::io("reading the ingests table", std::io::Error::other(e)))?;
     let mut by_path: HashMap<&str, Vec<&Recorded>> = HashMap::new();
     let mut by_hash: HashMap<&str, &Recorded> = HashMap::new();
-    let mut skipped: HashMap<&str, &str> = HashMap::new();
+    let mut skipped: HashMap<&str, (&str, &Recorded)> = HashMap::new();
     for r in &reads {
         match &r.skipped {
             Some(why) => {
-                skipped.insert(r.path.as_str(), why.as_str());
+                skipped.insert(r.path.as_str(), (why.as_str(), r));
             }
             None => {
                 by_path.entry(r.path.as_str()).or_default().push(r);
@@ -257,7 +257,9 @@ fn check_sources(
                 Some(Finding { problem, scope: "source".into(), path: shown.clone(), detail })
             };
             let earlier = by_path.get(shown.as_str()).map_or(&[][..], Vec::as_slice);
-            let sizes: Vec<u64> = earlier.iter().map(|r| r.size).collect();
+            // A copy skipped as already read has its bytes recorded too: they may have grown since.
+            let copy = skipped.get(shown.as_str()).map(|(_, r)| *r).filter(|r| !r.sha256.is_empty());
+            let sizes: Vec<u64> = earlier.iter().chain(copy.as_ref()).map(|r| r.size).collect();
             let d = match sha256_file(path, &sizes, |_, _| {}) {
                 Ok(d) => d,
                 Err(e) => return finding(Problem::SourceModified, format!("cannot read: {e}")),
@@ -274,7 +276,28 @@ fn check_sources(
                 );
             }
             if earlier.is_empty()
-                && let Some(why) = skipped.get(shown.as_str())
+                && let Some(r) = copy
+            {
+                if d.prefixes.iter().any(|x| x.len == r.size && x.sha256 == r.sha256) {
+                    return finding(
+                        Problem::SourceGrown,
+                        format!(
+                            "{} bytes now; the first {}, skipped at ingest as a copy of bytes already read, \
+                             are unchanged; what follows is in no table: ingest it",
+                            d.size, r.size
+                        ),
+                    );
+                }
+                return finding(
+                    Problem::SourceModified,
+                    format!(
+                        "SHA-256 {} ({} bytes); skipped at ingest as a copy of bytes already read, {} ({} bytes)",
+                        d.sha256, d.size, r.sha256, r.size
+                    ),
+                );
+            }
+            if earlier.is_empty()
+                && let Some((why, _)) = skipped.get(shown.as_str())
             {
                 return finding(Problem::SourceSkipped, format!("not read at ingest: {why}"));
             }

@@ -170,6 +170,10 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 pub struct Skipped {
     pub path: String,
     pub reason: String,
+    /// SHA-256 and size of the bytes of a copy skipped as already read, so `verify` can tell
+    /// when it changes or grows later.
+    #[serde(skip)]
+    pub bytes: Option<(String, u64)>,
 }
 
 /// The outcome of a run.
@@ -538,7 +542,8 @@ fn decide(
                 };
                 if let Some(reason) = same {
                     live[i] = false;
-                    skipped.push(Skipped { path: sources[i].display.clone(), reason });
+                    let bytes = Some((p.sha256.clone(), p.size));
+                    skipped.push(Skipped { bytes, path: sources[i].display.clone(), reason });
                     continue;
                 }
                 // What this run reads is what was hashed, not what `stat` saw before.
@@ -558,7 +563,7 @@ fn decide(
                             Err(e) => {
                                 live[i] = false;
                                 let reason = format!("cannot read: {e}");
-                                skipped.push(Skipped { path: s.display.clone(), reason });
+                                skipped.push(Skipped { bytes: None, path: s.display.clone(), reason });
                                 continue;
                             }
                         }
@@ -622,8 +627,13 @@ fn ingests_batch(run_id: &str, started_us: i64, files: &[FileReport], skipped: &
             "reason" => text(&|f| f.error.clone(), &|s| Some(s.reason.clone())),
             "format" => text(&|f| Some(f.format.clone()), &none),
             "compression" => text(&|f| Some(f.compression.to_string()), &none),
-            "sha256" => text(&|f| Some(f.sha256.clone()), &none),
-            "size" => count(|f| f.size),
+            "sha256" => text(&|f| Some(f.sha256.clone()), &|s| s.bytes.as_ref().map(|b| b.0.clone())),
+            "size" => Arc::new(Int64Array::from_iter(
+                files
+                    .iter()
+                    .map(|f| Some(f.size as i64))
+                    .chain(skipped.iter().map(|s| s.bytes.as_ref().map(|b| b.1 as i64))),
+            )),
             "lines" => count(|f| f.lines),
             "start_byte" => count(|f| f.start_byte),
             "first_line" => count(|f| f.first_line),
@@ -666,6 +676,7 @@ fn discover(path: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> 
     }
     if !meta.is_dir() {
         skipped.push(Skipped {
+            bytes: None,
             path: path.display().to_string(),
             reason: "not a regular file (pipe, socket or device): not read".into(),
         });
@@ -677,6 +688,7 @@ fn discover(path: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> 
             Ok(e) => e,
             Err(e) => {
                 skipped.push(Skipped {
+                    bytes: None,
                     path: dir.display().to_string(),
                     reason: format!("cannot list folder: {e}"),
                 });
@@ -689,8 +701,11 @@ fn discover(path: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> 
             let lmeta = match fs::symlink_metadata(&p) {
                 Ok(m) => m,
                 Err(e) => {
-                    skipped
-                        .push(Skipped { path: p.display().to_string(), reason: format!("cannot read: {e}") });
+                    skipped.push(Skipped {
+                        bytes: None,
+                        path: p.display().to_string(),
+                        reason: format!("cannot read: {e}"),
+                    });
                     continue;
                 }
             };
@@ -701,21 +716,27 @@ fn discover(path: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> 
                 match fs::metadata(&p) {
                     Ok(m) if m.is_file() => out.push(p),
                     Ok(m) if m.is_dir() => skipped.push(Skipped {
+                        bytes: None,
                         path: p.display().to_string(),
                         reason: "link to a folder: not followed (a link loop cannot trap the walk)".into(),
                     }),
                     Ok(_) => skipped.push(Skipped {
+                        bytes: None,
                         path: p.display().to_string(),
                         reason: "link to something that is not a regular file: not read".into(),
                     }),
-                    Err(e) => skipped
-                        .push(Skipped { path: p.display().to_string(), reason: format!("broken link: {e}") }),
+                    Err(e) => skipped.push(Skipped {
+                        bytes: None,
+                        path: p.display().to_string(),
+                        reason: format!("broken link: {e}"),
+                    }),
                 }
             } else if lmeta.is_file() {
                 out.push(p);
             } else {
                 // A named pipe would block the run forever on open; a device is not evidence.
                 skipped.push(Skipped {
+                    bytes: None,
                     path: p.display().to_string(),
                     reason: "not a regular file (pipe, socket or device): not read".into(),
                 });
@@ -776,7 +797,7 @@ impl<R: Read> Read for HashingReader<R> {
 
 /// Opens a file, tells its compression and format from its first bytes and lines.
 fn recognise(path: &PathBuf, formats: &[Format]) -> Result<Source, Skipped> {
-    let skip = |reason: String| Skipped { path: path.display().to_string(), reason };
+    let skip = |reason: String| Skipped { bytes: None, path: path.display().to_string(), reason };
     let size = fs::metadata(path).map_err(|e| skip(format!("cannot read: {e}")))?.len();
     if size == 0 {
         return Err(skip("empty file".into()));
@@ -865,7 +886,8 @@ fn shrank_under(src: &Source, item: &WorkItem, read: u64) -> Option<String> {
 /// (memchr runs at memory speed; parsing is the cost). The same pass hashes the file, and its
 /// first `n` bytes for each `n` in `prefixes` (sizes of earlier reads it may have grown from).
 fn plan(index: usize, s: &Source, prefixes: &[u64]) -> Result<Planned, Skipped> {
-    let skip = |e: io::Error| Skipped { path: s.display.clone(), reason: format!("cannot read: {e}") };
+    let skip =
+        |e: io::Error| Skipped { bytes: None, path: s.display.clone(), reason: format!("cannot read: {e}") };
     if s.compression != Compression::Plain && !prefixes.is_empty() {
         // A compressed file that may hold an earlier read of the same log (rotated, then
         // compressed): hash its content too, in the same pass as its bytes on disk.

@@ -353,3 +353,22 @@ fn a_run_stopped_after_a_cut_line_rewrite_still_counts_the_replaced_row() {
     );
     assert_eq!(findings(&l), Vec::new());
 }
+
+#[test]
+fn a_skipped_copy_that_grows_later_is_noticed_by_verify() {
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let logs = dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    write(&logs, "a.log", &squid_lines(1, 10));
+    let copy = write(&logs, "b.log", &squid_lines(1, 10));
+    let r = l.ingest(&[logs.clone()]);
+    assert_eq!((r.files.len(), r.skipped.len()), (1, 1));
+    let mut f = std::fs::OpenOptions::new().append(true).open(&copy).unwrap();
+    std::io::Write::write_all(&mut f, squid_lines(2, 3).as_bytes()).unwrap();
+    let report = trawl::verify::verify(&l.lake, &[logs]).unwrap();
+    let found: Vec<(&str, &str)> =
+        report.findings.iter().map(|f| (f.problem.name(), f.path.as_str())).collect();
+    assert_eq!(found, vec![("source grew", copy.to_str().unwrap())]);
+    assert!(report.findings[0].detail.contains("skipped at ingest as a copy of bytes already read"));
+}
