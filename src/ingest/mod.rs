@@ -237,14 +237,30 @@ struct WorkItem {
 
 /// Runs an ingest into `lake`.
 pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestError> {
-    let started = Instant::now();
-    let started_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
     if opts.paths.is_empty() {
         return Err(IngestError::NoInput);
     }
     // Files this run writes carry its lease's id; the lease keeps cleanups off them until the
     // run ends, and a killed run's uncommitted files are removed by the next run.
     let lease = lake.lease()?;
+    let mut committed = Vec::new();
+    let out = run(lake, opts, &lease, &mut committed);
+    if out.is_err() {
+        // A run that failed (a full disk, a lost race) takes its uncommitted files with it.
+        lake.remove_own(&lease, &committed);
+    }
+    out
+}
+
+/// The run itself: discover, decide, work, commit; `committed` gets each table it committed.
+fn run(
+    lake: &Lake,
+    opts: &IngestOptions,
+    lease: &Lease,
+    committed: &mut Vec<String>,
+) -> Result<IngestReport, IngestError> {
+    let started = Instant::now();
+    let started_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
     let run_id = lease.id().to_string();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
@@ -423,7 +439,10 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
                 .commit(spec, &states[spec.table.as_str()], files, removes, &recorded, meta.clone())
                 .await
             {
-                Ok(Some(v)) => commits.push((spec.table.clone(), v)),
+                Ok(Some(v)) => {
+                    committed.push(spec.table.clone());
+                    commits.push((spec.table.clone(), v));
+                }
                 Ok(None) => {}
                 Err(e) => {
                     lake.discard(spec, files);

@@ -33,7 +33,17 @@ impl Lake {
         loop {
             match self.compact_once(spec, lease).await {
                 Err(LakeError::ConcurrentRemove { .. }) if tries < COMPACT_RETRIES => tries += 1,
-                other => return other,
+                Err(e) => {
+                    // Whatever of this table's merge is on disk was never committed.
+                    let others: Vec<String> = crate::schema::all_tables()
+                        .iter()
+                        .filter(|t| t.table != spec.table)
+                        .map(|t| t.table.clone())
+                        .collect();
+                    self.remove_own(lease, &others);
+                    return Err(e);
+                }
+                ok => return ok,
             }
         }
     }

@@ -14,11 +14,27 @@ use datafusion::arrow::datatypes::DataType;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use super::Lake;
+use super::{Lake, Lease};
 use crate::error::LakeError;
 use crate::schema::INGESTS;
 
 impl Lake {
+    /// Deletes the files `lease`'s run wrote in every table but `committed` (those its commits
+    /// made part of a table): a run that fails leaves the disk as it found it, so a retry after
+    /// a full disk does not find it fuller. Best effort: what is left is an orphan for later.
+    pub fn remove_own(&self, lease: &Lease, committed: &[String]) {
+        for spec in crate::schema::all_tables() {
+            if committed.contains(&spec.table) {
+                continue;
+            }
+            for rel in self.files_on_disk(spec).unwrap_or_default() {
+                if super::run_of(&rel) == Some(lease.id()) {
+                    let _ = std::fs::remove_file(self.table_dir(spec).join(&rel));
+                }
+            }
+        }
+    }
+
     /// Run ids the `ingests` ledger records: runs whose every table commit happened.
     pub async fn ledger_runs(&self) -> Result<HashSet<String>, LakeError> {
         let mut runs = HashSet::new();

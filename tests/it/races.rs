@@ -277,22 +277,38 @@ fn ingest_deletes_only_files_named_as_trawl_names_them() {
 }
 
 #[test]
-fn two_first_ingests_with_different_zones_cannot_both_create_the_lake() {
+fn first_ingests_with_different_zones_cannot_both_create_the_lake() {
     let dir = tempfile::tempdir().unwrap();
     for round in 0..20 {
         let root = dir.path().join(format!("lake-{round}"));
-        let (tokyo, utc) = at_once(
-            || Lake::open_or_create(&root, Some("Asia/Tokyo")),
-            || Lake::open_or_create(&root, Some("UTC")),
-        );
-        let won = match (&tokyo, &utc) {
-            (Ok(l), Err(e)) | (Err(e), Ok(l)) => {
-                assert!(e.to_string().contains("a lake's zone is fixed when it is created"), "{e}");
-                l.meta().time_zone.clone()
+        // Eight runs at once, half of them asking for another zone.
+        let start = Barrier::new(8);
+        let opened: Vec<(&str, Result<String, String>)> = std::thread::scope(|s| {
+            let runs: Vec<_> = (0..8)
+                .map(|k| {
+                    let (root, start) = (&root, &start);
+                    s.spawn(move || {
+                        let zone = if k % 2 == 0 { "Asia/Tokyo" } else { "UTC" };
+                        start.wait();
+                        let lake = Lake::open_or_create(root, Some(zone));
+                        (zone, lake.map(|l| l.meta().time_zone.clone()).map_err(|e| e.to_string()))
+                    })
+                })
+                .collect();
+            runs.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        let on_disk = Lake::open(&root).unwrap().meta().time_zone.clone();
+        for (asked, got) in opened {
+            match got {
+                Ok(zone) => {
+                    assert_eq!((asked, zone.as_str()), (on_disk.as_str(), on_disk.as_str()), "round {round}")
+                }
+                Err(e) => assert!(
+                    asked != on_disk && e.contains("a lake's zone is fixed when it is created"),
+                    "round {round}: {asked} refused with {e}"
+                ),
             }
-            _ => panic!("round {round}: one run creates the lake, the other is refused: {tokyo:?} {utc:?}"),
-        };
-        assert_eq!(Lake::open(&root).unwrap().meta().time_zone, won, "round {round}");
+        }
     }
 }
 
@@ -371,4 +387,26 @@ fn a_skipped_copy_that_grows_later_is_noticed_by_verify() {
         report.findings.iter().map(|f| (f.problem.name(), f.path.as_str())).collect();
     assert_eq!(found, vec![("source grew", copy.to_str().unwrap())]);
     assert!(report.findings[0].detail.contains("skipped at ingest as a copy of bytes already read"));
+}
+
+#[test]
+fn a_run_that_fails_takes_its_uncommitted_files_with_it() {
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    l.ingest(&[write(dir.path(), "a.log", &squid_lines(1, 30))]);
+    let tables = ["firewall", "proxy", "rejects", "ingests"];
+    let before: Vec<Vec<String>> =
+        trawl::schema::all_tables().iter().map(|t| l.lake.files_on_disk(t).unwrap()).collect();
+    // The firewall table's next commit cannot be written: the run fails after writing its files.
+    let log = l.lake.root().join("firewall/_delta_log");
+    let next = std::fs::read_dir(&log)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json"))
+        .count();
+    std::fs::create_dir_all(log.join(format!("{next:020}.json")).join("blocked")).unwrap();
+    let failed = ingest(&l.lake, &opts(&[&write(dir.path(), "b.log", &squid_lines(2, 30))]));
+    assert!(failed.is_err(), "{:?}", failed.map(|r| r.commits));
+    let after: Vec<Vec<String>> =
+        trawl::schema::all_tables().iter().map(|t| l.lake.files_on_disk(t).unwrap()).collect();
+    assert_eq!(after, before, "no file of the failed run is left in {tables:?}");
 }
