@@ -94,9 +94,9 @@ pub struct FileReport {
     pub path: String,
     pub format: String,
     pub compression: &'static str,
-    /// Bytes on disk.
+    /// Bytes read: those the hash covers.
     pub size: u64,
-    /// SHA-256 of the file's bytes on disk.
+    /// SHA-256 of the bytes read.
     pub sha256: String,
     pub lines: u64,
     pub blank_lines: u64,
