@@ -48,6 +48,13 @@ fn at_once<A: Send, B: Send>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B
     })
 }
 
+/// `access.log` of `n` lines from client `10.0.<tag>.x`, its last line cut in its content type
+/// (so the cut form is still a row, replaced once the line is whole); and the whole text.
+fn cut_log(dir: &Path, tag: u32, n: u32) -> (PathBuf, String) {
+    let whole = squid_lines(tag, n);
+    (write(dir, "access.log", &whole[..whole.len() - 5]), whole)
+}
+
 /// (rows, distinct lines) of `proxy`: equal when no line is there twice.
 fn counts(l: &TestLake) -> Vec<Vec<String>> {
     l.rows("SELECT count(*), count(DISTINCT source_file || ':' || CAST(source_line AS VARCHAR)) FROM proxy")
@@ -84,9 +91,7 @@ fn a_cut_line_rewrite_planned_before_a_compact_is_refused_not_doubled() {
     // ingest that read the table, then lost the race to a compact, would commit it.
     let l = TestLake::new("UTC");
     let dir = tempfile::tempdir().unwrap();
-    let whole = squid_lines(10, 30);
-    // Cut in its content type: the cut form is still a row.
-    let log = write(dir.path(), "cut.log", &whole[..whole.len() - 5]);
+    let (log, _) = cut_log(dir.path(), 10, 30);
     l.ingest(&[log.clone()]);
     l.ingest(&[write(dir.path(), "other.log", &squid_lines(20, 30))]);
     let rt = trawl::runtime();
@@ -227,14 +232,7 @@ fn a_lost_delta_log_file_keeps_its_data_files_and_verify_says_so() {
     let a = write(dir.path(), "a.log", &squid_lines(1, 30));
     l.ingest(&[a.clone()]);
     let before = l.lake.files_on_disk(&PROXY).unwrap();
-    let log = l.lake.root().join("proxy/_delta_log");
-    let last = std::fs::read_dir(&log)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .max()
-        .unwrap();
-    std::fs::remove_file(last).unwrap();
+    undo_last_commit(&l, "proxy");
     l.ingest(&[write(dir.path(), "b.log", &squid_lines(2, 20))]);
     let after = l.lake.files_on_disk(&PROXY).unwrap();
     assert!(before.iter().all(|f| after.contains(f)), "{before:?} kept in {after:?}");
@@ -351,9 +349,7 @@ fn undo_last_commit(l: &TestLake, table: &str) {
 fn a_run_stopped_after_a_cut_line_rewrite_still_counts_the_replaced_row() {
     let l = TestLake::new("UTC");
     let dir = tempfile::tempdir().unwrap();
-    let whole = squid_lines(5, 11);
-    // Cut in its content type: the cut form is a row, replaced once the line is whole.
-    let log = write(dir.path(), "access.log", &whole[..whole.len() - 5]);
+    let (log, whole) = cut_log(dir.path(), 5, 11);
     l.ingest(&[log.clone()]);
     std::fs::write(&log, &whole).unwrap();
     assert_eq!(l.ingest(&[log.clone()]).files[0].replaced_rows, 1);
