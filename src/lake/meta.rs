@@ -46,7 +46,7 @@ fn table_zone(dir: &Path) -> Result<Option<String>, LakeError> {
     let first = dir.join("_delta_log").join(format!("{:020}.json", 0));
     let file = match fs::File::open(&first) {
         Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return zone_from_checkpoint(dir),
         Err(e) => return Err(LakeError::io(format!("reading {}", first.display()), e)),
     };
     for line in io::BufReader::new(file).lines() {
@@ -57,6 +57,28 @@ fn table_zone(dir: &Path) -> Result<Option<String>, LakeError> {
         }
     }
     Ok(None)
+}
+
+/// The zone of a table whose first commit file Delta's log cleanup removed (it keeps the
+/// metadata in a checkpoint): delta-rs reads it, on a thread of its own so that this works from
+/// inside an async caller too.
+fn zone_from_checkpoint(dir: &Path) -> Result<Option<String>, LakeError> {
+    if !dir.join("_delta_log").is_dir() {
+        return Ok(None);
+    }
+    let bad = |reason: String| LakeError::BadMeta { path: dir.to_path_buf(), reason };
+    let abs = dir.canonicalize().map_err(|e| LakeError::io(format!("resolving {}", dir.display()), e))?;
+    let url = url::Url::from_directory_path(&abs)
+        .map_err(|()| bad("path cannot be written as a file URL".into()))?;
+    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let loaded = std::thread::scope(|s| {
+        s.spawn(|| crate::runtime().block_on(deltalake::open_table(url)))
+            .join()
+            .expect("no panic loading a table")
+    });
+    let table = loaded.map_err(|e| LakeError::delta(&name, e))?;
+    let state = table.snapshot().map_err(|e| LakeError::delta(&name, e))?;
+    Ok(state.table_config().unknown_properties.get(ZONE_KEY).cloned())
 }
 
 /// Whether the folder already holds Delta tables (a lake whose `trawl.json` is gone).

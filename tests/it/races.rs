@@ -408,3 +408,23 @@ fn a_run_that_fails_takes_its_uncommitted_files_with_it() {
         trawl::schema::all_tables().iter().map(|t| l.lake.files_on_disk(t).unwrap()).collect();
     assert_eq!(after, before, "no file of the failed run is left in {tables:?}");
 }
+
+#[test]
+fn the_zone_record_survives_delta_log_cleanup() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("lake");
+    Lake::open_or_create(&root, Some("Asia/Tokyo")).unwrap();
+    let l = TestLake::open(&root);
+    l.ingest(&[write(dir.path(), "a.log", &squid_lines(1, 5))]);
+    // As Delta's log cleanup leaves a table: a checkpoint, and no first commit file.
+    let rt = trawl::runtime();
+    for spec in trawl::schema::all_tables() {
+        let table = rt.block_on(l.lake.load_table(spec)).unwrap().unwrap();
+        rt.block_on(deltalake::checkpoints::create_checkpoint(&table, None)).unwrap();
+        std::fs::remove_file(root.join(&spec.table).join(format!("_delta_log/{:020}.json", 0))).unwrap();
+    }
+    let meta = root.join("trawl.json");
+    std::fs::write(&meta, std::fs::read_to_string(&meta).unwrap().replace("Asia/Tokyo", "UTC")).unwrap();
+    let e = Lake::open(&root).unwrap_err().to_string();
+    assert!(e.contains("the lake's partitions were cut in Asia/Tokyo"), "{e}");
+}
