@@ -9,7 +9,7 @@ use trawl::ingest::{IngestOptions, ingest};
 use trawl::lake::Lake;
 use trawl::schema::PROXY;
 
-use crate::common::{TestLake, row, squid_lines};
+use crate::common::{TestLake, row, squid_lines, undo_last_commit};
 
 fn opts(paths: &[&Path]) -> IngestOptions {
     IngestOptions {
@@ -127,15 +127,6 @@ fn wait_for(what: &str, ready: impl Fn() -> bool) {
         assert!(std::time::Instant::now() < until, "{what} never happened");
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-}
-
-/// Whether any file under `dir` ends with `suffix`.
-fn holds(dir: &Path, suffix: &str) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else { return false };
-    entries.flatten().any(|e| {
-        let p = e.path();
-        if p.is_dir() { holds(&p, suffix) } else { p.to_string_lossy().ends_with(suffix) }
-    })
 }
 
 const LINES: &str = "SELECT count(*), count(DISTINCT url) FROM proxy";
@@ -333,18 +324,6 @@ fn trawl_json_is_checked_against_the_zone_the_tables_record() {
     assert!(e.contains("uses time zone Asia/Tokyo, not Europe/Paris"), "{e}");
     assert_eq!(Lake::open_or_create(&root, None).unwrap().meta().time_zone, "Asia/Tokyo");
     assert!(std::fs::read_to_string(&meta).unwrap().contains("\"time_zone\": \"Asia/Tokyo\""));
-}
-
-/// Removes a table's latest Delta commit file, as if the run had died just before making it.
-fn undo_last_commit(l: &TestLake, table: &str) {
-    let log = l.lake.root().join(table).join("_delta_log");
-    let last = std::fs::read_dir(&log)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .max()
-        .unwrap();
-    std::fs::remove_file(last).unwrap();
 }
 
 #[test]
