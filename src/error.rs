@@ -21,6 +21,11 @@ pub enum LakeError {
          nothing of this run's was committed to it: run the ingest again to read what is left ({conflict})"
     )]
     Concurrent { table: String, conflict: String },
+    #[error(
+        "another run removed {path} from table {table} (version {version}) while this one was rewriting \
+         it; nothing of this run's was committed to it, so no row is doubled: run it again"
+    )]
+    ConcurrentRemove { table: String, path: String, version: u64 },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
     #[error("writing Parquet {path}: {source}")]

@@ -11,7 +11,7 @@ use crate::digest::sha256_file;
 use crate::error::LakeError;
 use crate::ingest::Recorded;
 use crate::lake::Lake;
-use crate::schema::all_tables;
+use crate::schema::{INGESTS, all_tables};
 
 /// What a check found wrong (or worth saying) about one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -23,6 +23,8 @@ pub enum Problem {
     Missing,
     /// A Parquet file in a table folder that no version of the table names.
     Extra,
+    /// A source whose rows the ledger (`ingests`) and the tables count differently.
+    LedgerMismatch,
     /// A lake file written before hashes were recorded: only its size could be checked.
     Unrecorded,
     /// An original log whose bytes differ from every read of that path.
@@ -47,6 +49,7 @@ impl Problem {
             Problem::Modified => "modified",
             Problem::Missing => "missing",
             Problem::Extra => "extra",
+            Problem::LedgerMismatch => "ledger mismatch",
             Problem::Unrecorded => "no recorded hash",
             Problem::SourceModified => "source modified",
             Problem::SourceGrown => "source grew",
@@ -87,6 +90,7 @@ impl VerifyReport {
 pub fn verify(lake: &Lake, sources: &[PathBuf]) -> Result<VerifyReport, LakeError> {
     let rt = crate::runtime();
     let mut report = VerifyReport::default();
+    let ledger_runs = rt.block_on(lake.ledger_runs())?;
     for spec in all_tables() {
         let Some(table) = rt.block_on(lake.load_table(spec))? else { continue };
         let live = lake.live_files(spec, &table)?;
@@ -125,21 +129,97 @@ pub fn verify(lake: &Lake, sources: &[PathBuf]) -> Result<VerifyReport, LakeErro
         for rel in lake.files_on_disk(spec)? {
             // A run still writing has files no version names yet: not extra, just not done.
             if !referenced.contains(&rel) && !lake.in_progress(&rel) {
+                let detail = if !crate::lake::trawl_named(&rel) {
+                    "no version of the table names it, nor is it named as trawl names its files: put \
+                     there by hand? trawl never deletes it"
+                } else if lake.run_of(&rel).is_some_and(|r| ledger_runs.contains(r)) {
+                    "no version of the table names it, yet the ingests ledger records the run that \
+                     wrote it: a Delta log file was lost or damaged; trawl keeps the file"
+                } else {
+                    "no version of the table names it: a stopped run's file, removed by the next \
+                     ingest or `trawl compact`"
+                };
                 report.findings.push(Finding {
                     problem: Problem::Extra,
                     scope: spec.table.clone(),
                     path: rel,
-                    detail: "no version of the table names it (a stopped run's file is removed by the \
-                             next ingest or `trawl compact`; anything else was put there by hand)"
-                        .into(),
+                    detail: detail.into(),
                 });
             }
         }
+    }
+    // Counting rows per source reads every file: only worth it when they all hashed right.
+    if !report.findings.iter().any(|f| matches!(f.problem, Problem::Modified | Problem::Missing)) {
+        check_ledger(lake, &rt, &mut report)?;
     }
     if !sources.is_empty() {
         check_sources(lake, sources, &rt, &mut report)?;
     }
     Ok(report)
+}
+
+/// Compares, per source file, the rows and rejects the ledger says it gave (less the cut lines
+/// later read whole) with the rows the tables hold of it: a table that lost a commit, or holds
+/// rows the ledger never recorded, shows here.
+fn check_ledger(
+    lake: &Lake,
+    rt: &tokio::runtime::Runtime,
+    report: &mut VerifyReport,
+) -> Result<(), LakeError> {
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::{DataType, Int64Type};
+    let err =
+        |e: String| LakeError::io("comparing the ingests ledger with the tables", std::io::Error::other(e));
+    let mismatches = rt.block_on(async {
+        let mut held = Vec::new();
+        for spec in all_tables().into_iter().filter(|t| t.table != INGESTS.table) {
+            if spec.index_of("source_file").is_some() && lake.load_table(spec).await?.is_some() {
+                held.push(format!("SELECT CAST(source_file AS VARCHAR) AS path FROM {}", spec.table));
+            }
+        }
+        if lake.load_table(&INGESTS).await?.is_none() || held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let engine = crate::engine::Engine::new(lake).await.map_err(|e| err(e.to_string()))?;
+        let sql = format!(
+            "WITH l AS (SELECT CAST(path AS VARCHAR) AS path, \
+                 sum(rows) - sum(coalesce(replaced_rows, 0)) + sum(rejects) AS n \
+                 FROM ingests WHERE status IN ('ingested', 'partial') GROUP BY 1), \
+             t AS (SELECT path, count(*) AS n FROM ({}) GROUP BY path) \
+             SELECT coalesce(l.path, t.path), CAST(coalesce(l.n, 0) AS BIGINT), CAST(coalesce(t.n, 0) AS BIGINT) \
+             FROM l FULL JOIN t ON l.path = t.path WHERE coalesce(l.n, 0) <> coalesce(t.n, 0) ORDER BY 1",
+            held.join(" UNION ALL ")
+        );
+        let df = engine.sql(&sql).await.map_err(|e| err(e.to_string()))?;
+        let batches = df.collect().await.map_err(|e| err(e.to_string()))?;
+        let mut out = Vec::new();
+        for b in batches {
+            let p = datafusion::arrow::compute::cast(b.column(0), &DataType::Utf8).map_err(|e| err(e.to_string()))?;
+            let p = p.as_string::<i32>();
+            let (l, t) = (b.column(1).as_primitive::<Int64Type>(), b.column(2).as_primitive::<Int64Type>());
+            for i in 0..b.num_rows() {
+                out.push((p.value(i).to_string(), l.value(i), t.value(i)));
+            }
+        }
+        Ok::<_, LakeError>(out)
+    })?;
+    for (path, ledger, tables) in mismatches {
+        let why = if tables < ledger {
+            "a table lacks rows it had committed (a lost or damaged Delta log file?)"
+        } else {
+            "the tables hold rows the ledger does not record (a run stopped before its ledger commit: \
+             the next ingest of the same files completes it)"
+        };
+        report.findings.push(Finding {
+            problem: Problem::LedgerMismatch,
+            scope: INGESTS.table.clone(),
+            path,
+            detail: format!(
+                "the ledger records {ledger} rows and rejects of it, the tables hold {tables}: {why}"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn check_sources(
@@ -152,11 +232,11 @@ fn check_sources(
         .map_err(|e| LakeError::io("reading the ingests table", std::io::Error::other(e)))?;
     let mut by_path: HashMap<&str, Vec<&Recorded>> = HashMap::new();
     let mut by_hash: HashMap<&str, &Recorded> = HashMap::new();
-    let mut skipped: HashMap<&str, &str> = HashMap::new();
+    let mut skipped: HashMap<&str, (&str, &Recorded)> = HashMap::new();
     for r in &reads {
         match &r.skipped {
             Some(why) => {
-                skipped.insert(r.path.as_str(), why.as_str());
+                skipped.insert(r.path.as_str(), (why.as_str(), r));
             }
             None => {
                 by_path.entry(r.path.as_str()).or_default().push(r);
@@ -185,7 +265,9 @@ fn check_sources(
                 Some(Finding { problem, scope: "source".into(), path: shown.clone(), detail })
             };
             let earlier = by_path.get(shown.as_str()).map_or(&[][..], Vec::as_slice);
-            let sizes: Vec<u64> = earlier.iter().map(|r| r.size).collect();
+            // A copy skipped as already read has its bytes recorded too: they may have grown since.
+            let copy = skipped.get(shown.as_str()).map(|(_, r)| *r).filter(|r| !r.sha256.is_empty());
+            let sizes: Vec<u64> = earlier.iter().chain(copy.as_ref()).map(|r| r.size).collect();
             let d = match sha256_file(path, &sizes, |_, _| {}) {
                 Ok(d) => d,
                 Err(e) => return finding(Problem::SourceModified, format!("cannot read: {e}")),
@@ -202,7 +284,28 @@ fn check_sources(
                 );
             }
             if earlier.is_empty()
-                && let Some(why) = skipped.get(shown.as_str())
+                && let Some(r) = copy
+            {
+                if d.prefixes.iter().any(|x| x.len == r.size && x.sha256 == r.sha256) {
+                    return finding(
+                        Problem::SourceGrown,
+                        format!(
+                            "{} bytes now; the first {}, skipped at ingest as a copy of bytes already read, \
+                             are unchanged; what follows is in no table: ingest it",
+                            d.size, r.size
+                        ),
+                    );
+                }
+                return finding(
+                    Problem::SourceModified,
+                    format!(
+                        "SHA-256 {} ({} bytes); skipped at ingest as a copy of bytes already read, {} ({} bytes)",
+                        d.sha256, d.size, r.sha256, r.size
+                    ),
+                );
+            }
+            if earlier.is_empty()
+                && let Some((why, _)) = skipped.get(shown.as_str())
             {
                 return finding(Problem::SourceSkipped, format!("not read at ingest: {why}"));
             }

@@ -94,9 +94,9 @@ pub struct FileReport {
     pub path: String,
     pub format: String,
     pub compression: &'static str,
-    /// Bytes on disk.
+    /// Bytes read: those the hash covers.
     pub size: u64,
-    /// SHA-256 of the file's bytes on disk.
+    /// SHA-256 of the bytes read.
     pub sha256: String,
     pub lines: u64,
     pub blank_lines: u64,
@@ -118,6 +118,12 @@ pub struct FileReport {
     pub resumed_from: Option<String>,
     /// Rows of the earlier read replaced because its last line had been cut mid-write.
     pub replaced_rows: u64,
+    /// Bytes the workers took from the file.
+    #[serde(skip)]
+    read_bytes: u64,
+    /// SHA-256 of those bytes, for a plain file read whole by one worker.
+    #[serde(skip)]
+    read_sha256: Option<String>,
 }
 
 impl FileReport {
@@ -132,6 +138,10 @@ impl FileReport {
         self.last_ts = max_opt(self.last_ts, o.last_ts);
         if self.error.is_none() {
             self.error.clone_from(&o.error);
+        }
+        self.read_bytes += o.read_bytes;
+        if o.read_sha256.is_some() {
+            self.read_sha256.clone_from(&o.read_sha256);
         }
     }
 
@@ -160,6 +170,10 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 pub struct Skipped {
     pub path: String,
     pub reason: String,
+    /// SHA-256 and size of the bytes of a copy skipped as already read, so `verify` can tell
+    /// when it changes or grows later.
+    #[serde(skip)]
+    pub bytes: Option<(String, u64)>,
 }
 
 /// The outcome of a run.
@@ -203,6 +217,8 @@ struct Source {
     format: Format,
     /// Tables that already hold this file's rows (from a run stopped between its commits).
     done_tables: Vec<&'static str>,
+    /// Rows those tables' commits replaced of earlier reads (cut lines read whole).
+    replaced_before: u64,
     /// Set when the file grew since an earlier read: where this read starts.
     resume: Option<Resume>,
 }
@@ -221,14 +237,30 @@ struct WorkItem {
 
 /// Runs an ingest into `lake`.
 pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestError> {
-    let started = Instant::now();
-    let started_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
     if opts.paths.is_empty() {
         return Err(IngestError::NoInput);
     }
     // Files this run writes carry its lease's id; the lease keeps cleanups off them until the
     // run ends, and a killed run's uncommitted files are removed by the next run.
     let lease = lake.lease()?;
+    let mut committed = Vec::new();
+    let out = run(lake, opts, &lease, &mut committed);
+    if out.is_err() {
+        // A run that failed (a full disk, a lost race) takes its uncommitted files with it.
+        lake.remove_own(&lease, &committed);
+    }
+    out
+}
+
+/// The run itself: discover, decide, work, commit; `committed` gets each table it committed.
+fn run(
+    lake: &Lake,
+    opts: &IngestOptions,
+    lease: &Lease,
+    committed: &mut Vec<String>,
+) -> Result<IngestReport, IngestError> {
+    let started = Instant::now();
+    let started_us = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64);
     let run_id = lease.id().to_string();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.jobs.max(1))
@@ -251,7 +283,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         }
         Ok::<_, LakeError>(m)
     })?;
-    let Decided { mut items, live, hashes } = decide(lake, &rt, &pool, &mut sources, &mut skipped)?;
+    let Decided { mut items, live, mut hashes } = decide(lake, &rt, &pool, &mut sources, &mut skipped)?;
     // A run killed between its table commits left some tables holding a source and others not:
     // such a source is read again, and its rows go only to the tables that lack it.
     let data_tables: Vec<&'static TableSpec> =
@@ -261,8 +293,10 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     for spec in &data_tables {
         let held = rt.block_on(lake.sources_held(spec, &states[spec.table.as_str()], &live_hashes))?;
         for (k, h) in held.into_iter().enumerate() {
-            if h {
-                sources[live_idx[k]].done_tables.push(spec.table.as_str());
+            if let Some(replaced) = h {
+                let s = &mut sources[live_idx[k]];
+                s.done_tables.push(spec.table.as_str());
+                s.replaced_before += replaced;
             }
         }
     }
@@ -295,6 +329,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
             start_byte: s.resume.as_ref().map_or(0, |r| r.start),
             first_line: s.resume.as_ref().map_or(1, |r| r.first_line),
             resumed_from: s.resume.as_ref().map(|r| r.from_sha256.clone()),
+            replaced_rows: s.replaced_before,
             ..FileReport::default()
         })
         .collect();
@@ -317,6 +352,13 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
             Err(e) => failure = Some(e),
         }
     }
+    // A file that changed under its reader is recorded, in the ledger and as the tables' source,
+    // by the bytes that were read: a rotated copy is then read from where this run stopped.
+    for (r, h) in reports.iter_mut().zip(hashes.iter_mut()) {
+        if record_what_was_read(r) {
+            h.clone_from(&r.sha256);
+        }
+    }
     let by_name = |name: &str| crate::schema::table(name).expect("writers use known tables");
     if let Some(e) = failure {
         for (t, f) in &written {
@@ -328,6 +370,8 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     // swapped out in the same commit that adds the line read whole.
     // All of a table's lines go in one rewrite, so no file is rewritten twice.
     let mut removes: HashMap<&'static str, Vec<crate::lake::LakeFile>> = HashMap::new();
+    // Rows each table's rewrite removed, per source: the table's commit records them too.
+    let mut replaced_in: HashMap<(&'static str, usize), u64> = HashMap::new();
     for spec in &data_tables {
         let table = spec.table.as_str();
         let (owners, lines): (Vec<usize>, Vec<(String, i64)>) = live_idx
@@ -349,6 +393,7 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         };
         for (i, n) in owners.into_iter().zip(swap.dropped) {
             reports[i].replaced_rows += n;
+            *replaced_in.entry((table, i)).or_default() += n;
         }
         removes.insert(table, swap.remove);
         written.entry(table).or_default().extend(swap.add);
@@ -383,17 +428,21 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     tables.push((&INGESTS, &custody));
     rt.block_on(async {
         for (spec, files) in tables {
-            let recorded: Vec<String> = live_idx
+            let table = spec.table.as_str();
+            let recorded: Vec<(String, u64)> = live_idx
                 .iter()
-                .filter(|i| !sources[**i].done_tables.contains(&spec.table.as_str()))
-                .map(|i| hashes[*i].clone())
+                .filter(|i| !sources[**i].done_tables.contains(&table))
+                .map(|i| (hashes[*i].clone(), replaced_in.get(&(table, *i)).copied().unwrap_or(0)))
                 .collect();
             let removes = removes.get(spec.table.as_str()).map_or(&[][..], Vec::as_slice);
             match lake
                 .commit(spec, &states[spec.table.as_str()], files, removes, &recorded, meta.clone())
                 .await
             {
-                Ok(Some(v)) => commits.push((spec.table.clone(), v)),
+                Ok(Some(v)) => {
+                    committed.push(spec.table.clone());
+                    commits.push((spec.table.clone(), v));
+                }
                 Ok(None) => {}
                 Err(e) => {
                     lake.discard(spec, files);
@@ -513,9 +562,12 @@ fn decide(
                 };
                 if let Some(reason) = same {
                     live[i] = false;
-                    skipped.push(Skipped { path: sources[i].display.clone(), reason });
+                    let bytes = Some((p.sha256.clone(), p.size));
+                    skipped.push(Skipped { bytes, path: sources[i].display.clone(), reason });
                     continue;
                 }
+                // What this run reads is what was hashed, not what `stat` saw before.
+                sources[i].size = p.size;
                 // The longest earlier read this file starts with: read only what came after.
                 let grown_from = p
                     .prefixes
@@ -531,7 +583,7 @@ fn decide(
                             Err(e) => {
                                 live[i] = false;
                                 let reason = format!("cannot read: {e}");
-                                skipped.push(Skipped { path: s.display.clone(), reason });
+                                skipped.push(Skipped { bytes: None, path: s.display.clone(), reason });
                                 continue;
                             }
                         }
@@ -595,8 +647,13 @@ fn ingests_batch(run_id: &str, started_us: i64, files: &[FileReport], skipped: &
             "reason" => text(&|f| f.error.clone(), &|s| Some(s.reason.clone())),
             "format" => text(&|f| Some(f.format.clone()), &none),
             "compression" => text(&|f| Some(f.compression.to_string()), &none),
-            "sha256" => text(&|f| Some(f.sha256.clone()), &none),
-            "size" => count(|f| f.size),
+            "sha256" => text(&|f| Some(f.sha256.clone()), &|s| s.bytes.as_ref().map(|b| b.0.clone())),
+            "size" => Arc::new(Int64Array::from_iter(
+                files
+                    .iter()
+                    .map(|f| Some(f.size as i64))
+                    .chain(skipped.iter().map(|s| s.bytes.as_ref().map(|b| b.1 as i64))),
+            )),
             "lines" => count(|f| f.lines),
             "start_byte" => count(|f| f.start_byte),
             "first_line" => count(|f| f.first_line),
@@ -639,6 +696,7 @@ fn discover(path: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> 
     }
     if !meta.is_dir() {
         skipped.push(Skipped {
+            bytes: None,
             path: path.display().to_string(),
             reason: "not a regular file (pipe, socket or device): not read".into(),
         });
@@ -650,6 +708,7 @@ fn discover(path: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> 
             Ok(e) => e,
             Err(e) => {
                 skipped.push(Skipped {
+                    bytes: None,
                     path: dir.display().to_string(),
                     reason: format!("cannot list folder: {e}"),
                 });
@@ -662,8 +721,11 @@ fn discover(path: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> 
             let lmeta = match fs::symlink_metadata(&p) {
                 Ok(m) => m,
                 Err(e) => {
-                    skipped
-                        .push(Skipped { path: p.display().to_string(), reason: format!("cannot read: {e}") });
+                    skipped.push(Skipped {
+                        bytes: None,
+                        path: p.display().to_string(),
+                        reason: format!("cannot read: {e}"),
+                    });
                     continue;
                 }
             };
@@ -674,21 +736,27 @@ fn discover(path: &Path, out: &mut Vec<PathBuf>, skipped: &mut Vec<Skipped>) -> 
                 match fs::metadata(&p) {
                     Ok(m) if m.is_file() => out.push(p),
                     Ok(m) if m.is_dir() => skipped.push(Skipped {
+                        bytes: None,
                         path: p.display().to_string(),
                         reason: "link to a folder: not followed (a link loop cannot trap the walk)".into(),
                     }),
                     Ok(_) => skipped.push(Skipped {
+                        bytes: None,
                         path: p.display().to_string(),
                         reason: "link to something that is not a regular file: not read".into(),
                     }),
-                    Err(e) => skipped
-                        .push(Skipped { path: p.display().to_string(), reason: format!("broken link: {e}") }),
+                    Err(e) => skipped.push(Skipped {
+                        bytes: None,
+                        path: p.display().to_string(),
+                        reason: format!("broken link: {e}"),
+                    }),
                 }
             } else if lmeta.is_file() {
                 out.push(p);
             } else {
                 // A named pipe would block the run forever on open; a device is not evidence.
                 skipped.push(Skipped {
+                    bytes: None,
                     path: p.display().to_string(),
                     reason: "not a regular file (pipe, socket or device): not read".into(),
                 });
@@ -707,13 +775,16 @@ fn open_stream(
     compression: Compression,
     (start, end): (u64, u64),
     pb: &ProgressBar,
+    tally: &Tally,
 ) -> io::Result<Box<dyn Read + Send>> {
     let mut f = File::open(path)?;
+    let (pb, tally) = (pb.clone(), tally.clone());
     if compression == Compression::Plain {
         f.seek(SeekFrom::Start(start))?;
-        return Ok(Box::new(Counted { inner: f.take(end - start), pb: pb.clone() }));
+        return Ok(Box::new(Counted { inner: f.take(end - start), pb, tally }));
     }
-    decoder(compression, Counted { inner: f, pb: pb.clone() })
+    // Only the bytes that were hashed, should the file have grown since.
+    decoder(compression, Counted { inner: f.take(end), pb, tally })
 }
 
 /// The decompressed bytes of a compressed stream. Every decoder reads concatenated members,
@@ -748,7 +819,7 @@ impl<R: Read> Read for HashingReader<R> {
 /// format (`--format`, the one candidate) is taken without sniffing: lines it cannot read become
 /// rejects, so a file whose head is odd (one 70 KB URL) is still read.
 fn recognise(path: &PathBuf, formats: &[Format], forced: bool) -> Result<Source, Skipped> {
-    let skip = |reason: String| Skipped { path: path.display().to_string(), reason };
+    let skip = |reason: String| Skipped { bytes: None, path: path.display().to_string(), reason };
     let size = fs::metadata(path).map_err(|e| skip(format!("cannot read: {e}")))?.len();
     if size == 0 {
         return Err(skip("empty file".into()));
@@ -758,7 +829,7 @@ fn recognise(path: &PathBuf, formats: &[Format], forced: bool) -> Result<Source,
     let n = f.read(&mut magic).map_err(|e| skip(format!("cannot read: {e}")))?;
     let compression = Compression::from_magic(&magic[..n]);
     let mut head = Vec::with_capacity(SNIFF_BYTES);
-    let stream = open_stream(path, compression, (0, size), &ProgressBar::hidden())
+    let stream = open_stream(path, compression, (0, size), &ProgressBar::hidden(), &Tally::default())
         .map_err(|e| skip(format!("cannot open: {e}")))?;
     // A damaged stream still has a readable head; what it yields is enough to sniff.
     let _ = stream.take(SNIFF_BYTES as u64).read_to_end(&mut head);
@@ -789,8 +860,47 @@ fn recognise(path: &PathBuf, formats: &[Format], forced: bool) -> Result<Source,
         compression,
         format,
         done_tables: Vec::new(),
+        replaced_before: 0,
         resume: None,
     })
+}
+
+/// Compares what one worker read of a whole plain file with the hash planned; when they differ,
+/// marks the file partial and records the bytes read (size, SHA-256). True when it did.
+fn record_what_was_read(r: &mut FileReport) -> bool {
+    let Some(read) = r.read_sha256.take() else { return false };
+    if read == r.sha256 {
+        return false;
+    }
+    let reason = r.error.get_or_insert_with(|| {
+        format!(
+            "{CHANGED_WHILE_READ}: its bytes differ from those hashed when the run began; their rows are \
+             kept; {READ_RECORDED}"
+        )
+    });
+    if !reason.contains(READ_RECORDED) {
+        return false;
+    }
+    (r.sha256, r.size) = (read, r.read_bytes);
+    true
+}
+
+/// Why a plain file's range was not read as planned: it ended early, or is now shorter than
+/// the range (truncated under the reader, as `copytruncate` rotation does).
+fn shrank_under(src: &Source, item: &WorkItem, read: u64) -> Option<String> {
+    let planned = item.end - item.start;
+    let now = fs::metadata(&src.path).map_or(0, |m| m.len());
+    if read >= planned && now >= item.end {
+        return None;
+    }
+    let exact =
+        if item.start == 0 && item.end == src.size { format!("; {READ_RECORDED}") } else { String::new() };
+    Some(format!(
+        "{CHANGED_WHILE_READ}: it shrank to {now} bytes (truncated, as copytruncate rotation does?) and \
+         {read} of the {planned} bytes planned from byte {} were read; their rows are kept{exact}, so \
+         the rotated copy is read from where this stopped",
+        item.start
+    ))
 }
 
 /// Cuts a source into work items; large plain files into newline-aligned chunks.
@@ -799,7 +909,8 @@ fn recognise(path: &PathBuf, formats: &[Format], forced: bool) -> Result<Source,
 /// (memchr runs at memory speed; parsing is the cost). The same pass hashes the file, and its
 /// first `n` bytes for each `n` in `prefixes` (sizes of earlier reads it may have grown from).
 fn plan(index: usize, s: &Source, prefixes: &[u64]) -> Result<Planned, Skipped> {
-    let skip = |e: io::Error| Skipped { path: s.display.clone(), reason: format!("cannot read: {e}") };
+    let skip =
+        |e: io::Error| Skipped { bytes: None, path: s.display.clone(), reason: format!("cannot read: {e}") };
     if s.compression != Compression::Plain && !prefixes.is_empty() {
         // A compressed file that may hold an earlier read of the same log (rotated, then
         // compressed): hash its content too, in the same pass as its bytes on disk.
@@ -814,6 +925,7 @@ fn plan(index: usize, s: &Source, prefixes: &[u64]) -> Result<Planned, Skipped> 
         return Ok(Planned {
             items: vec![item],
             sha256,
+            size,
             content: Some(content.sha256),
             prefixes: content.prefixes,
         });
@@ -823,6 +935,7 @@ fn plan(index: usize, s: &Source, prefixes: &[u64]) -> Result<Planned, Skipped> 
     Ok(Planned {
         items: chunks.finish(digest.size),
         sha256: digest.sha256,
+        size: digest.size,
         content: None,
         prefixes: digest.prefixes,
     })
@@ -835,7 +948,8 @@ fn plan_from(index: usize, s: &Source, start: u64, first_line: u64) -> io::Resul
     let mut f = File::open(&s.path)?;
     f.seek(SeekFrom::Start(start))?;
     let mut pos = start;
-    read_blocks(f, |block| {
+    // Only up to where the file was hashed: bytes appended since belong to the next run.
+    read_blocks(f.take(s.size.saturating_sub(start)), |block| {
         chunks.feed(pos, block);
         pos += block.len() as u64;
     })?;
@@ -908,6 +1022,8 @@ struct Planned {
     items: Vec<WorkItem>,
     /// SHA-256 of the bytes on disk.
     sha256: String,
+    /// How many bytes that hash covers: what the run reads, however much the file grows meanwhile.
+    size: u64,
     /// SHA-256 of the decompressed content, when it was computed (compressed files only).
     content: Option<String>,
     prefixes: Vec<Prefix>,
@@ -998,11 +1114,11 @@ pub(crate) fn recorded(lake: &Lake, rt: &tokio::runtime::Runtime) -> Result<Vec<
         }
         let engine =
             crate::engine::Engine::with_tables(lake, &[&INGESTS]).await.map_err(|e| e.to_string())?;
-        let sql = "SELECT path, coalesce(sha256, ''), size, CAST(first_line + lines - 1 AS BIGINT), \
-                   status = 'ingested' AND compression = 'plain', \
+        let sql = format!("SELECT path, coalesce(sha256, ''), size, CAST(first_line + lines - 1 AS BIGINT), \
+                   compression = 'plain' AND (status = 'ingested' OR strpos(coalesce(reason, ''), '{READ_RECORDED}') > 0), \
                    CASE WHEN status = 'skipped' THEN coalesce(reason, 'skipped') END FROM ingests \
-                   WHERE status IN ('ingested', 'partial') AND sha256 IS NOT NULL OR status = 'skipped'";
-        let df = engine.sql(sql).await.map_err(|e| e.to_string())?;
+                   WHERE status IN ('ingested', 'partial') AND sha256 IS NOT NULL OR status = 'skipped'");
+        let df = engine.sql(&sql).await.map_err(|e| e.to_string())?;
         let batches = df.collect().await.map_err(|e| e.to_string())?;
         for b in batches {
             // The reader may hand strings back as views: cast to plain strings to read them.
@@ -1037,19 +1153,51 @@ fn push_unwrapped(sink: &mut dyn RowSink, line: &[u8], no: u64) -> Result<Option
     sink.push(payload, LineMeta { no, log_host }).map_err(|e| syslog::header_problem(line).unwrap_or(e))
 }
 
-/// Counts bytes into the progress bar as they are read from disk.
+/// Counts bytes into the progress bar as they are read from disk, and into a tally.
 struct Counted<R> {
     inner: R,
     pb: ProgressBar,
+    tally: Tally,
 }
 
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.pb.inc(n as u64);
+        self.tally.add(&buf[..n]);
         Ok(n)
     }
 }
+
+/// The bytes a worker took from disk (and their hash when asked for), to tell afterwards
+/// whether it read what was planned: a file truncated under the reader ends early.
+#[derive(Clone, Default)]
+struct Tally(Arc<Mutex<(Option<Sha256>, u64)>>);
+
+impl Tally {
+    fn hashing(hash: bool) -> Tally {
+        Tally(Arc::new(Mutex::new((hash.then(Sha256::new), 0))))
+    }
+
+    fn add(&self, bytes: &[u8]) {
+        let mut t = self.0.lock().expect("tally lock");
+        if let Some(h) = t.0.as_mut() {
+            h.update(bytes);
+        }
+        t.1 += bytes.len() as u64;
+    }
+
+    /// Bytes read, and their SHA-256 if it was kept.
+    fn take(&self) -> (u64, Option<String>) {
+        let mut t = self.0.lock().expect("tally lock");
+        (t.1, t.0.take().map(|h| hex(&h.finalize())))
+    }
+}
+
+/// How a reason starts when a file changed while it was read; when the read is exact (one
+/// worker read it from its first byte) it says so, and that read can be grown from.
+const CHANGED_WHILE_READ: &str = "changed while it was read";
+const READ_RECORDED: &str = "the bytes read are recorded as read";
 
 struct WorkerOut {
     stats: Vec<(usize, FileReport)>,
@@ -1105,14 +1253,20 @@ impl<'a> Worker<'a> {
 
     fn run(&mut self, item: &WorkItem, src: &Source, pb: &ProgressBar) -> Result<(), LakeError> {
         let mut report = FileReport::default();
-        let opened = open_stream(&src.path, src.compression, (item.start, item.end), pb).and_then(|mut s| {
-            // Content an earlier read of this log already took.
-            let passed = io::copy(&mut (&mut s).take(item.skip), &mut io::sink())?;
-            if passed < item.skip {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "shorter than when it was planned"));
-            }
-            Ok(s)
-        });
+        let plain = src.compression == Compression::Plain;
+        let tally = Tally::hashing(plain && item.start == 0 && item.end == src.size);
+        let opened =
+            open_stream(&src.path, src.compression, (item.start, item.end), pb, &tally).and_then(|mut s| {
+                // Content an earlier read of this log already took.
+                let passed = io::copy(&mut (&mut s).take(item.skip), &mut io::sink())?;
+                if passed < item.skip {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "shorter than when it was planned",
+                    ));
+                }
+                Ok(s)
+            });
         let stream = match opened {
             Ok(s) => s,
             Err(e) => {
@@ -1198,6 +1352,10 @@ impl<'a> Worker<'a> {
             self.writers[wi].1.write(s.take_batch())?;
         }
         self.peak_line_buffer = self.peak_line_buffer.max(lines.buffer_capacity());
+        (report.read_bytes, report.read_sha256) = tally.take();
+        if plain && report.error.is_none() {
+            report.error = shrank_under(src, item, report.read_bytes);
+        }
         self.stats.push((item.source, report));
         Ok(())
     }

@@ -32,8 +32,6 @@ use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 use datafusion::parquet::schema::types::ColumnPath;
 use deltalake::DeltaTable;
-use deltalake::DeltaTableError;
-use deltalake::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
 use deltalake::kernel::{
     Action, Add, ArrayType, DataType as DeltaType, MapType, Remove, StructField, Transaction,
 };
@@ -43,8 +41,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+mod commit;
+mod custody;
 mod manifest;
+mod meta;
 mod stats;
+
+pub use custody::trawl_named;
+pub use meta::ZONE_KEY;
 
 use crate::error::LakeError;
 use crate::formats::Batch;
@@ -92,15 +96,30 @@ impl Lake {
     /// Opens an existing lake; a clear error when the folder is not one.
     pub fn open(root: &Path) -> Result<Lake, LakeError> {
         let path = root.join(META_FILE);
-        let text = match fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+        // The tables' own record of the zone outranks trawl.json (see `meta`).
+        let recorded = meta::recorded_zone(root)?;
+        let text = match (fs::read_to_string(&path), &recorded) {
+            (Ok(t), _) => t,
+            (Err(e), Some((_, zone))) if e.kind() == io::ErrorKind::NotFound => {
+                serde_json::to_string(&meta::create_exclusively(root, zone)?).expect("plain struct")
+            }
+            (Err(e), None) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(LakeError::Missing(root.to_path_buf()));
             }
-            Err(e) => return Err(LakeError::io(format!("reading {}", path.display()), e)),
+            (Err(e), _) => return Err(LakeError::io(format!("reading {}", path.display()), e)),
         };
         let bad = |reason: String| LakeError::BadMeta { path: path.clone(), reason };
         let meta: LakeMeta = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if let Some((table, zone)) = recorded
+            && zone != meta.time_zone
+        {
+            return Err(bad(format!(
+                "it says time zone {}, but the lake's partitions were cut in {zone}, as table {table} \
+                 records in its Delta metadata: trawl.json was edited or replaced; restore it, or \
+                 delete it and trawl writes it again from that record",
+                meta.time_zone
+            )));
+        }
         if meta.format_version != FORMAT_VERSION {
             return Err(bad(format!(
                 "layout version {} (this trawl reads version {FORMAT_VERSION})",
@@ -124,18 +143,27 @@ impl Lake {
                 _ => Ok(lake),
             },
             Err(LakeError::Missing(_)) => {
-                let tz = asked.unwrap_or_else(machine_tz);
-                let meta = LakeMeta {
-                    format_version: FORMAT_VERSION,
-                    time_zone: tz.name().to_string(),
-                    created_by: format!("trawl {}", env!("CARGO_PKG_VERSION")),
-                };
-                fs::create_dir_all(root)
-                    .map_err(|e| LakeError::io(format!("creating {}", root.display()), e))?;
-                let path = root.join(META_FILE);
-                let json = serde_json::to_string_pretty(&meta).expect("plain struct");
-                write_atomically(&path, json.as_bytes())?;
-                Ok(Lake { root: root.to_path_buf(), meta, tz })
+                if asked.is_none() && meta::has_tables(root) {
+                    // Tables from before zones were recorded in them: the machine's zone may not be theirs.
+                    return Err(LakeError::BadMeta {
+                        path: root.join(META_FILE),
+                        reason: "it is missing, and the lake's tables do not record their time zone: \
+                                 restore it, or give --tz with the zone the lake was created in"
+                            .into(),
+                    });
+                }
+                let meta = meta::create_exclusively(root, asked.unwrap_or_else(machine_tz).name())?;
+                // Another run may have created the lake first, in another zone.
+                let tz = parse_tz(&meta.time_zone)
+                    .map_err(|reason| LakeError::BadMeta { path: root.join(META_FILE), reason })?;
+                match asked {
+                    Some(z) if z != tz => Err(LakeError::ZoneMismatch {
+                        path: root.to_path_buf(),
+                        lake: meta.time_zone.clone(),
+                        asked: z.name().to_string(),
+                    }),
+                    _ => Ok(Lake { root: root.to_path_buf(), meta, tz }),
+                }
             }
             Err(e) => Err(e),
         }
@@ -203,6 +231,8 @@ impl Lake {
             create = create.with_partition_columns([DATE_COLUMN]);
         }
         let created = create
+            .with_configuration([(meta::ZONE_KEY, Some(self.meta.time_zone.clone()))])
+            .with_raise_if_key_not_exists(false)
             .with_columns(columns)
             .with_comment(spec.description.clone())
             .with_save_mode(SaveMode::Ignore)
@@ -236,7 +266,9 @@ impl Lake {
     ///
     /// `sources` (SHA-256 of the source files) become Delta application transactions in the same commit, so
     /// the table itself records, atomically with the rows, which sources it holds; see
-    /// [`Lake::sources_held`]. `app_metadata` goes to `commitInfo` (informative only: Delta
+    /// [`Lake::sources_held`]. Each comes with the rows this commit removes of earlier reads of
+    /// it (cut lines read whole now), carried in the transaction's version (1 + rows), so a run
+    /// that stops before its ledger commit can still be accounted for. `app_metadata` goes to `commitInfo` (informative only: Delta
     /// prunes old commit files, so nothing relies on it).
     ///
     /// `table` is the state the run read when it decided what to read: committing against it
@@ -248,7 +280,7 @@ impl Lake {
         table: &DeltaTable,
         files: &[WrittenFile],
         removes: &[LakeFile],
-        sources: &[String],
+        sources: &[(String, u64)],
         app_metadata: HashMap<String, serde_json::Value>,
     ) -> Result<Option<u64>, LakeError> {
         if files.is_empty() && sources.is_empty() {
@@ -258,35 +290,21 @@ impl Lake {
             removes.iter().map(|f| Action::Remove(f.remove_action(true))).collect();
         actions.extend(files.iter().map(|f| Action::Add(f.add_action(true))));
         let partition_by = spec.partition_by_date.then(|| vec![DATE_COLUMN.to_string()]);
-        let txns = sources.iter().map(|s| Transaction::new(source_app_id(s), 1)).collect();
-        let props =
-            CommitProperties::default().with_application_transactions(txns).with_metadata(app_metadata);
+        let txns = sources
+            .iter()
+            .map(|(s, replaced)| Transaction::new(source_app_id(s), 1 + *replaced as i64))
+            .collect();
         let op = DeltaOperation::Write { mode: SaveMode::Append, partition_by, predicate: None };
-        self.commit_actions(spec, table, actions, props, op).await.map(Some)
+        self.commit_checked(spec, table, actions, txns, app_metadata, op).await.map(Some)
     }
 
-    /// Commits `actions` against the state `table` was loaded at; a conflict with a concurrent
-    /// commit becomes [`LakeError::Concurrent`].
-    async fn commit_actions(
+    /// Rewrites the manifest after a commit made `version`; a failure says the commit stands
+    /// and how to repair the list.
+    pub(super) async fn manifest_after_commit(
         &self,
         spec: &TableSpec,
-        table: &DeltaTable,
-        actions: Vec<Action>,
-        props: CommitProperties,
-        op: DeltaOperation,
+        version: u64,
     ) -> Result<u64, LakeError> {
-        let snapshot = table.snapshot().map_err(Self::delta_err(spec))?;
-        let done = CommitBuilder::from(props)
-            .with_actions(actions)
-            .build(Some(snapshot), table.log_store(), op)
-            .await
-            .map_err(|e| match e {
-                DeltaTableError::Transaction { source: TransactionError::CommitConflict(c) } => {
-                    LakeError::Concurrent { table: spec.table.clone(), conflict: c.to_string() }
-                }
-                e => LakeError::delta(&spec.table, e),
-            })?;
-        let version = done.version();
         self.write_manifest(spec).await.map_err(|e| {
             LakeError::io(
                 format!(
@@ -312,13 +330,14 @@ impl Lake {
         manifest::write(&lock, &dir, spec.partition_by_date, &self.live_files(spec, &table)?)
     }
 
-    /// Which of `sources` (file hashes) the table held in the state `table` was loaded at.
+    /// Which of `sources` (file hashes) the table held in the state `table` was loaded at, each
+    /// with the rows its commit replaced (see [`Lake::commit`]).
     pub async fn sources_held(
         &self,
         spec: &TableSpec,
         table: &DeltaTable,
         sources: &[String],
-    ) -> Result<Vec<bool>, LakeError> {
+    ) -> Result<Vec<Option<u64>>, LakeError> {
         let state = table.snapshot().map_err(Self::delta_err(spec))?;
         let log_store = table.log_store();
         let mut held = Vec::with_capacity(sources.len());
@@ -327,7 +346,7 @@ impl Lake {
                 .transaction_version(log_store.as_ref(), source_app_id(s))
                 .await
                 .map_err(Self::delta_err(spec))?;
-            held.push(v.is_some());
+            held.push(v.map(|v| v.saturating_sub(1) as u64));
         }
         Ok(held)
     }
@@ -355,6 +374,11 @@ impl Lake {
         file.lock().map_err(|e| LakeError::io(ctx("locking", &tmp), e))?;
         fs::rename(&tmp, &path).map_err(|e| LakeError::io(ctx("naming", &path), e))?;
         Ok(Lease { id, path, _file: file })
+    }
+
+    /// The run whose lease named a data file, if trawl named it.
+    pub fn run_of<'a>(&self, rel_path: &'a str) -> Option<&'a str> {
+        run_of(rel_path)
     }
 
     /// Whether a data file belongs to a run that is still going (not committed yet, not orphaned).
@@ -452,7 +476,13 @@ impl Lake {
         // Order matters: list, then check leases, then read the log. A run seen dead here had
         // made its last commit before, so the log read after names all its committed files.
         let on_disk = self.files_on_disk(spec)?;
-        let dead: Vec<String> = on_disk.into_iter().filter(|p| !self.in_progress(p)).collect();
+        // Only files trawl named, of runs the ledger does not record (see `custody`).
+        let recorded = self.ledger_runs().await?;
+        let dead: Vec<String> = on_disk
+            .into_iter()
+            .filter(|p| trawl_named(p) && !self.in_progress(p))
+            .filter(|p| run_of(p).is_none_or(|r| !recorded.contains(r)))
+            .collect();
         if dead.is_empty() {
             return Ok(Vec::new());
         }
@@ -486,7 +516,7 @@ impl Lake {
     /// Merges each partition's files smaller than [`COMPACT_TARGET_BYTES`] into as few files as
     /// the writer makes, in one commit that changes no row (Delta's optimize: the old files are
     /// removed from the log, their data rewritten unchanged, `dataChange=false`).
-    pub async fn compact(&self, spec: &'static TableSpec, lease: &Lease) -> Result<Compacted, LakeError> {
+    async fn compact_once(&self, spec: &'static TableSpec, lease: &Lease) -> Result<Compacted, LakeError> {
         let mut done = Compacted::default();
         let Some(table) = self.load_table(spec).await? else {
             return Ok(done);
@@ -534,7 +564,7 @@ impl Lake {
             removed.iter().map(|f| Action::Remove(f.remove_action(false))).collect();
         actions.extend(written.iter().map(|f| Action::Add(f.add_action(false))));
         let op = DeltaOperation::Optimize { predicate: None, target_size: COMPACT_TARGET_BYTES as i64 };
-        match self.commit_actions(spec, &table, actions, CommitProperties::default(), op).await {
+        match self.commit_checked(spec, &table, actions, Vec::new(), HashMap::new(), op).await {
             Ok(v) => done.version = Some(v),
             Err(e) => {
                 self.discard(spec, &written);
@@ -792,13 +822,6 @@ fn writer_properties(spec: &TableSpec) -> WriterProperties {
 const FREE_TEXT: &[&str] = &["url", "path", "user_agent", "referrer", "line", "raw"];
 /// Numbers that rarely repeat: statistics (time ranges!) but no dictionary.
 const NEAR_UNIQUE: &[&str] = &["ts", "source_line", "duration_ms", "response_bytes", "request_bytes", "size"];
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), LakeError> {
-    let tmp = path.with_extension("json.tmp");
-    let ctx = |what: &str| format!("{what} {}", path.display());
-    fs::write(&tmp, bytes).map_err(|e| LakeError::io(ctx("writing"), e))?;
-    fs::rename(&tmp, path).map_err(|e| LakeError::io(ctx("replacing"), e))
-}
 
 /// A Parquet file written and closed, waiting for its commit.
 #[derive(Debug, Clone, Serialize, Deserialize)]

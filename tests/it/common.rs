@@ -115,3 +115,15 @@ pub fn squid_lines(tag: u32, n: u32) -> String {
     }
     s
 }
+
+/// Removes a table's latest Delta commit file, as if the run had died just before making it.
+pub fn undo_last_commit(l: &TestLake, table: &str) {
+    let log = l.lake.root().join(table).join("_delta_log");
+    let last = std::fs::read_dir(&log)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .max()
+        .unwrap();
+    std::fs::remove_file(last).unwrap();
+}

@@ -4,7 +4,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::{TestLake, content_digest, testdata};
+use crate::common::{TestLake, content_digest, testdata, undo_last_commit};
 
 const FINGERPRINT: &str = "SELECT count(*) AS n, count(DISTINCT source_file || ':' || CAST(source_line AS VARCHAR)) AS d, \
     sum(response_bytes) AS b, sum(source_line) AS l, (SELECT count(*) FROM rejects) AS rn, \
@@ -16,14 +16,7 @@ fn a_run_stopped_before_its_ledger_commit_is_completed_not_doubled() {
     l.ingest(&[testdata("squid")]);
     let clean = l.rows(FINGERPRINT);
     // Undo the run's last commit (the ingests table), as if the process died just before it.
-    let log = l.lake.root().join("ingests/_delta_log");
-    let last = std::fs::read_dir(&log)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .max()
-        .unwrap();
-    std::fs::remove_file(last).unwrap();
+    undo_last_commit(&l, "ingests");
     assert_eq!(l.scalar("SELECT count(*) FROM ingests"), "0");
     let again = l.ingest(&[testdata("squid")]);
     assert_eq!(again.files.len(), 5, "the sources are read again, for the ledger");

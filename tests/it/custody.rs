@@ -129,8 +129,10 @@ fn uncommitted_files_of_a_stopped_run_go_and_a_live_runs_stay() {
     let day = l.lake.root().join("proxy/date=2024-05-01");
     let committed = parquet_files(&day);
     let live = l.lake.lease().unwrap();
-    let live_file = day.join(format!("part-{}-0.zstd.parquet", live.id()));
-    let dead_file = day.join(format!("part-{}-0.zstd.parquet", "0123456789abcdef0123456789abcdef"));
+    // Named as runs name their files: part-<run>-<32 hex>.
+    let n = "fedcba9876543210fedcba9876543210";
+    let live_file = day.join(format!("part-{}-{n}.zstd.parquet", live.id()));
+    let dead_file = day.join(format!("part-{}-{n}.zstd.parquet", "0123456789abcdef0123456789abcdef"));
     std::fs::copy(&committed[0], &live_file).unwrap();
     std::fs::copy(&committed[0], &dead_file).unwrap();
 

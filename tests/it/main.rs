@@ -13,4 +13,5 @@ mod hostile;
 mod ingest;
 mod output;
 mod query;
+mod races;
 mod readers;
