@@ -18,31 +18,37 @@ pub fn history_name(table: &str) -> String {
     format!("{table}_history")
 }
 
-/// `proxy_unique`: `proxy` with each request once. A row repeats the one before it (ordered by
-/// time within the same client, method and URL) when that row came from another source (another
-/// file, or another syslog sender), lies within [`DUPLICATE_WITHIN_SECONDS`] plus the longer
-/// duration, and, when both were read by the same parser, has the same sizes.
+/// Seconds of the time buckets duplicates are looked for in (this one and the one before), so
+/// a request's copies are found by hashing, not by sorting the table: the tolerance below must
+/// stay under it.
+const BUCKET_SECONDS: i64 = 10;
+
+/// `proxy_unique`: `proxy` with each request once. A row is a copy when a row of the same
+/// client, method and URL came from another source (another file, or another syslog sender)
+/// earlier or at the same instant (then the source that sorts first is kept), within
+/// [`DUPLICATE_WITHIN_SECONDS`] plus the longer of the two durations, and, when both were read by
+/// the same parser, with the same sizes (different products count bytes differently).
 fn unique_sql() -> String {
+    let key = "coalesce(log_host, '') || '|' || source_file";
+    let bucket = format!("CAST(floor(date_part('epoch', ts) / {BUCKET_SECONDS}) AS BIGINT)");
     format!(
-        "SELECT * EXCLUDE (source_key, prev_ts, prev_source, prev_format, prev_duration, prev_request, prev_response)
-        FROM (
-          SELECT *,
-            coalesce(log_host, '') || '|' || source_file AS source_key,
-            lag(ts) OVER w AS prev_ts,
-            lag(coalesce(log_host, '') || '|' || source_file) OVER w AS prev_source,
-            lag(source_format) OVER w AS prev_format,
-            lag(duration_ms) OVER w AS prev_duration,
-            lag(request_bytes) OVER w AS prev_request,
-            lag(response_bytes) OVER w AS prev_response
+        "WITH k AS (
+          SELECT client_ip, method, url, ts, {key} AS src, source_format, duration_ms,
+                 request_bytes, response_bytes, {bucket} AS b
           FROM proxy
-          WINDOW w AS (PARTITION BY client_ip, method, url ORDER BY ts, source_file, source_line)
-        ) p
-        WHERE prev_ts IS NULL
-           OR prev_source = source_key
-           OR date_part('epoch', ts) - date_part('epoch', prev_ts)
-                > {DUPLICATE_WITHIN_SECONDS} + greatest(coalesce(duration_ms, 0), coalesce(prev_duration, 0)) / 1000.0
-           OR (prev_format = source_format
-               AND ((request_bytes IS DISTINCT FROM prev_request) OR (response_bytes IS DISTINCT FROM prev_response)))"
+        ),
+        earlier AS (SELECT *, b AS kb FROM k UNION ALL SELECT *, b + 1 AS kb FROM k)
+        SELECT p.* EXCLUDE (src_, b_)
+        FROM (SELECT *, {key} AS src_, {bucket} AS b_ FROM proxy) p
+        LEFT ANTI JOIN earlier o
+          ON o.client_ip = p.client_ip AND o.method = p.method AND o.url = p.url AND o.kb = p.b_
+          AND o.src <> p.src_
+          AND (o.ts < p.ts OR (o.ts = p.ts AND o.src < p.src_))
+          AND date_part('epoch', p.ts) - date_part('epoch', o.ts)
+                <= {DUPLICATE_WITHIN_SECONDS} + greatest(coalesce(p.duration_ms, 0), coalesce(o.duration_ms, 0)) / 1000.0
+          AND (o.source_format <> p.source_format
+               OR ((o.request_bytes IS NOT DISTINCT FROM p.request_bytes)
+                   AND (o.response_bytes IS NOT DISTINCT FROM p.response_bytes)))"
     )
 }
 
