@@ -356,7 +356,13 @@ fn workday(
         if r.below(40) == 0 {
             // A news page: thirty to sixty internet hosts on 443 within seconds.
             for k in 0..r.range(30, FANOUT as i64) {
-                fw.push(conn(t + k / 4, format!("198.18.{}.{}", r.below(4), r.below(250) + 1), 443, "TCP", r));
+                fw.push(conn(
+                    t + k / 4,
+                    format!("198.18.{}.{}", r.below(4), r.below(250) + 1),
+                    443,
+                    "TCP",
+                    r,
+                ));
             }
         }
         if r.below(30) == 0 {
@@ -437,7 +443,12 @@ fn servers(r: &mut Rng, day0: i64, proxy: &mut Vec<Request>, fw: &mut Vec<Connec
         q.agent = "python-requests%2F2.31.0".into();
         proxy.push(q);
         // The backup agent reports to its console every hour, whether it uploads or not.
-        proxy.push(Request::get(t + 5, &server_ip(1), Some("svc-backup"), "https://backup.corp-cloud.jp/status"));
+        proxy.push(Request::get(
+            t + 5,
+            &server_ip(1),
+            Some("svc-backup"),
+            "https://backup.corp-cloud.jp/status",
+        ));
         if (1..=4).contains(&h) {
             for k in 0..4 {
                 let mut q = post(
@@ -679,7 +690,8 @@ fn plant(r: &mut Rng, proxy: &mut Vec<Request>, fw: &mut Vec<Connection>) -> Vec
 fn decoys(r: &mut Rng, proxy: &mut Vec<Request>) {
     let at = |day: i64, h: i64, m: i64| MONDAY + day * DAY + h * 3600 + m * 60;
     // One big video upload; and a person who syncs about 1.2 GB to the office cloud every day.
-    let mut q = post(at(1, 15, 0), &client_of(20), Some("user20"), "https://www.youtube.com/upload", 300 << 20, "85");
+    let mut q =
+        post(at(1, 15, 0), &client_of(20), Some("user20"), "https://www.youtube.com/upload", 300 << 20, "85");
     q.agent = CHROME.into();
     proxy.push(q);
     for day in 0..5 {
@@ -696,23 +708,44 @@ fn decoys(r: &mut Rng, proxy: &mut Vec<Request>) {
     }
     // A web page's keep-alive: every 30 s for a quarter of an hour.
     for i in 0..30 {
-        proxy.push(Request::get(at(2, 11, 0) + i * 30, &client_of(22), Some("user22"), "https://chat.widget-example.com/ping"));
+        proxy.push(Request::get(
+            at(2, 11, 0) + i * 30,
+            &client_of(22),
+            Some("user22"),
+            "https://chat.widget-example.com/ping",
+        ));
     }
     // ... on a chat widget two colleagues also opened once.
     for u in [27, 28] {
-        proxy.push(Request::get(at(0, 10, u as i64), &client_of(u), Some(&format!("user{u:02}")), "https://www.widget-example.com/"));
+        proxy.push(Request::get(
+            at(0, 10, u as i64),
+            &client_of(u),
+            Some(&format!("user{u:02}")),
+            "https://www.widget-example.com/",
+        ));
     }
     // One click on a job advert.
-    let mut q = Request::get(at(3, 12, 30), &client_of(23), Some("user23"), "https://doda.jp/DodaFront/View/Ad/");
+    let mut q =
+        Request::get(at(3, 12, 30), &client_of(23), Some("user23"), "https://doda.jp/DodaFront/View/Ad/");
     q.categories = "50".into();
     proxy.push(q);
     // A Sunday morning's e-mail check.
     for i in 0..6 {
-        proxy.push(Request::get(at(6, 11, 0) + i * 60, &client_of(24), Some("user24"), "https://outlook.office365.com/mail"));
+        proxy.push(Request::get(
+            at(6, 11, 0) + i * 60,
+            &client_of(24),
+            Some("user24"),
+            "https://outlook.office365.com/mail",
+        ));
     }
     // One look at an address someone pasted; two requests to a site nobody else uses.
     proxy.push(Request::get(at(2, 15, 40), &client_of(25), Some("user25"), "http://198.51.100.200/"));
     for i in 0..2 {
-        proxy.push(Request::get(at(4, 15, 10) + i * 30, &client_of(26), Some("user26"), "https://www.one-off-example.org/"));
+        proxy.push(Request::get(
+            at(4, 15, 10) + i * 30,
+            &client_of(26),
+            Some("user26"),
+            "https://www.one-off-example.org/",
+        ));
     }
 }

@@ -13,7 +13,7 @@
 --   server every machine polls is a service). The period is the median interval in seconds.
 --   Requests are counted once however many proxies logged them (proxy_unique).
 -- param: min_connections = 20  # fewest connections in a series
--- param: full_hours = 2  # a series this long or longer gets its full score
+-- param: full_hours = 2.0  # a series this long or longer gets its full score
 -- param: min_score = 0.8  # lowest score that is a hit
 WITH c AS (
   SELECT client_ip, host, ts,

@@ -595,7 +595,11 @@ pub struct Bound<'a> {
 pub enum Outcome {
     /// Every candidate row in the detection's order; `hit[i]` says whether row i (counted over
     /// the batches in order) reaches `min_score`.
-    Hits { schema: SchemaRef, batches: Vec<RecordBatch>, hit: Vec<bool> },
+    Hits {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        hit: Vec<bool>,
+    },
     Skipped(String),
     Failed(String),
 }
