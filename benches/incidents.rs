@@ -614,14 +614,7 @@ fn plant(r: &mut Rng, proxy: &mut Vec<Request>, fw: &mut Vec<Connection>) -> Vec
 
     // A download straight from an address.
     plant("direct_ip", "user15", None);
-    for i in 0..3 {
-        proxy.push(Request::get(
-            at(2, 15, 30) + i * 20,
-            &client_of(15),
-            Some("user15"),
-            "http://198.51.100.77/invoice.exe",
-        ));
-    }
+    series(proxy, at(2, 15, 30), 20, 3, 15, "http://198.51.100.77/invoice.exe");
 
     // Blocked three times at 11:00, allowed from 11:20 (an exception was granted).
     plant("blocked_then_allowed", "user19", Some("freeproxy-gate.com"));
@@ -644,14 +637,7 @@ fn plant(r: &mut Rng, proxy: &mut Vec<Request>, fw: &mut Vec<Connection>) -> Vec
 
     // Friday afternoon: one machine fetches from a domain nobody else has ever used.
     plant("rare_domains", "qzrt-paste.top", Some("qzrt-paste.top"));
-    for i in 0..6 {
-        proxy.push(Request::get(
-            at(4, 15, 0) + i * 45,
-            &client_of(3),
-            Some("user03"),
-            "https://cdn.qzrt-paste.top/raw/a8f3",
-        ));
-    }
+    series(proxy, at(4, 15, 0), 45, 6, 3, "https://cdn.qzrt-paste.top/raw/a8f3");
 
     // Thursday 13:00: a scan of one internal server's low ports, most dropped.
     plant("port_scan", "10.1.9.66", None);
@@ -707,22 +693,10 @@ fn decoys(r: &mut Rng, proxy: &mut Vec<Request>) {
         }
     }
     // A web page's keep-alive: every 30 s for a quarter of an hour.
-    for i in 0..30 {
-        proxy.push(Request::get(
-            at(2, 11, 0) + i * 30,
-            &client_of(22),
-            Some("user22"),
-            "https://chat.widget-example.com/ping",
-        ));
-    }
+    series(proxy, at(2, 11, 0), 30, 30, 22, "https://chat.widget-example.com/ping");
     // ... on a chat widget two colleagues also opened once.
     for u in [27, 28] {
-        proxy.push(Request::get(
-            at(0, 10, u as i64),
-            &client_of(u),
-            Some(&format!("user{u:02}")),
-            "https://www.widget-example.com/",
-        ));
+        series(proxy, at(0, 10, u as i64), 0, 1, u, "https://www.widget-example.com/");
     }
     // One click on a job advert.
     let mut q =
@@ -730,22 +704,14 @@ fn decoys(r: &mut Rng, proxy: &mut Vec<Request>) {
     q.categories = "50".into();
     proxy.push(q);
     // A Sunday morning's e-mail check.
-    for i in 0..6 {
-        proxy.push(Request::get(
-            at(6, 11, 0) + i * 60,
-            &client_of(24),
-            Some("user24"),
-            "https://outlook.office365.com/mail",
-        ));
-    }
+    series(proxy, at(6, 11, 0), 60, 6, 24, "https://outlook.office365.com/mail");
     // One look at an address someone pasted; two requests to a site nobody else uses.
-    proxy.push(Request::get(at(2, 15, 40), &client_of(25), Some("user25"), "http://198.51.100.200/"));
-    for i in 0..2 {
-        proxy.push(Request::get(
-            at(4, 15, 10) + i * 30,
-            &client_of(26),
-            Some("user26"),
-            "https://www.one-off-example.org/",
-        ));
-    }
+    series(proxy, at(2, 15, 40), 0, 1, 25, "http://198.51.100.200/");
+    series(proxy, at(4, 15, 10), 30, 2, 26, "https://www.one-off-example.org/");
+}
+
+/// `n` requests for `url` by user `u` from their desk, `step` seconds apart from `t0`.
+fn series(proxy: &mut Vec<Request>, t0: i64, step: i64, n: i64, u: usize, url: &str) {
+    let user = format!("user{u:02}");
+    proxy.extend((0..n).map(|i| Request::get(t0 + i * step, &client_of(u), Some(&user), url)));
 }
