@@ -222,78 +222,279 @@ fn client_of(user: usize) -> String {
     format!("10.1.{}.{}", user / 200, 10 + user % 200)
 }
 
-/// Noise: each user works weekdays from about 08:30 to about 18:30 and browses popular sites,
-/// a long tail of small sites, the intranet by address, and now and then uploads a small file.
+/// A user's habits: when their day starts and ends, and which of them work late or on Saturdays.
+struct Habit {
+    start_h: f64,
+    end_h: f64,
+    /// Works until about 21:00-22:30 on most days.
+    late: bool,
+    /// Works some Saturdays, late morning to mid-afternoon.
+    saturday: bool,
+}
+
+fn habit(u: usize, r: &mut Rng) -> Habit {
+    Habit {
+        start_h: 8.4 + r.unit() * 1.0,
+        end_h: 17.4 + r.unit() * 1.4,
+        late: u % 29 == 5,
+        saturday: u % 10 == 4,
+    }
+}
+
+/// Where a request is also logged: part of the office goes through two proxies, so the same
+/// request appears twice (a second i-FILTER, or a Squid logging its completion).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Second {
+    None,
+    IFilter,
+    Squid,
+}
+
+fn second_of(client: &str) -> Second {
+    let last: u32 = client.rsplit('.').next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    if client.starts_with("10.1.9.") {
+        return Second::IFilter;
+    }
+    match last % 3 {
+        0 => Second::IFilter,
+        1 => Second::Squid,
+        _ => Second::None,
+    }
+}
+
+/// Internet hosts a page load fans out to (ads, CDNs, analytics), all on 443.
+const FANOUT: u64 = 60;
+/// Servers and service accounts that run round the clock.
+const SERVERS: usize = 6;
+
+fn server_ip(i: usize) -> String {
+    format!("10.1.200.{}", 10 + i)
+}
+
+/// A user's working day: popular sites, the shared long tail, their own habitual sites, the
+/// intranet by address, blocked ads, small POSTs; firewall traffic beside it, with page loads
+/// fanning out to dozens of internet hosts.
+#[allow(clippy::too_many_arguments)]
+fn workday(
+    r: &mut Rng,
+    u: usize,
+    from: i64,
+    to: i64,
+    mean_gap_s: f64,
+    proxy: &mut Vec<Request>,
+    fw: &mut Vec<Connection>,
+) {
+    let client = client_of(u);
+    let user = format!("user{u:02}");
+    let agent = if u % 3 == 0 { FIREFOX } else { CHROME };
+    let mut t = from;
+    while t < to {
+        let pick = r.below(1000);
+        let mut q = Request::get(t, &client, Some(&user), "");
+        if pick < 10 {
+            q.url = format!("http://shop{}.tail-example.jp/item/{}", r.below(TAIL as u64), r.below(999));
+        } else if pick < 16 {
+            // Their own sites, read every day: rare in the office, but a habit.
+            q.url = format!("https://www.u{u}-blog{}.jp/{}", r.below(2), r.below(50));
+        } else if pick < 20 {
+            q.url = "http://10.1.0.5/portal/index.html".into();
+        } else if pick < 35 {
+            q.url = format!("https://{BLOCKED}/px?id={}", r.below(1 << 20));
+            q.action = "block";
+            q.status = 503;
+            q.categories = "125".into();
+        } else if pick < 45 {
+            // Video: most allowed, some pages blocked by category for everyone.
+            q.url = format!("https://www.youtube.com/watch?v={}", r.below(5000));
+            q.categories = "85".into();
+            if r.below(10) == 0 {
+                q.action = "block";
+                q.status = 503;
+            }
+        } else if pick < 47 {
+            // Conferencing media relays, reached by address from every desk.
+            q.url = format!("https://52.112.0.{}/relay", r.below(8) + 1);
+            q.categories = "107".into();
+        } else {
+            let i = ((r.unit().powi(2)) * POPULAR.len() as f64) as usize;
+            let (host, cat) = POPULAR[i.min(POPULAR.len() - 1)];
+            q.url = format!("https://{host}/{}", r.below(100_000));
+            q.categories = cat.into();
+            if pick < 100 {
+                q.method = "POST";
+                q.request_bytes = r.range(500, 60_000) as u64;
+            }
+        }
+        if q.action != "block" {
+            q.response_bytes = (r.unit().powi(3) * 2_000_000.0) as u64 + 300;
+        } else {
+            q.response_bytes = 1200;
+        }
+        q.agent = if r.below(50) == 0 { CRYPTOAPI.into() } else { agent.into() };
+        proxy.push(q);
+        let conn = |t, dst: String, port, proto, r: &mut Rng| Connection {
+            t,
+            action: "ALLOW",
+            protocol: proto,
+            src: client.clone(),
+            dst,
+            src_port: r.range(49_152, 65_000) as u16,
+            dst_port: port,
+            size: r.range(60, 1500) as u32,
+        };
+        if r.below(4) == 0 {
+            let (dst, port) = match r.below(10) {
+                0..=5 => (format!("203.0.113.{}", r.below(250) + 1), 443),
+                6 => (format!("203.0.113.{}", r.below(250) + 1), 80),
+                7 => ("10.1.0.2".to_string(), 53),
+                8 => ("10.1.0.5".to_string(), 445),
+                _ => ("10.1.0.2".to_string(), 123),
+            };
+            let proto = if port == 53 || port == 123 { "UDP" } else { "TCP" };
+            fw.push(conn(t, dst, port, proto, r));
+        }
+        if r.below(40) == 0 {
+            // A news page: thirty to sixty internet hosts on 443 within seconds.
+            for k in 0..r.range(30, FANOUT as i64) {
+                fw.push(conn(
+                    t + k / 4,
+                    format!("198.18.{}.{}", r.below(4), r.below(250) + 1),
+                    443,
+                    "TCP",
+                    r,
+                ));
+            }
+        }
+        if r.below(30) == 0 {
+            fw.push(conn(t, format!("52.112.0.{}", r.below(8) + 1), 3478, "UDP", r));
+        }
+        t += r.exp(mean_gap_s).max(1.0) as i64;
+    }
+}
+
+/// Noise: each user works weekdays in their own hours (some late, some on Saturdays, now and then
+/// a day off), servers and service accounts run round the clock, and every workstation's
+/// inventory agent checks in once a day.
 fn noise(r: &mut Rng, scale: Scale, proxy: &mut Vec<Request>, fw: &mut Vec<Connection>) {
+    let habits: Vec<Habit> = (0..scale.users).map(|u| habit(u, r)).collect();
     for week in 0..scale.weeks {
-        for day in 0..5 {
+        for day in 0..7 {
             let day0 = MONDAY + (week * 7 + day) * DAY;
-            for u in 0..scale.users {
-                let client = client_of(u);
-                let user = format!("user{u:02}");
-                let agent = if u % 3 == 0 { FIREFOX } else { CHROME };
-                let mut t = day0 + r.range(8 * 3600 + 1800, 9 * 3600 + 1800);
-                let end = day0 + r.range(17 * 3600 + 1800, 18 * 3600 + 3000);
-                while t < end {
-                    let pick = r.below(1000);
-                    let mut q = Request::get(t, &client, Some(&user), "");
-                    if pick < 10 {
-                        q.url = format!(
-                            "http://shop{}.tail-example.jp/item/{}",
-                            r.below(TAIL as u64),
-                            r.below(999)
-                        );
-                    } else if pick < 20 {
-                        q.url = "http://10.1.0.5/portal/index.html".into();
-                    } else if pick < 35 {
-                        q.url = format!("https://{BLOCKED}/px?id={}", r.below(1 << 20));
-                        q.action = "block";
-                        q.status = 503;
-                        q.response_bytes = 1200;
-                        q.categories = "125".into();
-                    } else {
-                        // Popular sites, the first ones most.
-                        let i = ((r.unit().powi(2)) * POPULAR.len() as f64) as usize;
-                        let (host, cat) = POPULAR[i.min(POPULAR.len() - 1)];
-                        q.url = format!("https://{host}/{}", r.below(100_000));
-                        q.categories = cat.into();
-                        if pick < 80 {
-                            q.method = "POST";
-                            q.request_bytes = r.range(500, 60_000) as u64;
-                        }
+            let hour = |h: f64| day0 + (h * 3600.0) as i64;
+            for (u, h) in habits.iter().enumerate() {
+                if day < 5 {
+                    if r.below(25) == 0 {
+                        continue; // a day off
                     }
-                    q.response_bytes = (r.unit().powi(3) * 2_000_000.0) as u64 + 300;
-                    q.agent = if r.below(50) == 0 { CRYPTOAPI.into() } else { agent.into() };
+                    let jitter = |r: &mut Rng| (r.unit() - 0.5) * 0.5;
+                    let end = if h.late && r.below(5) != 0 { 21.0 + r.unit() * 1.5 } else { h.end_h };
+                    let (from, to) = (hour(h.start_h + jitter(r)), hour(end + jitter(r)));
+                    workday(r, u, from, to, scale.mean_gap_s, proxy, fw);
+                    let mut q = Request::get(
+                        hour(h.start_h + 0.1),
+                        &client_of(u),
+                        None,
+                        "https://inventory.corp-intra.co.jp/checkin",
+                    );
+                    q.agent = "Go-http-client%2F1.1".into();
                     proxy.push(q);
-                    if r.below(4) == 0 {
-                        let (dst, port) = match r.below(10) {
-                            0..=5 => (format!("203.0.113.{}", r.below(250) + 1), 443),
-                            6 => (format!("203.0.113.{}", r.below(250) + 1), 80),
-                            7 => ("10.1.0.2".to_string(), 53),
-                            8 => ("10.1.0.5".to_string(), 445),
-                            _ => ("10.1.0.2".to_string(), 123),
-                        };
-                        let proto = if port == 53 || port == 123 { "UDP" } else { "TCP" };
-                        fw.push(Connection {
-                            t,
-                            action: "ALLOW",
-                            protocol: proto,
-                            src: client.clone(),
-                            dst,
-                            src_port: r.range(49_152, 65_000) as u16,
-                            dst_port: port,
-                            size: r.range(60, 1500) as u32,
-                        });
-                    }
-                    t += r.exp(scale.mean_gap_s).max(1.0) as i64;
+                } else if day == 5 && h.saturday && r.below(3) != 0 {
+                    let from = hour(10.0 + r.unit());
+                    workday(r, u, from, from + 4 * 3600, scale.mean_gap_s * 2.0, proxy, fw);
                 }
+            }
+            servers(r, day0, proxy, fw);
+        }
+    }
+}
+
+/// A day of the machines: update polls every 15 minutes from each server, a monitoring server
+/// checking internal hosts on 445 every hour with python-requests beside it, and the backup
+/// service account uploading about 1.5 GB at night.
+fn servers(r: &mut Rng, day0: i64, proxy: &mut Vec<Request>, fw: &mut Vec<Connection>) {
+    for i in 0..SERVERS {
+        let client = server_ip(i);
+        let mut t = day0 + r.range(0, 899);
+        while t < day0 + DAY {
+            let mut q = Request::get(t, &client, None, "https://update.vendor-cdn.com/v1/check");
+            q.agent = CRYPTOAPI.into();
+            q.response_bytes = r.range(900, 1100) as u64;
+            q.categories = "111".into();
+            proxy.push(q);
+            t += 900 + r.range(-20, 20);
+        }
+    }
+    let monitor = server_ip(0);
+    for h in 0..24 {
+        let t = day0 + h * 3600 + r.range(0, 60);
+        for k in 0..40u64 {
+            fw.push(Connection {
+                t: t + k as i64,
+                action: "ALLOW",
+                protocol: "TCP",
+                src: monitor.clone(),
+                dst: format!("10.1.0.{}", 20 + k),
+                src_port: r.range(49_152, 65_000) as u16,
+                dst_port: 445,
+                size: 120,
+            });
+        }
+        let mut q = Request::get(t, &monitor, Some("svc-monitor"), "https://status.corp-intra.co.jp/api");
+        q.agent = "python-requests%2F2.31.0".into();
+        proxy.push(q);
+        // The backup agent reports to its console every hour, whether it uploads or not.
+        proxy.push(Request::get(
+            t + 5,
+            &server_ip(1),
+            Some("svc-backup"),
+            "https://backup.corp-cloud.jp/status",
+        ));
+        if (1..=4).contains(&h) {
+            for k in 0..4 {
+                let mut q = post(
+                    day0 + h * 3600 + k * 600,
+                    &server_ip(1),
+                    Some("svc-backup"),
+                    "https://backup.corp-cloud.jp/put",
+                    r.range(90 << 20, 100 << 20) as u64,
+                    "83",
+                );
+                q.method = "PUT";
+                proxy.push(q);
             }
         }
     }
 }
 
-/// Writes `dir/proxy/access.log` (i-FILTER) and `dir/firewall/pfirewall.log`, and returns the
-/// planted incidents.
+pub fn post(t: i64, client: &str, user: Option<&str>, url: &str, bytes: u64, cats: &str) -> Request {
+    let mut q = Request::get(t, client, user, url);
+    q.method = "POST";
+    q.request_bytes = bytes;
+    q.categories = cats.into();
+    q
+}
+
+/// The request as Squid's native `access.log` line: logged when it completed, `elapsed_ms` after
+/// it started, with the response size plus headers (Squid does not log the upload size).
+pub fn squid_line(q: &Request, elapsed_ms: u64) -> String {
+    let done = q.t * 1000 + elapsed_ms as i64;
+    let code = if q.action == "block" { "TCP_DENIED" } else { "TCP_MISS" };
+    format!(
+        "{}.{:03} {elapsed_ms:>6} {} {code}/{} {} {} {} {} HIER_DIRECT/203.0.113.9 text/html",
+        done / 1000,
+        done % 1000,
+        q.client,
+        q.status,
+        q.response_bytes + 310,
+        q.method,
+        q.url,
+        q.user.as_deref().unwrap_or("-"),
+    )
+}
+
+/// Writes `dir/proxy/access.log` (i-FILTER), the second proxies' copies of part of the office
+/// (`dir/proxy2/access.log`, i-FILTER, and `dir/squid/access.log`, Squid native) and
+/// `dir/firewall/pfirewall.log`, and returns the planted incidents.
 pub fn generate(dir: &Path, seed: u64, scale: Scale) -> io::Result<Vec<Planted>> {
     let mut r = Rng(seed);
     let mut proxy = Vec::new();
@@ -302,14 +503,29 @@ pub fn generate(dir: &Path, seed: u64, scale: Scale) -> io::Result<Vec<Planted>>
     let planted = plant(&mut r, &mut proxy, &mut fw);
     proxy.sort_by_key(|q| q.t);
     fw.sort_by_key(|c| c.t);
-    std::fs::create_dir_all(dir.join("proxy"))?;
-    std::fs::create_dir_all(dir.join("firewall"))?;
-    let mut w = io::BufWriter::new(std::fs::File::create(dir.join("proxy/access.log"))?);
-    for q in &proxy {
-        writeln!(w, "{}", q.ifilter_line())?;
+    for sub in ["proxy", "proxy2", "squid", "firewall"] {
+        std::fs::create_dir_all(dir.join(sub))?;
     }
-    w.flush()?;
-    let mut w = io::BufWriter::new(std::fs::File::create(dir.join("firewall/pfirewall.log"))?);
+    let open = |p: &str| io::Result::Ok(io::BufWriter::new(std::fs::File::create(dir.join(p))?));
+    let (mut main, mut copy, mut squid) =
+        (open("proxy/access.log")?, open("proxy2/access.log")?, open("squid/access.log")?);
+    for q in &proxy {
+        writeln!(main, "{}", q.ifilter_line())?;
+        match second_of(&q.client) {
+            Second::IFilter => {
+                // The second i-FILTER logs the same request up to a second later.
+                let mut c = q.clone();
+                c.t += r.below(2) as i64;
+                writeln!(copy, "{}", c.ifilter_line())?;
+            }
+            Second::Squid => writeln!(squid, "{}", squid_line(q, r.range(20, 1500) as u64))?,
+            Second::None => {}
+        }
+    }
+    for w in [&mut main, &mut copy, &mut squid] {
+        w.flush()?;
+    }
+    let mut w = open("firewall/pfirewall.log")?;
     w.write_all(FIREWALL_HEADER.as_bytes())?;
     for c in &fw {
         writeln!(w, "{}", c.line())?;
@@ -398,14 +614,7 @@ fn plant(r: &mut Rng, proxy: &mut Vec<Request>, fw: &mut Vec<Connection>) -> Vec
 
     // A download straight from an address.
     plant("direct_ip", "user15", None);
-    for i in 0..3 {
-        proxy.push(Request::get(
-            at(2, 15, 30) + i * 20,
-            &client_of(15),
-            Some("user15"),
-            "http://198.51.100.77/invoice.exe",
-        ));
-    }
+    series(proxy, at(2, 15, 30), 20, 3, 15, "http://198.51.100.77/invoice.exe");
 
     // Blocked three times at 11:00, allowed from 11:20 (an exception was granted).
     plant("blocked_then_allowed", "user19", Some("freeproxy-gate.com"));
@@ -428,14 +637,7 @@ fn plant(r: &mut Rng, proxy: &mut Vec<Request>, fw: &mut Vec<Connection>) -> Vec
 
     // Friday afternoon: one machine fetches from a domain nobody else has ever used.
     plant("rare_domains", "qzrt-paste.top", Some("qzrt-paste.top"));
-    for i in 0..6 {
-        proxy.push(Request::get(
-            at(4, 15, 0) + i * 45,
-            &client_of(3),
-            Some("user03"),
-            "https://cdn.qzrt-paste.top/raw/a8f3",
-        ));
-    }
+    series(proxy, at(4, 15, 0), 45, 6, 3, "https://cdn.qzrt-paste.top/raw/a8f3");
 
     // Thursday 13:00: a scan of one internal server's low ports, most dropped.
     plant("port_scan", "10.1.9.66", None);
@@ -466,5 +668,50 @@ fn plant(r: &mut Rng, proxy: &mut Vec<Request>, fw: &mut Vec<Connection>) -> Vec
             size: 1400,
         });
     }
+    decoys(r, proxy);
     planted
+}
+
+/// Ordinary activity that looks like each incident from afar: none of it should be a hit.
+fn decoys(r: &mut Rng, proxy: &mut Vec<Request>) {
+    let at = |day: i64, h: i64, m: i64| MONDAY + day * DAY + h * 3600 + m * 60;
+    // One big video upload; and a person who syncs about 1.2 GB to the office cloud every day.
+    let mut q =
+        post(at(1, 15, 0), &client_of(20), Some("user20"), "https://www.youtube.com/upload", 300 << 20, "85");
+    q.agent = CHROME.into();
+    proxy.push(q);
+    for day in 0..5 {
+        for k in 0..12 {
+            proxy.push(post(
+                at(day, 17, k),
+                &client_of(21),
+                Some("user21"),
+                "https://corp-my.sharepoint.com/upload",
+                r.range(95 << 20, 105 << 20) as u64,
+                "83",
+            ));
+        }
+    }
+    // A web page's keep-alive: every 30 s for a quarter of an hour.
+    series(proxy, at(2, 11, 0), 30, 30, 22, "https://chat.widget-example.com/ping");
+    // ... on a chat widget two colleagues also opened once.
+    for u in [27, 28] {
+        series(proxy, at(0, 10, u as i64), 0, 1, u, "https://www.widget-example.com/");
+    }
+    // One click on a job advert.
+    let mut q =
+        Request::get(at(3, 12, 30), &client_of(23), Some("user23"), "https://doda.jp/DodaFront/View/Ad/");
+    q.categories = "50".into();
+    proxy.push(q);
+    // A Sunday morning's e-mail check.
+    series(proxy, at(6, 11, 0), 60, 6, 24, "https://outlook.office365.com/mail");
+    // One look at an address someone pasted; two requests to a site nobody else uses.
+    series(proxy, at(2, 15, 40), 0, 1, 25, "http://198.51.100.200/");
+    series(proxy, at(4, 15, 10), 30, 2, 26, "https://www.one-off-example.org/");
+}
+
+/// `n` requests for `url` by user `u` from their desk, `step` seconds apart from `t0`.
+fn series(proxy: &mut Vec<Request>, t0: i64, step: i64, n: i64, u: usize, url: &str) {
+    let user = format!("user{u:02}");
+    proxy.extend((0..n).map(|i| Request::get(t0 + i * step, &client_of(u), Some(&user), url)));
 }

@@ -7,13 +7,18 @@
 --   timing part averages the symmetry of the intervals (1 - |Bowley skew|), their spread (median
 --   absolute deviation against a quarter of the period) and how well the period fills the
 --   series' span; the size part averages the symmetry and spread of the sizes. The score is
---   the mean of the two; the period is the median interval in seconds.
+--   the mean of the two, times the duration (half, plus half the series' span over full_hours,
+--   so a page's keep-alive over ten minutes is not an implant), divided by the prevalence of the
+--   host's domain (one plus the other clients that reached it anywhere in the lake, over 5: an update
+--   server every machine polls is a service). The period is the median interval in seconds.
+--   Requests are counted once however many proxies logged them (proxy_unique).
 -- param: min_connections = 20  # fewest connections in a series
--- param: min_score = 0.8  # lowest score to report
+-- param: full_hours = 2.0  # a series this long or longer gets its full score
+-- param: min_score = 0.8  # lowest score that is a hit
 WITH c AS (
   SELECT client_ip, host, ts,
          CAST(coalesce(response_bytes, 0) + coalesce(request_bytes, 0) AS DOUBLE) AS size
-  FROM proxy
+  FROM proxy_unique
   WHERE host IS NOT NULL AND client_ip IS NOT NULL
 ),
 -- One sort by series serves every step: the gaps (lag), the medians each row is compared with
@@ -58,19 +63,35 @@ parts AS (
 ),
 scored AS (
   SELECT *,
-    CASE WHEN span > 0 THEN least(1, (connections - 1) * g2 / span) ELSE 0 END AS coverage
+    CASE WHEN span > 0 THEN least(1, (connections - 1) * g2 / span) ELSE 0 END AS coverage,
+    0.5 + 0.5 * least(1.0, span / (${full_hours} * 3600.0)) AS duration
   FROM parts
+),
+-- Clients per registrable domain over the whole lake, for the candidate series' domains only.
+prevalence AS (
+  SELECT reg_domain(host) AS domain, count(DISTINCT client_ip) AS clients
+  FROM proxy_history WHERE reg_domain(host) IN (SELECT reg_domain(host) FROM scored)
+  GROUP BY 1
+),
+final AS (
+  SELECT s.*, p.clients,
+    (gap_symmetry + gap_steadiness + coverage) / 3 AS timing,
+    (size_symmetry + size_steadiness) / 2 AS sizes,
+    1.0 / (1 + (coalesce(p.clients, 1) - 1) / 5.0) AS rarity
+  FROM scored s LEFT JOIN prevalence p ON p.domain = reg_domain(s.host)
 )
 SELECT
   client_ip,
   host,
-  round(((gap_symmetry + gap_steadiness + coverage) / 3 + (size_symmetry + size_steadiness) / 2) / 2, 3) AS score,
+  round((timing + sizes) / 2 * duration * rarity, 3) AS score,
+  'every ' || round(g2, 1) || ' s (median) for ' || round(span / 3600.0, 1) || ' h, '
+    || connections || ' requests; timing ' || round(timing, 2) || ', sizes ' || round(sizes, 2)
+    || '; ' || coalesce(clients, 1) || ' client(s) in the lake reach this domain' AS why,
   round(g2, 1) AS period_seconds,
   connections,
-  round((gap_symmetry + gap_steadiness + coverage) / 3, 3) AS timing_score,
-  round((size_symmetry + size_steadiness) / 2, 3) AS size_score,
+  round(timing, 3) AS timing_score,
+  round(sizes, 3) AS size_score,
   local_ts(first_ts) AS first_seen,
   local_ts(last_ts) AS last_seen
-FROM scored
-WHERE ((gap_symmetry + gap_steadiness + coverage) / 3 + (size_symmetry + size_steadiness) / 2) / 2 >= ${min_score}
+FROM final
 ORDER BY score DESC, connections DESC, client_ip, host

@@ -4,22 +4,46 @@
 -- tables: proxy
 -- description: Requests with a blank user agent (logged as '-' or empty) or a tool's agent
 --   (curl, Wget, python-requests, PowerShell, Go-http-client, ...), per client and agent.
---   Formats that do not log the agent are named in a note.
+--   Scored by kind (a tool 0.9, blank 0.6), times burst (one over the days in the lake this
+--   client used this agent: a job that runs every day is routine), times rarity (one plus the
+--   other clients using the agent in the lake, over 3: an agent on every machine is
+--   software the office runs), times volume (requests / 10, at most 1). Formats that do not log
+--   the agent are named in a note.
 -- param: tools = '(?i)(^curl/|^wget/|python-requests|python-urllib|aiohttp|httpx|powershell|go-http-client|libwww-perl|^java/|okhttp|winhttp|^httpie|^nmap|masscan|^axios|^node-fetch)'  # regex of tool agents
 -- param: min_requests = 1  # fewest requests per client and agent to report
+-- param: min_score = 0.5  # lowest score that is a hit
+WITH s AS (
+  SELECT client_ip, user_agent, user_agent = '' AS blank, count(*) AS requests,
+         count(DISTINCT host) AS hosts,
+         array_to_string(array_sort(array_agg(DISTINCT username)), ' ') AS users,
+         min(ts) AS first_ts, max(ts) AS last_ts
+  FROM proxy_unique
+  WHERE user_agent = '' OR user_agent ~ ${tools}
+  GROUP BY 1, 2
+  HAVING count(*) >= ${min_requests}
+),
+h AS (
+  SELECT client_ip, user_agent, count(DISTINCT date) AS days
+  FROM proxy_history WHERE user_agent IN (SELECT user_agent FROM s)
+  GROUP BY 1, 2
+),
+spread AS (SELECT user_agent, count(*) AS clients FROM h GROUP BY 1)
 SELECT
-  client_ip,
-  CASE WHEN user_agent = '' THEN '(blank)' ELSE user_agent END AS agent,
-  count(*) AS requests,
-  count(DISTINCT host) AS hosts,
-  array_to_string(array_sort(array_agg(DISTINCT username)), ' ') AS users,
-  local_ts(min(ts)) AS first_seen,
-  local_ts(max(ts)) AS last_seen
-FROM proxy
-WHERE user_agent = '' OR user_agent ~ ${tools}
-GROUP BY 1, 2
-HAVING count(*) >= ${min_requests}
-ORDER BY requests DESC, client_ip, agent
+  s.client_ip,
+  CASE WHEN s.blank THEN '(blank)' ELSE s.user_agent END AS agent,
+  round(CASE WHEN s.blank THEN 0.6 ELSE 0.9 END / h.days / (1 + (sp.clients - 1) / 3.0)
+        * least(1.0, s.requests / 10.0), 3) AS score,
+  CASE WHEN s.blank THEN 'blank agent' ELSE 'tool agent' END || ', ' || s.requests || ' request(s) to '
+    || s.hosts || ' host(s); used by this client on ' || h.days || ' day(s) and by ' || sp.clients
+    || ' client(s) in the lake' AS why,
+  s.requests,
+  s.hosts,
+  s.users,
+  local_ts(s.first_ts) AS first_seen,
+  local_ts(s.last_ts) AS last_seen
+FROM s JOIN h ON h.client_ip = s.client_ip AND h.user_agent = s.user_agent
+JOIN spread sp ON sp.user_agent = s.user_agent
+ORDER BY score DESC, s.requests DESC, s.client_ip, agent
 -- @notes
 SELECT 'user agents not logged for ' || count(*) || ' rows from ' || source_format AS note
 FROM proxy WHERE user_agent IS NULL

@@ -235,6 +235,10 @@ pub struct DetectArgs {
     /// Exit with status 3 when a detection of this severity or above finds something.
     #[arg(long, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,
+    /// Show and write every candidate row, not only the hits (rows whose score reaches the
+    /// detection's min_score).
+    #[arg(long)]
+    pub all: bool,
     /// Rows of each detection's hits shown under the summary (0: summary only).
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub rows: usize,

@@ -197,13 +197,14 @@ pub fn run_query(args: QueryArgs) -> Result<ExitCode> {
             for note in &finding.notes {
                 eprintln!("note: {note}");
             }
-            return match finding.outcome {
-                Outcome::Hits { schema, batches } => Ok(Some((schema, batches))),
+            return match &finding.outcome {
+                // Hits only, as `trawl detect` shows them (its --all gives every candidate).
+                Outcome::Hits { .. } => Ok(finding.rows(false)),
                 Outcome::Skipped(reason) => {
                     eprintln!("{}: skipped: {reason}", b.detection.id);
                     Ok(None)
                 }
-                Outcome::Failed(message) => Err(anyhow::anyhow!(message)),
+                Outcome::Failed(message) => Err(anyhow::anyhow!(message.clone())),
             };
         }
         Ok::<_, anyhow::Error>(Some(engine.collect(&sql).await?))
@@ -257,7 +258,7 @@ fn lint_pack(pack: &Pack, args: &DetectArgs) -> Result<ExitCode> {
     };
     let bound = pack.bind(&args.only, &args.pack.set)?;
     let failures = crate::runtime().block_on(async {
-        let mut engine = Engine::offline(tz)?;
+        let mut engine = Engine::offline(tz).await?;
         pack.register_lists(&mut engine)?;
         let mut failures = Vec::new();
         for b in &bound {
@@ -323,21 +324,21 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
     detect::sort_findings(&mut findings);
     let summary = summary_batch(&findings)?;
     let mut out = io::stdout().lock();
-    let shown = summary.project(&[0, 2, 3, 4, 5, 6, 7, 8])?;
+    let shown = summary.project(&[0, 2, 3, 4, 5, 6, 7, 8, 9])?;
     write_batches(OutputFormat::Table, &shown.schema(), &[shown], &mut out, None, CsvBom::Never)?;
     if args.rows > 0 {
-        for f in findings.iter().filter(|f| f.hits() > 0) {
-            let Outcome::Hits { schema, batches } = &f.outcome else { continue };
+        for f in findings.iter().filter(|f| f.hits() > 0 || (args.all && f.candidates() > 0)) {
+            let Some((schema, batches)) = f.rows(args.all) else { continue };
             writeln!(out, "\n{} ({}): {}", f.detection.id, f.detection.severity, f.detection.title)?;
-            write_batches(OutputFormat::Table, schema, batches, &mut out, Some(args.rows), CsvBom::Never)?;
+            write_batches(OutputFormat::Table, &schema, &batches, &mut out, Some(args.rows), CsvBom::Never)?;
         }
     }
     out.flush()?;
     if let Some(dir) = &args.out {
         for f in &findings {
-            if let Outcome::Hits { schema, batches } = &f.outcome {
+            if let Some((schema, batches)) = f.rows(args.all) {
                 let path = dir.join(format!("{}.{ext}", f.detection.id));
-                write_file(args.format, schema, batches, &path, true, args.csv_bom)
+                write_file(args.format, &schema, &batches, &path, true, args.csv_bom)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
         }
@@ -374,6 +375,8 @@ fn summary_batch(findings: &[Finding<'_>]) -> Result<RecordBatch> {
         ("title", text(&|f| Some(f.detection.title.clone()))),
         ("severity", text(&|f| Some(f.detection.severity.to_string()))),
         ("hits", Arc::new(findings.iter().map(|f| f.hits() as i64).collect::<Int64Array>())),
+        // Rows below min_score too: what --all would show.
+        ("candidates", Arc::new(findings.iter().map(|f| f.candidates() as i64).collect::<Int64Array>())),
         ("top_entity", text(&|f| f.top_entity())),
         (
             "first_seen",

@@ -11,8 +11,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray};
+use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::engine::{Engine, QueryError};
@@ -179,6 +180,8 @@ fn pack_err(file: &str, reason: impl Into<String>) -> DetectError {
 }
 
 const KEYS: &[&str] = &["id", "title", "description", "severity", "mitre", "tables", "param", "entity"];
+/// The parameter giving the lowest `score` a row needs to count as a hit (read by the runner).
+pub const MIN_SCORE: &str = "min_score";
 /// A line with only this starts the detection's notes query (see README).
 const NOTES_MARKER: &str = "-- @notes";
 
@@ -286,6 +289,8 @@ impl Detection {
         for sql in std::iter::once(&detection.sql).chain(&detection.notes_sql) {
             substitute(sql, &values, &mut used).map_err(err)?;
         }
+        // The runner reads min_score itself (it decides which rows are hits), so the SQL need not.
+        used.insert(MIN_SCORE.to_string());
         if let Some(p) = detection.params.iter().find(|p| !used.contains(p.name.as_str())) {
             return Err(err(format!(
                 "parameter {} is declared but the SQL never uses ${{{}}}",
@@ -528,7 +533,12 @@ impl Pack {
             .zip(overrides)
             .map(|(detection, o)| {
                 let (sql, notes_sql) = detection.sql_with(&o);
-                Bound { detection, sql, notes_sql }
+                let min_score = detection.values(&o).get(MIN_SCORE).and_then(|v| match v {
+                    ParamValue::Int(i) => Some(*i as f64),
+                    ParamValue::Float(f) => Some(*f),
+                    _ => None,
+                });
+                Bound { detection, sql, notes_sql, min_score }
             })
             .collect())
     }
@@ -600,12 +610,20 @@ pub struct Bound<'a> {
     pub detection: &'a Detection,
     pub sql: String,
     pub notes_sql: Option<String>,
+    /// Rows whose `score` is below this are candidates, not hits (None: every row is a hit).
+    pub min_score: Option<f64>,
 }
 
 /// What running one detection gave.
 #[derive(Debug)]
 pub enum Outcome {
-    Hits { schema: SchemaRef, batches: Vec<RecordBatch> },
+    /// Every candidate row in the detection's order; `hit[i]` says whether row i (counted over
+    /// the batches in order) reaches `min_score`.
+    Hits {
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        hit: Vec<bool>,
+    },
     Skipped(String),
     Failed(String),
 }
@@ -621,17 +639,47 @@ pub struct Finding<'a> {
 }
 
 impl Finding<'_> {
-    /// Rows found (0 when skipped or failed).
+    /// Rows at or above the detection's `min_score` (every row when it has no score; 0 when
+    /// skipped or failed).
     pub fn hits(&self) -> usize {
         match &self.outcome {
-            Outcome::Hits { batches, .. } => batches.iter().map(RecordBatch::num_rows).sum(),
+            Outcome::Hits { hit, .. } => hit.iter().filter(|h| **h).count(),
             _ => 0,
         }
     }
 
-    /// The entity of the first (most important) row.
+    /// Rows returned, hits or not.
+    pub fn candidates(&self) -> usize {
+        match &self.outcome {
+            Outcome::Hits { hit, .. } => hit.len(),
+            _ => 0,
+        }
+    }
+
+    /// The rows to show: the hits, or with `all` every candidate (None when skipped or failed).
+    pub fn rows(&self, all: bool) -> Option<(SchemaRef, Vec<RecordBatch>)> {
+        let Outcome::Hits { schema, batches, hit } = &self.outcome else { return None };
+        if all {
+            return Some((schema.clone(), batches.clone()));
+        }
+        let mut offset = 0;
+        let mut shown = Vec::new();
+        for b in batches {
+            let mask = BooleanArray::from(hit[offset..offset + b.num_rows()].to_vec());
+            offset += b.num_rows();
+            // A mask as long as the batch cannot fail to apply.
+            if let Ok(f) = filter_record_batch(b, &mask)
+                && f.num_rows() > 0
+            {
+                shown.push(f);
+            }
+        }
+        Some((schema.clone(), shown))
+    }
+
+    /// The entity of the first (most important) hit.
     pub fn top_entity(&self) -> Option<String> {
-        let Outcome::Hits { schema, batches } = &self.outcome else { return None };
+        let (schema, batches) = self.rows(false)?;
         let idx = match &self.detection.entity {
             Some(name) => schema.index_of(name).ok()?,
             None => 0,
@@ -644,9 +692,9 @@ impl Finding<'_> {
 
     /// Earliest `first_seen` and latest `last_seen` over the hits, as displayed.
     pub fn span(&self) -> Option<(String, String)> {
-        let Outcome::Hits { schema, batches } = &self.outcome else { return None };
-        let first = column_text(schema, batches, "first_seen").into_iter().min()?;
-        let last = column_text(schema, batches, "last_seen").into_iter().max()?;
+        let (schema, batches) = self.rows(false)?;
+        let first = column_text(&schema, &batches, "first_seen").into_iter().min()?;
+        let last = column_text(&schema, &batches, "last_seen").into_iter().max()?;
         Some((first, last))
     }
 
@@ -739,7 +787,10 @@ pub async fn run_one<'a>(
         }
     }
     let outcome = match collect(engine, &b.sql).await {
-        Ok((schema, batches)) => Outcome::Hits { schema, batches },
+        Ok((schema, batches)) => match hits_of(&schema, &batches, b.min_score) {
+            Ok(hit) => Outcome::Hits { schema, batches, hit },
+            Err(e) => Outcome::Failed(format!("{}: {e}", b.detection.file)),
+        },
         Err(e) => Outcome::Failed(format!("{}: {e}", b.detection.file)),
     };
     let mut notes = Vec::new();
@@ -750,6 +801,21 @@ pub async fn run_one<'a>(
         }
     }
     finding(outcome, notes)
+}
+
+/// Which rows are hits: those whose `score` is at least `min_score`; every row when the SQL has
+/// no `score` column or the detection no `min_score` (a Sigma rule's match is a hit).
+fn hits_of(schema: &SchemaRef, batches: &[RecordBatch], min_score: Option<f64>) -> Result<Vec<bool>, String> {
+    let rows = batches.iter().map(RecordBatch::num_rows).sum();
+    let (Ok(idx), Some(min)) = (schema.index_of("score"), min_score) else { return Ok(vec![true; rows]) };
+    let mut hit = Vec::with_capacity(rows);
+    for b in batches {
+        let scores = cast(b.column(idx), &DataType::Float64)
+            .map_err(|e| format!("column score must be a number: {e}"))?;
+        let scores = scores.as_primitive::<Float64Type>();
+        hit.extend((0..b.num_rows()).map(|i| scores.is_valid(i) && scores.value(i) >= min));
+    }
+    Ok(hit)
 }
 
 /// Plans a detection and its notes query down to a physical plan without running them, so

@@ -20,6 +20,7 @@ use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::scalar::ScalarValue;
 
 pub mod functions;
+pub mod views;
 
 pub use functions::reg_domain;
 
@@ -190,25 +191,34 @@ impl Engine {
                 message: format!("opening table {}: {e}", spec.table),
                 tables: String::new(),
             })?;
-            ctx.register_table(spec.table.as_str(), provider)
-                .map_err(|e| QueryError::Sql { message: e.to_string(), tables: String::new() })?;
+            let sql = |e: DataFusionError| QueryError::Sql { message: e.to_string(), tables: String::new() };
+            // Baselines compare a time range with everything else in the lake, which --since and
+            // --until must not hide: `<table>_history` is never restricted.
+            if spec.partition_by_date {
+                ctx.register_table(views::history_name(&spec.table), provider.clone()).map_err(sql)?;
+            }
+            ctx.register_table(spec.table.as_str(), provider).map_err(sql)?;
             tables.push(spec.table.clone());
         }
-        Self::with_builtins(ctx, tables, lake.tz(), memory)
+        Self::with_builtins(ctx, tables, lake.tz(), memory).await
     }
 
     /// A session with every table of the lake layout present but empty: SQL plans against it
     /// exactly as against a lake (`trawl detect --lint` checks packs with no lake at hand).
-    pub fn offline(tz: Tz) -> Result<Engine, QueryError> {
+    pub async fn offline(tz: Tz) -> Result<Engine, QueryError> {
         let memory = MemoryLimit::default();
         let ctx = Self::context(memory)?;
         let mut tables = Vec::new();
+        let sql = |e: DataFusionError| QueryError::Sql { message: e.to_string(), tables: String::new() };
         for spec in all_tables() {
-            ctx.register_batch(spec.table.as_str(), RecordBatch::new_empty(spec.table_schema()))
-                .map_err(|e| QueryError::Sql { message: e.to_string(), tables: String::new() })?;
+            let empty = RecordBatch::new_empty(spec.table_schema());
+            if spec.partition_by_date {
+                ctx.register_batch(&views::history_name(&spec.table), empty.clone()).map_err(sql)?;
+            }
+            ctx.register_batch(spec.table.as_str(), empty).map_err(sql)?;
             tables.push(spec.table.clone());
         }
-        Self::with_builtins(ctx, tables, tz, memory)
+        Self::with_builtins(ctx, tables, tz, memory).await
     }
 
     /// The session configuration every engine starts from.
@@ -235,7 +245,7 @@ impl Engine {
     }
 
     /// trawl's functions and built-in lookup tables, on top of the lake's tables.
-    fn with_builtins(
+    async fn with_builtins(
         ctx: SessionContext,
         tables: Vec<String>,
         tz: Tz,
@@ -244,6 +254,7 @@ impl Engine {
         functions::register_functions(&ctx, tz);
         let mut engine = Engine { ctx, tables, tz, restricted: false, memory };
         engine.register_batch("ifilter_categories", ifilter_categories())?;
+        views::register(&engine.ctx).await.map_err(|e| engine.explain(e))?;
         Ok(engine)
     }
 
@@ -286,6 +297,8 @@ impl Engine {
             self.ctx.deregister_table(name).map_err(|e| self.explain(e))?;
             self.ctx.register_table(name, view).map_err(|e| self.explain(e))?;
         }
+        // The views were planned over the unrestricted tables; plan them again over the range.
+        views::register(&self.ctx).await.map_err(|e| self.explain(e))?;
         self.restricted = true;
         Ok(())
     }
