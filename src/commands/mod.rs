@@ -330,6 +330,10 @@ fn lint_pack(pack: &Pack, args: &DetectArgs) -> Result<ExitCode> {
         pack.register_lists(&mut engine)?;
         let mut failures = Vec::new();
         for b in &bound {
+            if let Some(reason) = b.detection.skip_reason() {
+                println!("skip  {:<22} {reason}", b.detection.id);
+                continue;
+            }
             match detect::lint(&engine, b).await {
                 Ok(()) => println!("ok    {:<22} {}", b.detection.id, b.detection.file),
                 Err(e) => {
