@@ -33,7 +33,8 @@ pub enum Command {
         trawl query --lake ./lake \"SELECT username, sum(response_bytes) FROM proxy GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"\n  \
         trawl query --lake ./lake -f hunt.sql -o report.csv\n  \
         trawl query --lake ./lake --schema\n\n\
-        Tables: proxy, firewall, rejects, ingests, ifilter_categories, job_sites, jp_holidays. Functions: reg_domain(host), url_host(url), local_ts(ts)\n\
+        Tables: proxy, firewall, rejects, ingests, ifilter_categories, job_sites, jp_holidays. Functions: reg_domain(host), url_host(url), local_ts(ts), uri_stem(path), uri_query(path),\n\
+        uri_extension(path), cidr_match(addr, net)
         (wall time in the lake's zone). `WHERE date = 'YYYY-MM-DD'` reads one day's files only.")]
     Query(QueryArgs),
     /// Merge small Parquet files and delete files no version needs any more; no row changes.

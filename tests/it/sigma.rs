@@ -557,3 +557,17 @@ fn sigma_planted_incidents_hit_community_rules() {
     assert_eq!(found["proxy_raw_paste_service_access"], vec![client.clone(); 4]);
     assert_eq!(found["proxy_download_susp_tlds_whitelist"], vec![direct.to_string(); 3]);
 }
+
+/// Thousands of values plan and run: equalities as one IN list, patterns as a balanced OR tree.
+#[test]
+fn sigma_long_value_lists_do_not_nest_deep() {
+    let mut contains = String::from("  sel:\n    c-uri|contains:\n");
+    let mut equal = String::from("  eq:\n    c-useragent:\n");
+    for i in 0..3000 {
+        contains += &format!("      - '/nothing-{i}/'\n");
+        equal += &format!("      - 'agent {i}'\n");
+    }
+    contains += "      - 'cross.phpX'\n";
+    equal += "      - 'wget/1.21'\n";
+    assert_eq!(proxy(&format!("{contains}{equal}  condition: sel or eq\n")), ["c4", "c6"]);
+}

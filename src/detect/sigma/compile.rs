@@ -162,6 +162,28 @@ fn like_pattern(p: &[Piece]) -> String {
     out
 }
 
+/// Pieces as one alternative of an unanchored regular expression: anchored only at an end the
+/// value does not leave open with a wildcard.
+fn regex_alternative(p: &[Piece]) -> String {
+    let start = usize::from(p.first() == Some(&Piece::Many));
+    let end = p.len() - usize::from(p.len() > start && p.last() == Some(&Piece::Many));
+    let mut out = String::new();
+    if start == 0 {
+        out.push('^');
+    }
+    for piece in &p[start..end] {
+        match piece {
+            Piece::Many => out.push_str(".*"),
+            Piece::One => out.push('.'),
+            Piece::Lit(c) => out.push_str(&regex::escape(c.encode_utf8(&mut [0; 4]))),
+        }
+    }
+    if end == p.len() {
+        out.push('$');
+    }
+    out
+}
+
 const MODIFIERS: &[&str] = &[
     "contains",
     "startswith",
@@ -316,6 +338,7 @@ impl Ctx<'_> {
         let mut nulls = Vec::new();
         let mut leaves = Vec::new();
         let mut equal = Vec::new();
+        let mut patterns = Vec::new();
         let numeric = map.ty == FieldType::Int;
         for v in &item.values {
             let Some(raw) = v.text() else {
@@ -357,8 +380,7 @@ impl Ctx<'_> {
                 let p = m.wrap(pieces(&text));
                 let t = text_expr(expr, numeric);
                 if p.iter().any(|p| !matches!(p, Piece::Lit(_))) {
-                    let op = if m.cased { "LIKE" } else { "ILIKE" };
-                    leaves.push(Sql::Leaf(format!("{t} {op} {}", quote(&like_pattern(&p)))));
+                    patterns.push(p);
                 } else {
                     let lit: String = p
                         .iter()
@@ -373,6 +395,24 @@ impl Ctx<'_> {
                     }
                 }
             }
+        }
+        let t = text_expr(expr, numeric);
+        let like = |p: &[Piece]| {
+            let op = if m.cased { "LIKE" } else { "ILIKE" };
+            Sql::Leaf(format!("{t} {op} {}", quote(&like_pattern(p))))
+        };
+        if m.all || patterns.len() == 1 {
+            leaves.extend(patterns.iter().map(|p| like(p)));
+        } else if !patterns.is_empty() {
+            // Several patterns on one field are one regular expression: one pass over each value,
+            // and no tree at all however long the list (the regex engine matches the
+            // alternatives together).
+            let flags = if m.cased { "(?s)" } else { "(?is)" };
+            let alts: Vec<String> = patterns.iter().map(|p| regex_alternative(p)).collect();
+            leaves.push(Sql::Leaf(format!(
+                "regexp_like({t}, {})",
+                quote(&format!("{flags}(?:{})", alts.join("|")))
+            )));
         }
         let lhs = if numeric {
             expr.clone()
@@ -701,6 +741,15 @@ mod tests {
         assert_eq!(like_pattern(&pieces(r"\?x\*y\\")), r"?x*y\\");
         assert_eq!(like_pattern(&pieces(r"100%_\d")), r"100\%\_\\d");
         assert_eq!(pieces(r"\\*"), vec![Piece::Lit('\\'), Piece::Many]);
+    }
+
+    #[test]
+    fn pattern_lists_become_one_regex() {
+        assert_eq!(regex_alternative(&pieces("*a.b?*")), "a\\.b.");
+        assert_eq!(regex_alternative(&pieces("a*")), "^a");
+        assert_eq!(regex_alternative(&pieces("*a")), "a$");
+        assert_eq!(regex_alternative(&pieces(r"x\*(y")), r"^x\*\(y$");
+        assert_eq!(regex_alternative(&pieces("*")), "$");
     }
 
     #[test]
