@@ -13,7 +13,7 @@ use trawl::detect::{self, Outcome, Pack};
 use trawl::engine::Engine;
 use trawl::ingest::{IngestOptions, ingest};
 
-use crate::common::{TestLake, testdata};
+use crate::common::{TestLake, batch_rows, testdata};
 
 #[path = "../../benches/incidents.rs"]
 #[allow(dead_code)]
@@ -132,23 +132,8 @@ fn run(text: &str) -> (Vec<String>, Vec<BTreeMap<String, String>>) {
         let engine = Engine::new(lake).await.unwrap();
         let f = detect::run(&engine, &bound).await.remove(0);
         let Outcome::Hits { schema, batches } = f.outcome else { panic!("{:?}", f.outcome) };
-        let options = FormatOptions::default().with_null("NULL");
-        let mut rows = Vec::new();
-        for b in &batches {
-            let fs: Vec<_> =
-                b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
-            for r in 0..b.num_rows() {
-                rows.push(
-                    schema
-                        .fields()
-                        .iter()
-                        .zip(&fs)
-                        .map(|(f, v)| (f.name().clone(), v.value(r).to_string()))
-                        .collect(),
-                );
-            }
-        }
-        rows
+        let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+        batch_rows(&batches).into_iter().map(|r| names.iter().cloned().zip(r).collect()).collect::<Vec<_>>()
     });
     let mut lines: Vec<String> = finding_rows
         .iter()
