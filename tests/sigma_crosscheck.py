@@ -64,6 +64,19 @@ LINES = [
     ("CONNECT", "login.example.com:443", "93.184.216.34", CHROME),
     ("GET", "http://ipfs.io/ipfs/QmXyz/login.html", "203.0.113.80", CHROME),
     ("GET", "http://www.example.com/a%20b_c?x=1", "-", CHROME),
+    ("GET", "http://c2.example.net/cross.php?op=1&dt=2&uid=3", "198.51.100.7", CHROME),
+    ("GET", "http://c2.example.net/cross.phpXop=1&dt=2&uid=3", "198.51.100.7", CHROME),
+    ("GET", "http://c2.example.net/cross.php?op=1&dt=2", "198.51.100.7", CHROME),
+    ("GET", "http://cdn.example.net/images/a_2fb.avi", "203.0.113.90", CHROME),
+    ("GET", "http://cdn.example.net/images/a_2fb.mp4", "203.0.113.90", CHROME),
+    ("GET", "http://x.example.net/asp.asp?ui=host1", "203.0.113.91", CHROME),
+    ("GET", "http://x.example.net/asp.aspXui=host1", "203.0.113.91", CHROME),
+    ("GET", "https://raw.example.com/IconStorages/images/main/icon12.ico", "203.0.113.92", CHROME),
+    ("GET", "http://static.tcplog.com/x", "203.0.113.93", "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/54.0.2840.71 Safari/537.36"),
+    ("GET", "http://www.example.com/", "93.184.216.34", "hello-world/1.0"),
+    ("GET", "http://www.example.com/", "93.184.216.34", "TW96aWxsYS81LjA="),
+    ("GET", "http://www.example.com/", "93.184.216.34", "Mozilla/5.0 (Windows NT 6.1; MANM; MANM)"),
+    ("GET", "http://ipfs.io/ipfs/Qm/a.html#me@example.com", "203.0.113.80", CHROME),
 ]
 
 FIELDS = {
