@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::detect::Severity;
 use crate::formats::FormatKind;
-use crate::output::OutputFormat;
+use crate::output::{CsvBom, OutputFormat};
 
 /// trawl: turn archived proxy and firewall logs into a lake, and hunt through it with SQL.
 #[derive(Debug, Parser)]
@@ -185,6 +185,9 @@ pub struct QueryArgs {
     /// Overwrite the -o file if it exists.
     #[arg(long, requires = "output")]
     pub force: bool,
+    /// Start CSV with a UTF-8 byte-order mark (auto: in files, for Excel; not into pipes).
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    pub csv_bom: CsvBom,
     /// Rows shown in a terminal table (files always get every row).
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_rows: usize,
@@ -249,6 +252,10 @@ pub struct DetectArgs {
     /// Overwrite files already in --out.
     #[arg(long, requires = "out")]
     pub force: bool,
+    /// Start the CSV files in --out with a UTF-8 byte-order mark, which Excel needs to read them
+    /// as UTF-8 (auto: yes).
+    #[arg(long, value_name = "WHEN", default_value = "auto", requires = "out")]
+    pub csv_bom: CsvBom,
     /// Exit with status 3 when a detection of this severity or above finds something.
     #[arg(long, value_name = "SEVERITY")]
     pub fail_on: Option<Severity>,

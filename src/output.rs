@@ -1,18 +1,19 @@
 //! One printer for query and detection results: a table on a terminal, files for reports.
 
-use std::fs::File;
+mod csv;
+mod parquet;
+
+use std::fs::{self, File};
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use comfy_table::{ContentArrangement, Table, modifiers::UTF8_ROUND_CORNERS, presets::UTF8_FULL};
-use std::sync::Arc;
 
-use datafusion::arrow::array::{Array, ArrayRef, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::error::ArrowError;
+use datafusion::arrow::json::writer::{JsonArray, LineDelimited, WriterBuilder as JsonWriterBuilder};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
-use datafusion::parquet::arrow::ArrowWriter;
 
 /// How results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -39,43 +40,77 @@ impl OutputFormat {
     }
 }
 
+/// Extensions `-o` recognises, as error messages list them.
+const KNOWN_EXTENSIONS: &str = ".csv, .json, .ndjson (or .jsonl), .parquet, .txt (a table)";
+
+/// Whether CSV starts with a UTF-8 byte-order mark.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CsvBom {
+    /// In files (Excel, notably in Japanese, reads UTF-8 without one as the local code page),
+    /// not into pipes (tools there would take it for part of the first column's name).
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// The UTF-8 byte-order mark.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
 /// Errors writing results.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("{0}")]
+    // Not transparent: a broken pipe is found by its io::Error in the chain of sources.
+    #[error("writing results")]
     Io(#[from] io::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     Arrow(#[from] ArrowError),
-    #[error("{0}")]
+    #[error(transparent)]
     Parquet(#[from] datafusion::parquet::errors::ParquetError),
     #[error("{0} exists: pass --force to overwrite it")]
     Exists(String),
     #[error("Parquet is binary: write it to a file with -o results.parquet")]
     ParquetToTerminal,
+    #[error("cannot tell the format of {0} from its name: use one of {KNOWN_EXTENSIONS}, or pass --format")]
+    UnknownExtension(String),
+    #[error(
+        "{path} is a link to {target}, which does not exist: write to the target itself, or remove the link"
+    )]
+    DanglingLink { path: String, target: String },
 }
 
-/// Writes `batches` in `format`; `max_rows` limits only the terminal table.
+/// The format to write `path` in: `asked`, else the one its extension names (an unknown one is an
+/// error, not CSV by default: `-o x.xlsx` must not give a CSV file named like a workbook).
+pub fn format_for(path: &Path, asked: Option<OutputFormat>) -> Result<OutputFormat, OutputError> {
+    match asked {
+        Some(f) => Ok(f),
+        None => OutputFormat::from_path(path)
+            .ok_or_else(|| OutputError::UnknownExtension(path.display().to_string())),
+    }
+}
+
+/// Writes `batches` in `format`; `max_rows` limits only the terminal table. CSV into a stream
+/// gets a byte-order mark only with [`CsvBom::Always`].
 pub fn write_batches(
     format: OutputFormat,
     schema: &SchemaRef,
     batches: &[RecordBatch],
     out: &mut dyn Write,
     max_rows: Option<usize>,
+    bom: CsvBom,
 ) -> Result<(), OutputError> {
     match format {
         OutputFormat::Table => write_table(schema, batches, out, max_rows),
         OutputFormat::Csv => {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(out);
-            if batches.is_empty() {
-                w.write(&flatten_nested(&RecordBatch::new_empty(schema.clone()))?)?;
+            if bom == CsvBom::Always {
+                out.write_all(BOM)?;
             }
-            for b in batches {
-                w.write(&flatten_nested(b)?)?;
-            }
-            Ok(())
+            csv::write(schema, batches, out)
         }
         OutputFormat::Json => {
-            let mut w = datafusion::arrow::json::ArrayWriter::new(out);
+            // Null keys kept: readers build columns from the keys they see (pandas.read_json
+            // would drop a column that is null in every row).
+            let mut w = JsonWriterBuilder::new().with_explicit_nulls(true).build::<_, JsonArray>(out);
             for b in batches {
                 w.write(b)?;
             }
@@ -87,7 +122,7 @@ pub fn write_batches(
             Ok(())
         }
         OutputFormat::Ndjson => {
-            let mut w = datafusion::arrow::json::LineDelimitedWriter::new(out);
+            let mut w = JsonWriterBuilder::new().with_explicit_nulls(true).build::<_, LineDelimited>(out);
             for b in batches {
                 w.write(b)?;
             }
@@ -98,53 +133,91 @@ pub fn write_batches(
     }
 }
 
-/// Writes results to `path` (refusing to overwrite unless `force`).
+/// Writes results to `path`: refusing to overwrite unless `force`, and through a temporary file
+/// in the same folder renamed at the end, so a failed write leaves no partial file behind.
 pub fn write_file(
     format: OutputFormat,
     schema: &SchemaRef,
     batches: &[RecordBatch],
     path: &Path,
     force: bool,
+    bom: CsvBom,
 ) -> Result<(), OutputError> {
-    if path.exists() && !force {
+    let target = destination(path, force)?;
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = target.file_name().map_or_else(|| "out".into(), |n| n.to_string_lossy().into_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let written = write_new(format, schema, batches, &tmp, bom);
+    let placed = written.and_then(|()| place(&tmp, &target, force));
+    if placed.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    placed
+}
+
+/// Refuses early what [`write_file`] would refuse (an existing file without `force`, a dangling
+/// link), so a long query is not run for nothing.
+pub fn check_destination(path: &Path, force: bool) -> Result<(), OutputError> {
+    destination(path, force).map(|_| ())
+}
+
+/// The file `path` stands for: a link's target when it has one; a dangling link is refused
+/// (writing would create a file wherever it points).
+fn destination(path: &Path, force: bool) -> Result<PathBuf, OutputError> {
+    let target = match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => match fs::canonicalize(path) {
+            Ok(real) => real,
+            Err(_) => {
+                let to = fs::read_link(path).map_or_else(|_| "?".into(), |t| t.display().to_string());
+                return Err(OutputError::DanglingLink { path: path.display().to_string(), target: to });
+            }
+        },
+        _ => path.to_path_buf(),
+    };
+    if target.exists() && !force {
         return Err(OutputError::Exists(path.display().to_string()));
     }
-    let file = File::create(path)?;
+    Ok(target)
+}
+
+/// Writes a new file at `tmp`.
+fn write_new(
+    format: OutputFormat,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    tmp: &Path,
+    bom: CsvBom,
+) -> Result<(), OutputError> {
+    let file = File::create_new(tmp)?;
     if format == OutputFormat::Parquet {
-        let mut w = ArrowWriter::try_new(file, schema.clone(), None)?;
-        for b in batches {
-            w.write(b)?;
-        }
-        w.close()?;
-        return Ok(());
+        return parquet::write(schema, batches, file);
     }
     let mut buf = io::BufWriter::new(file);
-    write_batches(format, schema, batches, &mut buf, None)?;
-    buf.flush()?;
+    if format == OutputFormat::Csv && bom != CsvBom::Never {
+        buf.write_all(BOM)?;
+    }
+    write_batches(format, schema, batches, &mut buf, None, CsvBom::Never)?;
+    buf.into_inner().map_err(io::IntoInnerError::into_error)?.sync_all()?;
     Ok(())
 }
 
-/// CSV has no lists or maps: such columns are written as their display text (`[87, 127]`).
-fn flatten_nested(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
-    if !batch.schema().fields().iter().any(|f| f.data_type().is_nested()) {
-        return Ok(batch.clone());
+/// Puts the finished `tmp` at `target`; without `force`, never over a file that appeared meanwhile.
+fn place(tmp: &Path, target: &Path, force: bool) -> Result<(), OutputError> {
+    if force {
+        return Ok(fs::rename(tmp, target)?);
     }
-    let options = FormatOptions::default();
-    let mut fields = Vec::new();
-    let mut columns: Vec<ArrayRef> = Vec::new();
-    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
-        if f.data_type().is_nested() {
-            let fmt = ArrayFormatter::try_new(c.as_ref(), &options)?;
-            let text: StringArray =
-                (0..c.len()).map(|i| c.is_valid(i).then(|| fmt.value(i).to_string())).collect();
-            fields.push(Field::new(f.name(), DataType::Utf8, true));
-            columns.push(Arc::new(text));
-        } else {
-            fields.push(f.as_ref().clone());
-            columns.push(c.clone());
+    match fs::hard_link(tmp, target) {
+        Ok(()) => Ok(fs::remove_file(tmp)?),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            Err(OutputError::Exists(target.display().to_string()))
         }
+        // A file system without hard links: the check before writing has to do.
+        Err(_) if !target.exists() => Ok(fs::rename(tmp, target)?),
+        Err(e) => Err(e.into()),
     }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
 fn write_table(

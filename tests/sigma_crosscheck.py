@@ -134,7 +134,7 @@ def main():
         for r in rules:
             args += ["--sigma", str(r)]
         trawl(binary, *args)
-        summary = {row["detection"]: row for row in csv.DictReader(open(report / "summary.csv"))}
+        summary = {row["detection"]: row for row in csv.DictReader(open(report / "summary.csv", encoding="utf-8-sig"))}
 
         backend = sqliteBackend()
         agree = differ = 0
@@ -156,7 +156,7 @@ def main():
             ours = set()
             hits = report / f"{stem}.csv"
             if hits.exists():
-                ours = {(r["source_file"], int(r["source_line"])) for r in csv.DictReader(open(hits))}
+                ours = {(r["source_file"], int(r["source_line"])) for r in csv.DictReader(open(hits, encoding="utf-8-sig"))}
             if ours == theirs:
                 agree += 1
                 print(f"agree   {stem}: {sorted(l for _, l in ours)}")

@@ -20,7 +20,7 @@ use crate::engine::{Engine, TimeRange};
 use crate::formats::logformat;
 use crate::ingest::{IngestOptions, IngestReport, ingest};
 use crate::lake::Lake;
-use crate::output::{OutputFormat, write_batches, write_file};
+use crate::output::{CsvBom, OutputFormat, format_for, write_batches, write_file};
 use crate::schema::all_tables;
 
 /// `trawl ingest`.
@@ -174,6 +174,14 @@ pub fn run_query(args: QueryArgs) -> Result<ExitCode> {
         }
         (None, None, None) => bail!("give a SQL statement, -f FILE.sql, --detection ID, or --schema"),
     };
+    let file_format = match &args.output {
+        Some(path) => {
+            crate::output::check_destination(path, args.force)
+                .with_context(|| format!("writing {}", path.display()))?;
+            Some(format_for(path, args.format)?)
+        }
+        None => None,
+    };
     let result = rt.block_on(async {
         let engine = open_engine(&lake, &args.range, &pack).await?;
         if let Some(b) = &bound {
@@ -197,21 +205,20 @@ pub fn run_query(args: QueryArgs) -> Result<ExitCode> {
         Ok::<_, anyhow::Error>(Some((schema, batches)))
     })?;
     let Some((schema, batches)) = result else { return Ok(ExitCode::SUCCESS) };
-    match &args.output {
-        Some(path) => {
-            let format = args.format.or_else(|| OutputFormat::from_path(path)).unwrap_or(OutputFormat::Csv);
-            write_file(format, &schema, &batches, path, args.force)
+    match (&args.output, file_format) {
+        (Some(path), Some(format)) => {
+            write_file(format, &schema, &batches, path, args.force, args.csv_bom)
                 .with_context(|| format!("writing {}", path.display()))?;
             let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
             eprintln!("wrote {rows} rows to {}", path.display());
         }
-        None => {
+        _ => {
             let terminal = io::stdout().is_terminal();
             let format =
                 args.format.unwrap_or(if terminal { OutputFormat::Table } else { OutputFormat::Csv });
             let mut out = io::stdout().lock();
             let max = (format == OutputFormat::Table && terminal).then_some(args.max_rows);
-            write_batches(format, &schema, &batches, &mut out, max)?;
+            write_batches(format, &schema, &batches, &mut out, max, args.csv_bom)?;
             out.flush()?;
         }
     }
@@ -396,12 +403,12 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
     let summary = summary_batch(&findings)?;
     let mut out = io::stdout().lock();
     let shown = summary.project(&[0, 2, 3, 4, 5, 6, 7, 8])?;
-    write_batches(OutputFormat::Table, &shown.schema(), &[shown], &mut out, None)?;
+    write_batches(OutputFormat::Table, &shown.schema(), &[shown], &mut out, None, CsvBom::Never)?;
     if args.rows > 0 {
         for f in findings.iter().filter(|f| f.hits() > 0) {
             let Outcome::Hits { schema, batches } = &f.outcome else { continue };
             writeln!(out, "\n{} ({}): {}", f.detection.id, f.detection.severity, f.detection.title)?;
-            write_batches(OutputFormat::Table, schema, batches, &mut out, Some(args.rows))?;
+            write_batches(OutputFormat::Table, schema, batches, &mut out, Some(args.rows), CsvBom::Never)?;
         }
     }
     out.flush()?;
@@ -409,12 +416,12 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
         for f in &findings {
             if let Outcome::Hits { schema, batches } = &f.outcome {
                 let path = dir.join(format!("{}.{ext}", f.detection.id));
-                write_file(args.format, schema, batches, &path, true)
+                write_file(args.format, schema, batches, &path, true, args.csv_bom)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
         }
         let path = dir.join("summary.csv");
-        write_file(OutputFormat::Csv, &summary.schema(), &[summary], &path, true)
+        write_file(OutputFormat::Csv, &summary.schema(), &[summary], &path, true, args.csv_bom)
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {} detection files and summary.csv to {}", bound.len(), dir.display());
     }
@@ -531,6 +538,9 @@ pub fn run_compact(args: CompactArgs) -> Result<ExitCode> {
         let orphans = rt.block_on(lake.remove_orphans(spec))?;
         let done = rt.block_on(lake.compact(spec, &lease))?;
         let vacuumed = rt.block_on(lake.vacuum(spec, retention))?;
+        // Also when nothing was merged: repairs a list a stopped run left one commit behind, or
+        // one naming the old place of a lake that was moved.
+        rt.block_on(lake.write_manifest(spec))?;
         if done.version.is_none() && orphans.is_empty() && vacuumed == 0 {
             continue;
         }

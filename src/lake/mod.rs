@@ -43,6 +43,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use url::Url;
 
+mod manifest;
+mod stats;
+
 use crate::error::LakeError;
 use crate::formats::Batch;
 use crate::localtime::{day_from_string, day_string, machine_tz, parse_tz};
@@ -283,7 +286,30 @@ impl Lake {
                 }
                 e => LakeError::delta(&spec.table, e),
             })?;
-        Ok(done.version())
+        let version = done.version();
+        self.write_manifest(spec).await.map_err(|e| {
+            LakeError::io(
+                format!(
+                    "{} is committed (version {version}) but its file list for Parquet readers is not \
+                     rewritten; `trawl compact --lake {}` rewrites it",
+                    spec.table,
+                    self.root.display()
+                ),
+                io::Error::other(e.to_string()),
+            )
+        })?;
+        Ok(version)
+    }
+
+    /// Rewrites the table's symlink-format manifest (its live files, for readers of plain
+    /// Parquet) from its newest version; every commit does, `trawl compact` repairs it.
+    pub async fn write_manifest(&self, spec: &TableSpec) -> Result<(), LakeError> {
+        let dir = self.table_dir(spec);
+        let lock = manifest::lock(&dir)?;
+        let Some(table) = self.load_table(spec).await? else {
+            return Ok(());
+        };
+        manifest::write(&lock, &dir, spec.partition_by_date, &self.live_files(spec, &table)?)
     }
 
     /// Which of `sources` (file hashes) the table held in the state `table` was loaded at.
@@ -785,6 +811,9 @@ pub struct WrittenFile {
     pub rows: u64,
     /// SHA-256 of the file's bytes, computed while writing.
     pub sha256: String,
+    /// Delta stats JSON (row count, per-column ranges and null counts), from the file's footer.
+    #[serde(default)]
+    pub stats: Option<String>,
 }
 
 impl WrittenFile {
@@ -801,7 +830,11 @@ impl WrittenFile {
             size: self.size as i64,
             modification_time: now,
             data_change,
-            stats: Some(serde_json::json!({ "numRecords": self.rows }).to_string()),
+            stats: Some(
+                self.stats
+                    .clone()
+                    .unwrap_or_else(|| serde_json::json!({ "numRecords": self.rows }).to_string()),
+            ),
             tags: Some(HashMap::from([(SHA256_TAG.to_string(), Some(self.sha256.clone()))])),
             ..Add::default()
         }
@@ -939,7 +972,10 @@ impl TableWriter {
         let f = self.open.swap_remove(idx);
         let path = self.dir.join(&f.rel_path);
         let perr = |e| LakeError::parquet(path.clone(), e);
-        let mut sink = f.writer.into_inner().map_err(perr)?;
+        let mut writer = f.writer;
+        writer.flush().map_err(perr)?;
+        let stats = stats::delta_stats(writer.flushed_row_groups(), f.rows);
+        let mut sink = writer.into_inner().map_err(perr)?;
         sink.inner.flush().map_err(|e| LakeError::io(format!("writing {}", path.display()), e))?;
         self.done.push(WrittenFile {
             rel_path: f.rel_path,
@@ -947,6 +983,7 @@ impl TableWriter {
             size: sink.bytes,
             rows: f.rows,
             sha256: crate::digest::hex(&sink.hasher.finalize()),
+            stats: Some(stats),
         });
         Ok(())
     }

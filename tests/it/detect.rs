@@ -573,7 +573,7 @@ fn cli_out_writes_a_file_per_detection_and_a_summary() {
     let lines: Vec<&str> = summary.lines().collect();
     assert_eq!(
         lines[0],
-        "detection,title,severity,hits,top_entity,first_seen,last_seen,status,note,mitre,seconds"
+        "\u{feff}detection,title,severity,hits,top_entity,first_seen,last_seen,status,note,mitre,seconds"
     );
     // Most important first: high severity with hits, then by count.
     assert!(lines[1].starts_with("large_uploads,Large uploads,high,3,alice,"), "{summary}");
@@ -583,8 +583,8 @@ fn cli_out_writes_a_file_per_detection_and_a_summary() {
     let beacons = std::fs::read_to_string(out_dir.join("beaconing.csv")).unwrap();
     assert_eq!(
         beacons,
-        "client_ip,host,score,period_seconds,connections,timing_score,size_score,first_seen,last_seen\n\
-         10.0.0.20,c2.example.net,1.0,60.0,25,1.0,1.0,2024-06-04T10:00:00,2024-06-04T10:24:00\n"
+        "\u{feff}client_ip,host,score,period_seconds,connections,timing_score,size_score,first_seen,last_seen\n\
+         10.0.0.20,c2.example.net,1.0,60.0,25,1.0,1.0,2024-06-04 10:00:00.000,2024-06-04 10:24:00.000\n"
     );
     let again = run();
     assert_eq!(again.status.code(), Some(2));
@@ -622,7 +622,7 @@ fn cli_list_and_query_detection() {
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "who,address,requests,methods,sample_url,first_seen,last_seen\n\
-         gina,198.51.100.7,1,GET,http://198.51.100.7/a.exe,2024-06-04T16:00:00,2024-06-04T16:00:00\n"
+         gina,198.51.100.7,1,GET,http://198.51.100.7/a.exe,2024-06-04 16:00:00.000,2024-06-04 16:00:00.000\n"
     );
     let out = trawl()
         .args(["query", "--lake"])

@@ -10,5 +10,7 @@ mod fuzz;
 mod growth;
 mod hostile;
 mod ingest;
+mod output;
 mod query;
+mod readers;
 mod sigma;

@@ -1,0 +1,152 @@
+//! The lake as readers other than trawl see it: the symlink-format manifest that names exactly
+//! the live files, and the per-file statistics Delta engines skip files by.
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::Path;
+use std::process::Command;
+
+use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+use trawl::schema::{TableSpec, all_tables, table};
+
+use crate::common::{TestLake, squid_lines};
+
+/// Every path the table's manifests list (all partitions).
+fn manifest_paths(table_dir: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut stack = vec![table_dir.join("_symlink_format_manifest")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else if e.file_name() == "manifest" {
+                out.extend(std::fs::read_to_string(e.path()).unwrap().lines().map(String::from));
+            }
+        }
+    }
+    out
+}
+
+/// The absolute paths of the files the table's newest version names.
+fn live_paths(l: &TestLake, spec: &TableSpec) -> BTreeSet<String> {
+    let root = l.lake.root().canonicalize().unwrap().join(&spec.table);
+    let Some(t) = trawl::runtime().block_on(l.lake.load_table(spec)).unwrap() else {
+        return BTreeSet::new();
+    };
+    l.lake
+        .live_files(spec, &t)
+        .unwrap()
+        .iter()
+        .map(|f| root.join(&f.rel_path).display().to_string())
+        .collect()
+}
+
+/// Each table's manifests name exactly its live files, and their rows are the table's rows.
+fn assert_manifests_are_live(l: &TestLake, step: &str) {
+    for spec in all_tables() {
+        let listed = manifest_paths(&l.lake.root().join(&spec.table));
+        assert_eq!(listed, live_paths(l, spec), "{step}: {}", spec.table);
+        let rows: i64 = listed
+            .iter()
+            .map(|p| {
+                let r = SerializedFileReader::new(std::fs::File::open(p).unwrap()).unwrap();
+                r.metadata().file_metadata().num_rows()
+            })
+            .sum();
+        let count = l.scalar(&format!("SELECT count(*) FROM {}", spec.table));
+        assert_eq!(rows.to_string(), count, "{step}: rows of {}'s listed files", spec.table);
+    }
+}
+
+fn append(path: &Path, text: &str) {
+    std::fs::OpenOptions::new().append(true).open(path).unwrap().write_all(text.as_bytes()).unwrap();
+}
+
+#[test]
+fn manifests_name_exactly_the_live_files_through_ingests_a_cut_line_rewrite_and_a_compact() {
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    // Ten lines, then an eleventh cut in its content type: a row now, replaced once it grows.
+    let eleven = squid_lines(5, 11);
+    let (head, last) = eleven.trim_end().rsplit_once('\n').unwrap();
+    let cut = last.len() - 3;
+    std::fs::write(&a, format!("{head}\n{}", &last[..cut])).unwrap();
+    std::fs::write(&b, format!("{}not a log line\n", squid_lines(6, 20))).unwrap();
+    l.ingest(std::slice::from_ref(&a));
+    assert_manifests_are_live(&l, "first ingest");
+    l.ingest(std::slice::from_ref(&b));
+    assert_manifests_are_live(&l, "second ingest");
+    let proxy = table("proxy").unwrap();
+    let before = live_paths(&l, proxy);
+
+    append(&a, &format!("{}\n", &last[cut..]));
+    let r = l.ingest(std::slice::from_ref(&a));
+    assert_eq!(r.files[0].replaced_rows, 1);
+    assert_manifests_are_live(&l, "cut-line rewrite");
+    let after = live_paths(&l, proxy);
+    let gone: Vec<_> = before.difference(&after).collect();
+    assert_eq!(gone.len(), 1, "the file holding the cut row was rewritten");
+    assert!(Path::new(gone[0]).exists(), "and is still on disk, where a glob would read it");
+    assert_eq!(l.scalar("SELECT count(*) FROM proxy"), "31");
+
+    let out =
+        Command::new(env!("CARGO_BIN_EXE_trawl")).args(["compact", "--lake"]).arg(l.lake.root()).output();
+    assert!(out.unwrap().status.success());
+    assert_manifests_are_live(&l, "compact");
+    assert_eq!(manifest_paths(&l.lake.root().join("proxy")).len(), 1, "one merged file for the one day");
+    assert_eq!(l.scalar("SELECT count(*) FROM proxy"), "31");
+    assert_eq!(l.scalar("SELECT count(*) FROM rejects"), "1");
+    // A table without dates has its one list; a dated table without rows has none.
+    let rejects = std::fs::read_to_string(l.lake.root().join("rejects/_symlink_format_manifest/manifest"));
+    assert_eq!(rejects.unwrap().lines().count(), 1);
+    let fw = std::fs::read_dir(l.lake.root().join("firewall/_symlink_format_manifest")).unwrap();
+    assert_eq!(fw.flatten().filter(|e| e.path().is_dir()).count(), 0);
+}
+
+/// The stats JSON of every Add action in the table's log, by file name.
+fn add_stats(table_dir: &Path) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(table_dir.join("_delta_log")).unwrap().flatten() {
+        if !e.file_name().to_string_lossy().ends_with(".json") {
+            continue;
+        }
+        for line in std::fs::read_to_string(e.path()).unwrap().lines() {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(stats) = v["add"]["stats"].as_str() {
+                out.push(serde_json::from_str(stats).unwrap());
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn add_actions_carry_ranges_and_null_counts_that_let_a_time_filter_skip_files() {
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    // Two days (2024-05-01 and 2024-05-02 UTC), so two files.
+    std::fs::write(&log, format!("{}{}", squid_lines(1, 3), squid_lines(200, 2))).unwrap();
+    l.ingest(std::slice::from_ref(&log));
+    let mut stats = add_stats(&l.lake.root().join("proxy"));
+    stats.sort_by_key(|s| s["minValues"]["ts"].as_str().unwrap_or_default().to_string());
+    assert_eq!(stats.len(), 2);
+    let s = &stats[0];
+    assert_eq!(s["numRecords"], 3);
+    assert_eq!(s["minValues"]["ts"], "2024-05-01T08:10:00.000Z");
+    assert_eq!(s["maxValues"]["ts"], "2024-05-01T08:10:02.002Z");
+    assert_eq!((&s["minValues"]["source_line"], &s["maxValues"]["source_line"]), (&1.into(), &3.into()));
+    assert_eq!((&s["minValues"]["status"], &s["maxValues"]["status"]), (&200.into(), &200.into()));
+    assert_eq!(s["minValues"]["client_ip"], "10.0.1.0");
+    assert_eq!((&s["nullCount"]["username"], &s["nullCount"]["ts"]), (&3.into(), &0.into()));
+    assert!(s["minValues"].get("url").is_none(), "free text has no statistics, so no range");
+    assert_eq!(stats[1]["minValues"]["ts"], "2024-05-02T17:20:00.000Z");
+
+    let plan =
+        l.rows("EXPLAIN ANALYZE SELECT count(*) FROM proxy WHERE ts >= TIMESTAMP '2024-05-02T00:00:00Z'");
+    let text = format!("{plan:?}");
+    assert!(text.contains("count_files_scanned=1"), "{text}");
+    assert_eq!(l.scalar("SELECT count(*) FROM proxy WHERE ts >= TIMESTAMP '2024-05-02T00:00:00Z'"), "2");
+}
