@@ -47,29 +47,43 @@ pub enum RuleOutcome {
 /// A path that does not exist is an error; a file that is not a rule is skipped with the reason.
 pub fn load(paths: &[PathBuf]) -> Result<Vec<RuleFile>, DetectError> {
     let mut files = Vec::new();
+    let mut unreadable = Vec::new();
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| DetectError::Pack {
             file: p.display().to_string(),
             reason: format!("{e} (--sigma takes Sigma rule files or folders of them)"),
         })?;
         if meta.is_dir() {
-            walk(p, &mut files);
+            walk(p, &mut files, &mut unreadable);
         } else {
             files.push(p.clone());
         }
     }
     files.sort();
     files.dedup();
-    Ok(files.iter().map(|f| read(f)).collect())
+    let mut rules: Vec<RuleFile> = files.iter().map(|f| read(f)).collect();
+    // A folder that cannot be listed may hold rules: say so rather than run without them.
+    rules.extend(unreadable.into_iter().map(|(dir, e)| RuleFile {
+        stem: dir.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default(),
+        path: dir.display().to_string(),
+        outcome: RuleOutcome::Skipped {
+            rule: None,
+            skip: Skip { kind: "unreadable", detail: format!("cannot list this folder: {e}") },
+        },
+    }));
+    Ok(rules)
 }
 
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, unreadable: &mut Vec<(PathBuf, String)>) {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) => return unreadable.push((dir.to_path_buf(), e.to_string())),
+    };
     for e in entries.flatten() {
         let path = e.path();
         let Ok(kind) = e.file_type() else { continue };
         if kind.is_dir() {
-            walk(&path, out);
+            walk(&path, out, unreadable);
         } else if kind.is_file() && path.extension().is_some_and(|x| x == "yml" || x == "yaml") {
             out.push(path);
         }
