@@ -167,6 +167,8 @@ pub const CHROME: &str = "Mozilla%2F5.0+%28Windows+NT+10.0%3B+Win64%3B+x64%29+Ap
 const FIREFOX: &str =
     "Mozilla%2F5.0+%28Windows+NT+10.0%3B+Win64%3B+x64%3B+rv%3A125.0%29+Gecko%2F20100101+Firefox%2F125.0";
 const CRYPTOAPI: &str = "Microsoft-CryptoAPI%2F10.0";
+const POWERSHELL: &str =
+    "Mozilla%2F5.0+%28Windows+NT%3B+Windows+NT+10.0%3B+ja-JP%29+WindowsPowerShell%2F5.1.19041.4170";
 
 /// Sites everyone uses, with an i-FILTER category each (none of them job sites).
 const POPULAR: &[(&str, &str)] = &[
@@ -669,6 +671,23 @@ fn plant(r: &mut Rng, proxy: &mut Vec<Request>, fw: &mut Vec<Connection>) -> Vec
         });
     }
     decoys(r, proxy);
+
+    // Wednesday morning: PowerShell on a workstation fetches a script from a raw paste site (what
+    // the community's Sigma rules for PowerShell agents and paste services look for).
+    let client = "10.1.9.70".to_string();
+    plant("scripted_agents", &client, Some("paste.ee"));
+    plant("proxy_ua_powershell", &client, Some("paste.ee"));
+    plant("proxy_raw_paste_service_access", &client, Some("paste.ee"));
+    for i in 0..4 {
+        let mut q = Request::get(
+            at(2, 10, 5) + i * 40,
+            &client,
+            Some("ps.yamada"),
+            &format!("https://paste.ee/r/Xk3v{i}"),
+        );
+        q.agent = POWERSHELL.into();
+        proxy.push(q);
+    }
     planted
 }
 

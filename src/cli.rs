@@ -34,7 +34,8 @@ pub enum Command {
         trawl query --lake ./lake \"SELECT username, sum(response_bytes) FROM proxy GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"\n  \
         trawl query --lake ./lake -f hunt.sql -o report.csv\n  \
         trawl query --lake ./lake --schema\n\n\
-        Tables: proxy, firewall, rejects, ingests, ifilter_categories, job_sites, jp_holidays. Functions: reg_domain(host), url_host(url), local_ts(ts)\n\
+        Tables: proxy, firewall, rejects, ingests, ifilter_categories, job_sites, jp_holidays. Functions: reg_domain(host), url_host(url), local_ts(ts), uri_stem(path), uri_query(path),\n\
+        uri_extension(path), cidr_match(addr, net)
         (wall time in the lake's zone). `WHERE date = 'YYYY-MM-DD'` reads one day's files only.")]
     Query(QueryArgs),
     /// Merge small Parquet files and delete files no version needs any more; no row changes.
@@ -61,12 +62,43 @@ pub enum Command {
         trawl detect --lake ./lake --only large_uploads --set threshold_bytes=500000000\n  \
         trawl detect --lake ./lake --pack ./my-pack --fail-on high\n  \
         trawl detect --list\n  \
-        trawl detect --lint --pack ./my-pack\n\n\
+        trawl detect --lint --pack ./my-pack\n  \
+        trawl detect --lake ./lake --sigma ./sigma/rules --out report/\n\n\
         The built-in pack is compiled in; --pack adds folders of <id>.sql files (a detection with a\n\
         built-in's id replaces it). Times in results are wall times in the lake's zone.\n\
         Exit status: 0 ok, 2 error (a detection failed, or bad arguments), 3 a detection at or above\n\
         --fail-on found something.")]
     Detect(DetectArgs),
+    /// Sigma rules without a lake: the SQL a rule compiles to, or a check of a folder of rules.
+    #[command(after_help = "Examples:\n  \
+        trawl sigma explain rules/web/proxy_generic/proxy_ua_susp.yml\n  \
+        trawl sigma lint ./sigma/rules\n\n\
+        Rules for proxy and firewall logs are compiled; a rule that cannot be compiled whole is listed\n\
+        as skipped with the reason. Run them over a lake with `trawl detect --sigma DIR`.")]
+    Sigma(SigmaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SigmaArgs {
+    #[command(subcommand)]
+    pub command: SigmaCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigmaCommand {
+    /// Print the SQL a rule compiles to and the field mapping it uses (or why it is skipped).
+    Explain {
+        /// A Sigma rule file (.yml).
+        #[arg(value_name = "RULE.yml", required = true)]
+        rules: Vec<PathBuf>,
+    },
+    /// Compile and plan every rule under the folders against empty tables; no lake needed.
+    /// Exit 2 if a compiled rule does not plan.
+    Lint {
+        /// Sigma rule files or folders (walked recursively).
+        #[arg(value_name = "DIR", required = true)]
+        paths: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -180,9 +212,13 @@ pub struct PackArgs {
     /// A pack folder of <id>.sql detections (repeatable), on top of the built-in pack.
     #[arg(long = "pack", value_name = "DIR")]
     pub packs: Vec<PathBuf>,
-    /// Leave out the built-in pack (use only --pack folders).
+    /// Leave out the built-in pack (use only --pack folders and --sigma rules).
     #[arg(long)]
     pub no_builtin: bool,
+    /// Sigma rule files or folders (repeatable): rules for proxy and firewall logs run as
+    /// detections named after their file, beside the packs.
+    #[arg(long = "sigma", value_name = "FILE|DIR")]
+    pub sigma: Vec<PathBuf>,
     /// Override a parameter: KEY=VALUE for every detection declaring KEY, ID.KEY=VALUE for one.
     #[arg(long = "set", value_name = "[ID.]KEY=VALUE")]
     pub set: Vec<String>,

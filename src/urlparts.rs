@@ -92,6 +92,24 @@ fn find_scheme_sep(url: &[u8]) -> Option<usize> {
     (valid && url[colon..].starts_with(b"://")).then_some(colon)
 }
 
+/// The path of a logged URL's path-and-query without the query: `/a/b.php?x=1` gives `/a/b.php`.
+pub fn uri_stem(path: &str) -> &str {
+    path.split_once('?').map_or(path, |(stem, _)| stem)
+}
+
+/// What follows the first `?`, or None without one.
+pub fn uri_query(path: &str) -> Option<&str> {
+    path.split_once('?').map(|(_, q)| q)
+}
+
+/// The last path segment's extension without the dot, taken before the query:
+/// `/d/setup.tar.gz?x` gives `gz`; `/d.x/readme` and `/d/` give None.
+pub fn uri_extension(path: &str) -> Option<&str> {
+    let stem = uri_stem(path);
+    let segment = stem.rsplit('/').next().unwrap_or(stem);
+    segment.rsplit_once('.').map(|(_, ext)| ext).filter(|e| !e.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,5 +141,16 @@ mod tests {
         assert_eq!(parts("error:invalid-request"), (None, Some("error:invalid-request"), None, None));
         assert_eq!(parts("2001:db8::1").1, Some("2001:db8::1"));
         assert_eq!(parts("").1, None);
+    }
+
+    #[test]
+    fn derived_uri_parts() {
+        assert_eq!(uri_stem("/a/b.php?x=1?y"), "/a/b.php");
+        assert_eq!(uri_query("/a/b.php?x=1?y"), Some("x=1?y"));
+        assert_eq!(uri_query("/a"), None);
+        assert_eq!(uri_extension("/d/setup.tar.gz?x.exe"), Some("gz"));
+        assert_eq!(uri_extension("/d.x/readme"), None);
+        assert_eq!(uri_extension("/d/"), None);
+        assert_eq!(uri_extension("/d/file."), None);
     }
 }

@@ -11,8 +11,11 @@ use std::collections::BTreeMap;
 use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 
-use crate::cli::{CompactArgs, DetectArgs, IngestArgs, PackArgs, QueryArgs, TimeRangeArgs, VerifyArgs};
-use crate::detect::{self, Finding, Outcome, Pack};
+use crate::cli::{
+    CompactArgs, DetectArgs, IngestArgs, PackArgs, QueryArgs, SigmaArgs, SigmaCommand, TimeRangeArgs,
+    VerifyArgs,
+};
+use crate::detect::{self, Finding, Outcome, Pack, sigma};
 use crate::engine::{Engine, MemoryLimit, TimeRange};
 use crate::formats::logformat;
 use crate::ingest::{IngestOptions, IngestReport, ingest};
@@ -230,13 +233,93 @@ pub fn run_query(args: QueryArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The built-in pack (unless left out) with each --pack folder laid over it.
+/// The built-in pack (unless left out) with each --pack folder laid over it, and --sigma rules.
 fn load_pack(args: &PackArgs) -> Result<Pack> {
     let mut pack = if args.no_builtin { Pack::default() } else { Pack::builtin()? };
     for dir in &args.packs {
         pack.overlay(Pack::load(dir)?);
     }
+    if !args.sigma.is_empty() {
+        let rules = sigma::load(&args.sigma)?;
+        let others = sigma::add_to_pack(&mut pack, &rules)?;
+        let compiled =
+            rules.iter().filter(|r| matches!(r.outcome, sigma::RuleOutcome::Compiled { .. })).count();
+        let skipped =
+            rules.iter().filter(|r| matches!(r.outcome, sigma::RuleOutcome::Skipped { .. })).count();
+        eprintln!(
+            "sigma: {} rule file(s): {compiled} compiled, {skipped} skipped (reasons in the summary)",
+            rules.len()
+        );
+        if !others.is_empty() {
+            let by: Vec<String> = others.iter().map(|(c, n)| format!("{n} {c}")).collect();
+            eprintln!("sigma: not for proxy or firewall logs, so not run: {}", by.join(", "));
+        }
+    }
+    if pack.detections.is_empty() {
+        bail!("no detections: --no-builtin needs --pack or --sigma");
+    }
     Ok(pack)
+}
+
+/// `trawl sigma explain|lint`.
+pub fn run_sigma(args: SigmaArgs) -> Result<ExitCode> {
+    match args.command {
+        SigmaCommand::Explain { rules } => {
+            let mut out = io::stdout().lock();
+            for (i, path) in rules.iter().enumerate() {
+                if !path.is_file() {
+                    bail!("{}: not a file (explain takes rule files; lint takes folders)", path.display());
+                }
+                if i > 0 {
+                    writeln!(out)?;
+                }
+                write!(out, "{}", sigma::explain(&sigma::read(path)))?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        SigmaCommand::Lint { paths } => lint_sigma(&paths),
+    }
+}
+
+/// Every rule compiled (or skipped with why) and each compiled one planned against empty tables.
+fn lint_sigma(paths: &[std::path::PathBuf]) -> Result<ExitCode> {
+    let rules = sigma::load(paths)?;
+    let mut pack = Pack::default();
+    sigma::add_to_pack(&mut pack, &rules)?;
+    let bound = pack.bind(&[], &[])?;
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut failed = Vec::new();
+    crate::runtime().block_on(async {
+        let engine = Engine::offline(crate::localtime::machine_tz()).await?;
+        let mut out = io::stdout().lock();
+        for r in &rules {
+            let (status, kind, detail) = r.status();
+            let planned = match bound.iter().find(|b| b.detection.id == r.stem && status == "compiled") {
+                Some(b) => detect::lint(&engine, b).await,
+                None => Ok(()),
+            };
+            let (word, key, detail) = match (&planned, status) {
+                (Err(e), _) => ("FAIL", "failed".to_string(), e.clone()),
+                (Ok(()), "compiled") => ("ok", "compiled".to_string(), String::new()),
+                (Ok(()), "skipped") => ("skip", format!("skipped: {kind}"), detail),
+                (Ok(()), _) => ("other", "other log source".to_string(), detail),
+            };
+            if planned.is_err() {
+                failed.push(r.stem.clone());
+            }
+            *counts.entry(key).or_insert(0) += 1;
+            writeln!(out, "{word:<5} {:<60} {detail}", r.path)?;
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    let by: Vec<String> = counts.iter().map(|(k, n)| format!("{n} {k}")).collect();
+    eprintln!("{} rule file(s): {}", rules.len(), by.join(", "));
+    if failed.is_empty() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("{} compiled rule(s) do not plan: {}", failed.len(), failed.join(", "));
+        Ok(ExitCode::from(2))
+    }
 }
 
 /// A session over the lake, limited to the time range, with the pack's lists as tables.
@@ -262,6 +345,10 @@ fn lint_pack(pack: &Pack, args: &DetectArgs) -> Result<ExitCode> {
         pack.register_lists(&mut engine)?;
         let mut failures = Vec::new();
         for b in &bound {
+            if let Some(reason) = b.detection.skip_reason() {
+                println!("skip  {:<22} {reason}", b.detection.id);
+                continue;
+            }
             match detect::lint(&engine, b).await {
                 Ok(()) => println!("ok    {:<22} {}", b.detection.id, b.detection.file),
                 Err(e) => {

@@ -18,6 +18,8 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::engine::{Engine, QueryError};
 
+pub mod sigma;
+
 include!(concat!(env!("OUT_DIR"), "/builtin_pack.rs"));
 
 /// How much a detection's hits matter; `--fail-on` compares against it.
@@ -156,6 +158,9 @@ pub struct Detection {
     pub file: String,
     sql: String,
     notes_sql: Option<String>,
+    /// Set for a detection that cannot run (a Sigma rule needing a field no format logs): the
+    /// runner reports it skipped with this reason instead of running anything.
+    skip: Option<String>,
 }
 
 /// Problems with a pack or with the options given for it.
@@ -281,6 +286,7 @@ impl Detection {
             file: file.to_string(),
             sql: sql.trim_end_matches(';').to_string(),
             notes_sql: notes_sql.map(|s| s.trim_end_matches(';').to_string()),
+            skip: None,
         };
         // Substituting the defaults now finds `${typo}`s and declared-but-unused parameters early.
         let none = HashMap::new();
@@ -298,6 +304,39 @@ impl Detection {
             )));
         }
         Ok(detection)
+    }
+
+    /// A detection built in code (a compiled Sigma rule) rather than read from a pack file; it
+    /// has no parameters. `sql` is None with `skip` giving why it cannot run.
+    pub fn built(meta: Detection, sql: Result<(String, Option<String>), String>) -> Detection {
+        let (sql, notes_sql, skip) = match sql {
+            Ok((sql, notes)) => (sql, notes, None),
+            Err(reason) => (String::new(), None, Some(reason)),
+        };
+        Detection { sql, notes_sql, skip, params: Vec::new(), ..meta }
+    }
+
+    /// Metadata only, to be completed by [`Detection::built`].
+    pub fn meta(id: &str, title: &str, severity: Severity, file: &str, tables: Vec<String>) -> Detection {
+        Detection {
+            id: id.to_string(),
+            title: title.to_string(),
+            description: String::new(),
+            severity,
+            mitre: Vec::new(),
+            tables,
+            params: Vec::new(),
+            entity: None,
+            file: file.to_string(),
+            sql: String::new(),
+            notes_sql: None,
+            skip: None,
+        }
+    }
+
+    /// Why the detection cannot run, when it cannot.
+    pub fn skip_reason(&self) -> Option<&str> {
+        self.skip.as_deref()
     }
 
     fn values<'a>(&'a self, overrides: &'a HashMap<String, ParamValue>) -> HashMap<&'a str, &'a ParamValue> {
@@ -456,7 +495,8 @@ impl Pack {
         Ok(pack)
     }
 
-    fn add(&mut self, d: Detection) -> Result<(), DetectError> {
+    /// Adds a detection (one built in code, say); its id must be new to the pack.
+    pub fn add(&mut self, d: Detection) -> Result<(), DetectError> {
         if let Some(other) = self.detections.iter().find(|o| o.id == d.id) {
             return Err(pack_err(&d.file, format!("id {} is also used by {}", d.id, other.file)));
         }
@@ -693,8 +733,11 @@ impl Finding<'_> {
     /// Earliest `first_seen` and latest `last_seen` over the hits, as displayed.
     pub fn span(&self) -> Option<(String, String)> {
         let (schema, batches) = self.rows(false)?;
-        let first = column_text(&schema, &batches, "first_seen").into_iter().min()?;
-        let last = column_text(&schema, &batches, "last_seen").into_iter().max()?;
+        // Detections of single events (Sigma rules) give each row's time as `ts`.
+        let (from, to) =
+            if schema.index_of("first_seen").is_ok() { ("first_seen", "last_seen") } else { ("ts", "ts") };
+        let first = column_text(&schema, &batches, from).into_iter().min()?;
+        let last = column_text(&schema, &batches, to).into_iter().max()?;
         Some((first, last))
     }
 
@@ -768,6 +811,9 @@ pub async fn run_one<'a>(
     let started = Instant::now();
     let finding =
         |outcome, notes| Finding { detection: b.detection, outcome, notes, elapsed: started.elapsed() };
+    if let Some(reason) = b.detection.skip_reason() {
+        return finding(Outcome::Skipped(reason.to_string()), Vec::new());
+    }
     for table in &b.detection.tables {
         if !engine.tables().iter().any(|t| t == table) {
             let reason = format!("table {table} is absent (nothing of that kind was ingested)");
@@ -821,6 +867,9 @@ fn hits_of(schema: &SchemaRef, batches: &[RecordBatch], min_score: Option<f64>) 
 /// Plans a detection and its notes query down to a physical plan without running them, so
 /// syntax, unknown tables or columns and type errors show, named with the file.
 pub async fn lint(engine: &Engine, b: &Bound<'_>) -> Result<(), String> {
+    if b.detection.skip_reason().is_some() {
+        return Ok(());
+    }
     let queries = std::iter::once(("", &b.sql)).chain(b.notes_sql.iter().map(|n| (" (notes query)", n)));
     for (what, sql) in queries {
         engine.check(sql).await.map_err(|e| format!("{}{what}: {}", b.detection.file, short(&e)))?;

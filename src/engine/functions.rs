@@ -17,7 +17,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::localtime::offset_at;
-use crate::urlparts::split_url;
+use crate::urlparts::{split_url, uri_extension, uri_query, uri_stem};
 
 /// Applies `f` to each string of the first argument (Utf8, Utf8View as the lake's columns are
 /// read, or LargeUtf8) without casting it first; `f` may return a slice of its input, so the
@@ -78,6 +78,85 @@ pub fn reg_domain(host: &str) -> Option<Cow<'_, str>> {
     }
 }
 
+/// A network in CIDR form (`10.0.0.0/8`, `fc00::/7`; a bare address is a single host).
+pub fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
+    let s = s.trim();
+    let (addr, bits) = match s.split_once('/') {
+        Some((a, b)) => (a, Some(b)),
+        None => (s, None),
+    };
+    let addr: IpAddr =
+        addr.parse().map_err(|_| format!("{s:?} is not an IPv4 or IPv6 network (a.b.c.d/n)"))?;
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    let bits = match bits {
+        Some(b) => b
+            .parse::<u8>()
+            .ok()
+            .filter(|b| *b <= max)
+            .ok_or_else(|| format!("{s:?}: prefix length over {max}"))?,
+        None => max,
+    };
+    Ok((addr, bits))
+}
+
+/// Whether an address (as logged: IPv4, IPv6, `[v6]`, v4-mapped v6) lies in the network.
+/// Host names and other text are not addresses and never match.
+pub fn in_cidr(addr: &str, net: (IpAddr, u8)) -> bool {
+    let addr = addr.trim().trim_start_matches('[').trim_end_matches(']');
+    let Ok(addr) = addr.parse::<IpAddr>() else { return false };
+    let (net_addr, bits) = net;
+    let mask = |width: u32| if bits == 0 { 0u128 } else { u128::MAX << (width - u32::from(bits)) };
+    match (addr, net_addr) {
+        (IpAddr::V4(a), IpAddr::V4(n)) => {
+            let m = mask(32) as u32;
+            u32::from(a) & m == u32::from(n) & m
+        }
+        (IpAddr::V6(a), IpAddr::V6(n)) => {
+            let m = mask(128);
+            u128::from(a) & m == u128::from(n) & m
+        }
+        (IpAddr::V6(a), IpAddr::V4(_)) => a.to_ipv4_mapped().is_some_and(|a| in_cidr(&a.to_string(), net)),
+        (IpAddr::V4(_), IpAddr::V6(_)) => false,
+    }
+}
+
+/// `cidr_match(address, network)`: parses both (not a string prefix); NULL address gives NULL.
+fn cidr_match(args: &[ColumnarValue]) -> DfResult<ColumnarValue> {
+    use datafusion::arrow::array::BooleanArray;
+    use datafusion::arrow::compute::cast;
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let addrs = cast(&arrays[0], &DataType::Utf8)?;
+    let nets = cast(&arrays[1], &DataType::Utf8)?;
+    let addrs = addrs.as_any().downcast_ref::<datafusion::arrow::array::StringArray>();
+    let nets = nets.as_any().downcast_ref::<datafusion::arrow::array::StringArray>();
+    let (Some(addrs), Some(nets)) = (addrs, nets) else {
+        return Err(DataFusionError::Execution("cidr_match expects two strings".into()));
+    };
+    let mut parsed: HashMap<&str, (IpAddr, u8)> = HashMap::new();
+    let mut out = Vec::with_capacity(addrs.len());
+    for (a, n) in addrs.iter().zip(nets.iter()) {
+        let (Some(a), Some(n)) = (a, n) else {
+            out.push(None);
+            continue;
+        };
+        let net = match parsed.get(n) {
+            Some(net) => *net,
+            None => {
+                let net =
+                    parse_cidr(n).map_err(|e| DataFusionError::Execution(format!("cidr_match: {e}")))?;
+                *parsed.entry(n).or_insert(net)
+            }
+        };
+        out.push(Some(in_cidr(a, net)));
+    }
+    let out: ArrayRef = Arc::new(BooleanArray::from(out));
+    Ok(if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
+        ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&out, 0)?)
+    } else {
+        ColumnarValue::Array(out)
+    })
+}
+
 /// A one-string-argument function taking any of Arrow's string types.
 fn string_udf(name: &str, fun: ScalarFunctionImplementation) -> ScalarUDF {
     let strings = [DataType::Utf8View, DataType::Utf8, DataType::LargeUtf8];
@@ -100,6 +179,25 @@ pub fn register_functions(ctx: &SessionContext, tz: Tz) {
             })
         }),
     ));
+    // Sigma's derived proxy fields, computed from `path` rather than stored twice.
+    ctx.register_udf(string_udf(
+        "uri_stem",
+        Arc::new(|args| utf8_map(args, |p| Some(Cow::Borrowed(uri_stem(p))))),
+    ));
+    ctx.register_udf(string_udf(
+        "uri_query",
+        Arc::new(|args| utf8_map(args, |p| uri_query(p).map(Cow::Borrowed))),
+    ));
+    ctx.register_udf(string_udf(
+        "uri_extension",
+        Arc::new(|args| utf8_map(args, |p| uri_extension(p).map(Cow::Borrowed))),
+    ));
+    ctx.register_udf(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "cidr_match",
+        Signature::string(2, Volatility::Immutable),
+        DataType::Boolean,
+        Arc::new(cidr_match),
+    )));
     let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
     ctx.register_udf(create_udf(
         "local_ts",
@@ -129,6 +227,20 @@ pub fn register_functions(ctx: &SessionContext, tz: Tz) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cidr_parses_addresses() {
+        let net = |s| parse_cidr(s).unwrap();
+        assert!(in_cidr("10.200.1.2", net("10.0.0.0/8")));
+        assert!(!in_cidr("100.0.0.1", net("10.0.0.0/8")));
+        assert!(
+            in_cidr("172.31.255.255", net("172.16.0.0/12")) && !in_cidr("172.32.0.1", net("172.16.0.0/12"))
+        );
+        assert!(in_cidr("FE80::1", net("fe80::/10")) && in_cidr("[::1]", net("::1/128")));
+        assert!(in_cidr("::ffff:192.168.1.1", net("192.168.0.0/16")));
+        assert!(!in_cidr("10.example.com", net("10.0.0.0/8")) && in_cidr("8.8.8.8", net("0.0.0.0/0")));
+        assert!(parse_cidr("10.0.0.0/33").is_err() && parse_cidr("10.0.0/8").is_err());
+    }
 
     #[test]
     fn registrable_domains() {

@@ -48,17 +48,7 @@ impl TestLake {
 
     /// Runs SQL and returns every row, each value formatted as the CLI prints it (NULL as "NULL").
     pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        let batches = self.batches(sql);
-        let options = FormatOptions::default().with_null("NULL");
-        let mut out = Vec::new();
-        for b in &batches {
-            let f: Vec<_> =
-                b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
-            for r in 0..b.num_rows() {
-                out.push(f.iter().map(|f| f.value(r).to_string()).collect());
-            }
-        }
-        out
+        batch_rows(&self.batches(sql))
     }
 
     /// Runs SQL and returns the batches.
@@ -76,6 +66,20 @@ impl TestLake {
         assert_eq!(rows.len(), 1, "{sql} gave {rows:?}");
         rows[0][0].clone()
     }
+}
+
+/// Every row of the batches, each value formatted as the CLI prints it (NULL as "NULL").
+pub fn batch_rows(batches: &[RecordBatch]) -> Vec<Vec<String>> {
+    let options = FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    for b in batches {
+        let f: Vec<_> =
+            b.columns().iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
+        for r in 0..b.num_rows() {
+            out.push(f.iter().map(|f| f.value(r).to_string()).collect());
+        }
+    }
+    out
 }
 
 /// Shorthand for a row of string literals.

@@ -15,3 +15,4 @@ mod output;
 mod query;
 mod races;
 mod readers;
+mod sigma;
