@@ -34,7 +34,8 @@ pub enum Command {
         trawl query --lake ./lake -f hunt.sql -o report.csv\n  \
         trawl query --lake ./lake --schema\n\n\
         Tables: proxy, firewall, rejects, ingests, ifilter_categories, job_sites, jp_holidays. Functions: reg_domain(host), url_host(url), local_ts(ts)\n\
-        (wall time in the lake's zone). `WHERE date = 'YYYY-MM-DD'` reads one day's files only.")]
+        (wall time in the lake's zone), ua_browser/ua_os/ua_device(user_agent), ip_country/ip_asn/ip_org(ip)\n\
+        (with --geoip). `WHERE date = 'YYYY-MM-DD'` reads one day's files only.")]
     Query(QueryArgs),
     /// Merge small Parquet files and delete files no version needs any more; no row changes.
     #[command(after_help = "Examples:\n  \
@@ -66,6 +67,61 @@ pub enum Command {
         Exit status: 0 ok, 2 error (a detection failed, or bad arguments), 3 a detection at or above\n\
         --fail-on found something.")]
     Detect(DetectArgs),
+    /// Sweep the lake for indicators (domains, addresses, networks, URLs) from threat-intel lists.
+    #[command(after_help = "Examples:\n  \
+        trawl hunt --lake ./lake --ioc vendor-iocs.txt\n  \
+        trawl hunt --lake ./lake --ioc feed.stix.json --ioc misp-event.json --since 2024-05-01 --out hunt/\n  \
+        trawl hunt --lake ./lake --ioc iocs.csv --column indicator --allow top-sites.json --geoip GeoLite2-ASN.mmdb\n\n\
+        Lists: plain text (one value a line, # comments), CSV (--column), STIX 2.1 bundles, MISP\n\
+        events, attribute lists and warninglists, JSON lists; defanged values (hxxp://, example[.]com)\n\
+        are read. A domain matches itself and its subdomains; addresses and networks match client,\n\
+        server and firewall addresses and URLs with an address for host; URLs match normalised, and\n\
+        one ending in * every URL it starts. Every indicator is listed: with its hits, or with none.\n\
+        Exit status: 0 ok, 1 some list values are not indicators (they are listed), 2 error.")]
+    Hunt(HuntArgs),
+}
+
+/// Lists and databases that enrich what the logs say.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Enrichment")]
+pub struct EnrichArgs {
+    /// Allow or popularity list (repeatable; the formats --ioc reads, e.g. a MISP warninglist):
+    /// its domains become table allow_domains, and hunt marks the indicators it covers.
+    #[arg(long = "allow", value_name = "FILE")]
+    pub allow: Vec<PathBuf>,
+    /// MaxMind-format database (repeatable: country, city or ASN .mmdb) for ip_country(ip),
+    /// ip_asn(ip) and ip_org(ip); without one they give NULL.
+    #[arg(long = "geoip", value_name = "FILE.mmdb")]
+    pub geoip: Vec<PathBuf>,
+    /// CSV column holding the values in --ioc and --allow CSV files: a header name or a 1-based
+    /// number. Default: a column named indicator, ioc, value, domain, url, ip, ...
+    #[arg(long, value_name = "NAME|N")]
+    pub column: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Indicator list (repeatable).
+    #[arg(long = "ioc", required = true, value_name = "FILE")]
+    pub iocs: Vec<PathBuf>,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
+    /// Write hits, detail (per indicator, table and who), no_hits and unread files into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Format of the files in --out.
+    #[arg(long, value_name = "FORMAT", default_value = "csv", requires = "out")]
+    pub format: OutputFormat,
+    /// Overwrite files already in --out.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// Rows of hits and of indicators without hits shown on the terminal (files get every row).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_rows: usize,
 }
 
 #[derive(Debug, Args)]
@@ -141,6 +197,8 @@ pub struct QueryArgs {
     pub pack: PackArgs,
     #[command(flatten)]
     pub range: TimeRangeArgs,
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
     /// List the tables and their columns instead of running SQL.
     #[arg(long)]
     pub schema: bool,
@@ -194,6 +252,8 @@ pub struct DetectArgs {
     pub pack: PackArgs,
     #[command(flatten)]
     pub range: TimeRangeArgs,
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
     /// Run only this detection (repeatable).
     #[arg(long, value_name = "ID")]
     pub only: Vec<String>,
