@@ -10,6 +10,7 @@
 SELECT
   client_ip,
   CASE WHEN user_agent = '' THEN '(blank)' ELSE user_agent END AS agent,
+  ua_browser(user_agent) AS parsed_as,
   count(*) AS requests,
   count(DISTINCT host) AS hosts,
   array_to_string(array_sort(array_agg(DISTINCT username)), ' ') AS users,
@@ -17,7 +18,7 @@ SELECT
   local_ts(max(ts)) AS last_seen
 FROM proxy
 WHERE user_agent = '' OR user_agent ~ ${tools}
-GROUP BY 1, 2
+GROUP BY 1, 2, 3
 HAVING count(*) >= ${min_requests}
 ORDER BY requests DESC, client_ip, agent
 -- @notes

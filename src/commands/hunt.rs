@@ -106,12 +106,19 @@ pub fn run_hunt(args: HuntArgs) -> Result<ExitCode> {
             let _ = writeln!(err, "{file}: read as {format}, {n} value(s)");
         }
         for (what, n) in &set.skipped {
-            let _ = writeln!(err, "{what}: {n} entr{} of a kind proxy and firewall logs do not hold, not searched", if *n == 1 { "y" } else { "ies" });
+            let _ = writeln!(
+                err,
+                "{what}: {n} entr{} of a kind proxy and firewall logs do not hold, not searched",
+                if *n == 1 { "y" } else { "ies" }
+            );
         }
     }
     report_unread("--ioc", &set.unread, args.out.as_deref());
     if set.indicators.is_empty() {
-        bail!("no indicators were read from {}", args.iocs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no indicators were read from {}",
+            args.iocs.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+        );
     }
     let enrich = Enrichment::load(&args.enrich)?;
     let ext = args.format.extension();
@@ -140,14 +147,24 @@ pub fn run_hunt(args: HuntArgs) -> Result<ExitCode> {
         let within = if range.since.is_some() || range.until.is_some() { " in the time range" } else { "" };
         writeln!(out, "\n{missing} indicator(s) not seen anywhere in the lake{within}:")?;
         let b = &result.no_hits;
-        write_batches(OutputFormat::Table, &b.schema(), std::slice::from_ref(b), &mut out, Some(args.max_rows))?;
+        write_batches(
+            OutputFormat::Table,
+            &b.schema(),
+            std::slice::from_ref(b),
+            &mut out,
+            Some(args.max_rows),
+        )?;
     }
     out.flush()?;
     let scanned: Vec<String> = result.scanned.iter().map(|(t, n)| format!("{t} ({n} rows)")).collect();
     eprintln!(
         "swept {} indicator(s) over {} in {:.2} s: {hit_count} seen, {missing} not seen",
         set.indicators.len(),
-        if scanned.is_empty() { "no tables (the lake holds no proxy or firewall rows)".to_string() } else { scanned.join(", ") },
+        if scanned.is_empty() {
+            "no tables (the lake holds no proxy or firewall rows)".to_string()
+        } else {
+            scanned.join(", ")
+        },
         result.elapsed.as_secs_f64(),
     );
     if let Some(dir) = &args.out {

@@ -12,8 +12,8 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionImplementation, ScalarUDF, Signature, SimpleScalarUDF, TypeSignature, Volatility,
-    create_udf,
+    ColumnarValue, ScalarFunctionImplementation, ScalarUDF, Signature, SimpleScalarUDF, TypeSignature,
+    Volatility, create_udf,
 };
 
 use super::geoip::GeoIp;
@@ -110,7 +110,9 @@ fn string_arg_udf(name: &str, returns: DataType, fun: ScalarFunctionImplementati
 pub fn user_agent(ua: &str, part: UaPart) -> Option<&str> {
     static PARSER: std::sync::LazyLock<woothee::parser::Parser> =
         std::sync::LazyLock::new(woothee::parser::Parser::new);
-    let r = PARSER.parse(ua)?;
+    // woothee gives no result at all for some agents it does not know (python-requests/2.31),
+    // and UNKNOWN fields for others: both are UNKNOWN here, and NULL stays for agents not logged.
+    let Some(r) = PARSER.parse(ua) else { return Some("UNKNOWN") };
     Some(match part {
         UaPart::Browser => r.name,
         UaPart::Os => r.os,
@@ -130,7 +132,9 @@ pub enum UaPart {
 /// `geoip` the databases behind `ip_country`, `ip_asn` and `ip_org` (NULL for every address
 /// when there are none). Registering again replaces the functions.
 pub fn register_functions(ctx: &SessionContext, tz: Tz, geoip: Option<Arc<GeoIp>>) {
-    for (name, part) in [("ua_browser", UaPart::Browser), ("ua_os", UaPart::Os), ("ua_device", UaPart::Device)] {
+    for (name, part) in
+        [("ua_browser", UaPart::Browser), ("ua_os", UaPart::Os), ("ua_device", UaPart::Device)]
+    {
         let f = Arc::new(move |args: &[ColumnarValue]| {
             utf8_map(args, |ua| user_agent(ua, part).map(Cow::Borrowed))
         });

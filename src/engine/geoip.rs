@@ -10,7 +10,9 @@ use serde::Deserialize;
 
 /// A database could not be opened or is not in MaxMind's format.
 #[derive(Debug, thiserror::Error)]
-#[error("--geoip {path}: {reason} (expected a MaxMind-format .mmdb such as GeoLite2-Country or GeoLite2-ASN)")]
+#[error(
+    "--geoip {path}: {reason} (expected a MaxMind-format .mmdb such as GeoLite2-Country or GeoLite2-ASN)"
+)]
 pub struct GeoIpError {
     pub path: String,
     pub reason: String,
@@ -74,7 +76,9 @@ impl GeoIp {
     pub fn country(&self, ip: &str) -> Option<String> {
         self.first(ip, |r| {
             let iso = |c: Option<&Country<'_>>| c.and_then(|c| c.iso_code).map(str::to_string);
-            iso(r.country.as_ref()).or_else(|| iso(r.registered_country.as_ref())).or(r.country_code.map(str::to_string))
+            iso(r.country.as_ref())
+                .or_else(|| iso(r.registered_country.as_ref()))
+                .or(r.country_code.map(str::to_string))
         })
     }
 

@@ -118,7 +118,8 @@ pub fn parse_value(raw: &str) -> Result<(Kind, String), String> {
 }
 
 fn looks_like_cidr(s: &str) -> bool {
-    s.split_once('/').is_some_and(|(a, l)| parse_ip(a).is_some() && !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+    s.split_once('/')
+        .is_some_and(|(a, l)| parse_ip(a).is_some() && !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// An address as written in logs and lists: IPv6 possibly in brackets; IPv4-mapped IPv6 is
@@ -204,7 +205,8 @@ fn parse_url(s: &str) -> Result<(Kind, String), String> {
     let has_scheme = body.contains("://");
     let full = if has_scheme { body.to_string() } else { format!("http://{body}") };
     let key = normalise_url(&full, !prefix).ok_or_else(|| format!("{s:?} is not a URL with a host"))?;
-    let key = if has_scheme { key } else { key.split_once("://").map_or(key.clone(), |(_, r)| r.to_string()) };
+    let key =
+        if has_scheme { key } else { key.split_once("://").map_or(key.clone(), |(_, r)| r.to_string()) };
     Ok((if prefix { Kind::UrlPrefix } else { Kind::Url }, key))
 }
 
@@ -268,7 +270,10 @@ mod tests {
         assert_eq!(kind("2001:db8:AB::/48"), (Kind::Cidr, "2001:db8:ab::/48".into()));
         assert_eq!(kind("198.51.100.9/32"), (Kind::Ip, "198.51.100.9".into()));
         assert_eq!(kind("hxxps://Evil[.]Example:443/a/b/"), (Kind::Url, "https://evil.example/a/b".into()));
-        assert_eq!(kind("http://evil.example:8080/x?q=1#frag"), (Kind::Url, "http://evil.example:8080/x?q=1".into()));
+        assert_eq!(
+            kind("http://evil.example:8080/x?q=1#frag"),
+            (Kind::Url, "http://evil.example:8080/x?q=1".into())
+        );
         assert_eq!(kind("evil.example/dl/"), (Kind::Url, "evil.example/dl".into()));
         assert_eq!(kind("http://evil.example/dl/*"), (Kind::UrlPrefix, "http://evil.example/dl/".into()));
         assert_eq!(kind("http://[2001:db8::1]:80/"), (Kind::Url, "http://[2001:db8::1]".into()));
@@ -286,7 +291,10 @@ mod tests {
     fn ranges_of_both_families() {
         assert_eq!(cidr_range("10.0.0.0/8").map(|(a, b)| b - a), Some((1 << 24) - 1));
         let (lo, hi) = cidr_range("2001:db8::/32").unwrap();
-        assert!(lo <= ip_u128("2001:db8:ffff::1".parse().unwrap()) && hi >= ip_u128("2001:db8::".parse().unwrap()));
+        assert!(
+            lo <= ip_u128("2001:db8:ffff::1".parse().unwrap())
+                && hi >= ip_u128("2001:db8::".parse().unwrap())
+        );
         assert!(hi < ip_u128("2001:db9::".parse().unwrap()));
     }
 }

@@ -63,7 +63,8 @@ impl AllowList {
             Kind::Ip => self.matcher.ip(&ind.key, &mut out),
             Kind::Cidr => self.matcher.ip(ind.key.split('/').next().unwrap_or_default(), &mut out),
             Kind::Url | Kind::UrlPrefix => {
-                let full = if ind.key.contains("://") { ind.key.clone() } else { format!("http://{}", ind.key) };
+                let full =
+                    if ind.key.contains("://") { ind.key.clone() } else { format!("http://{}", ind.key) };
                 if let Some(host) = crate::urlparts::split_url(full.as_bytes()).host {
                     self.matcher.host(&String::from_utf8_lossy(host), &mut out);
                 }
@@ -75,8 +76,13 @@ impl AllowList {
 
     /// The `allow_domains` table: one row per domain on the lists.
     pub fn domains_batch(&self) -> RecordBatch {
-        let domains: StringArray =
-            self.set.indicators.iter().filter(|i| i.kind == Kind::Domain).map(|i| Some(i.key.as_str())).collect();
+        let domains: StringArray = self
+            .set
+            .indicators
+            .iter()
+            .filter(|i| i.kind == Kind::Domain)
+            .map(|i| Some(i.key.as_str()))
+            .collect();
         RecordBatch::try_new(allow_domains_schema(), vec![Arc::new(domains) as ArrayRef])
             .expect("one string column, as the schema says")
     }

@@ -271,7 +271,11 @@ impl FileReader<'_> {
                 let pattern = o.get("pattern").and_then(Value::as_str).unwrap_or_default();
                 let pattern_type = o.get("pattern_type").and_then(Value::as_str).unwrap_or("stix");
                 if pattern_type != "stix" {
-                    self.unread(line, pattern, format!("{id}: pattern_type {pattern_type} is not read (only stix)"));
+                    self.unread(
+                        line,
+                        pattern,
+                        format!("{id}: pattern_type {pattern_type} is not read (only stix)"),
+                    );
                     return;
                 }
                 if o.get("revoked").and_then(Value::as_bool) == Some(true) {
@@ -369,7 +373,8 @@ fn stix_pattern(pattern: &str) -> Result<Vec<(String, String)>, String> {
                 i += 1;
             }
             Tok::Word(path) if expect_comparison => {
-                let (object, prop) = path.split_once(':').ok_or_else(|| format!("{path:?} is not object:property"))?;
+                let (object, prop) =
+                    path.split_once(':').ok_or_else(|| format!("{path:?} is not object:property"))?;
                 let readable = prop == "value" || prop.ends_with("_ref.value");
                 let op = match tokens.get(i + 1) {
                     Some(Tok::Word(op)) => op.to_ascii_uppercase(),
@@ -396,10 +401,16 @@ fn stix_pattern(pattern: &str) -> Result<Vec<(String, String)>, String> {
                         }
                         j += 1;
                     }
-                    _ => return Err(format!("operator {op} is not read (only =, IN and ISSUBSET joined by OR)")),
+                    _ => {
+                        return Err(format!(
+                            "operator {op} is not read (only =, IN and ISSUBSET joined by OR)"
+                        ));
+                    }
                 }
                 if STIX_OBJECTS.contains(&object) && !readable {
-                    return Err(format!("{path} is not read (only :value of domain-name, ipv4-addr, ipv6-addr, url)"));
+                    return Err(format!(
+                        "{path} is not read (only :value of domain-name, ipv4-addr, ipv6-addr, url)"
+                    ));
                 }
                 let object = if object == "network-traffic" { "ipv4-addr" } else { object };
                 out.extend(values.into_iter().map(|v| (object.to_string(), v)));
@@ -407,7 +418,9 @@ fn stix_pattern(pattern: &str) -> Result<Vec<(String, String)>, String> {
                 i = j;
             }
             Tok::Word(w) => {
-                return Err(format!("{w} is not read (only comparisons joined by OR: each part of an AND must hold together)"));
+                return Err(format!(
+                    "{w} is not read (only comparisons joined by OR: each part of an AND must hold together)"
+                ));
             }
             Tok::Str(s) => return Err(format!("unexpected '{s}'")),
         }
@@ -450,6 +463,18 @@ fn stix_tokens(p: &str) -> Result<Vec<Tok>, String> {
             c => {
                 let mut w = String::from(c);
                 while let Some(&n) = chars.peek() {
+                    // A quoted key inside a path (`file:hashes.'SHA-256'`) is part of the word.
+                    if n == '\'' && w.ends_with('.') {
+                        chars.next();
+                        w.push('\'');
+                        for q in chars.by_ref() {
+                            w.push(q);
+                            if q == '\'' {
+                                break;
+                            }
+                        }
+                        continue;
+                    }
                     if n.is_whitespace() || matches!(n, '[' | ']' | '(' | ')' | '\'' | ',') {
                         break;
                     }
@@ -506,7 +531,9 @@ mod tests {
 
     #[test]
     fn stix_patterns_of_or_joined_comparisons() {
-        let p = stix_pattern("[domain-name:value = 'evil.example' OR ipv4-addr:value ISSUBSET '198.51.100.0/24']");
+        let p = stix_pattern(
+            "[domain-name:value = 'evil.example' OR ipv4-addr:value ISSUBSET '198.51.100.0/24']",
+        );
         assert_eq!(
             p.unwrap(),
             vec![
@@ -514,9 +541,15 @@ mod tests {
                 ("ipv4-addr".into(), "198.51.100.0/24".into())
             ]
         );
-        let p = stix_pattern("([url:value = 'http://a.example/it\\'s'] OR [ipv6-addr:value IN ('2001:db8::1', '2001:db8::2')])");
+        let p = stix_pattern(
+            "([url:value = 'http://a.example/it\\'s'] OR [ipv6-addr:value IN ('2001:db8::1', '2001:db8::2')])",
+        );
         assert_eq!(p.unwrap().len(), 3);
-        assert!(stix_pattern("[domain-name:value = 'a.example' AND ipv4-addr:value = '1.2.3.4']").unwrap_err().contains("AND"));
+        assert!(
+            stix_pattern("[domain-name:value = 'a.example' AND ipv4-addr:value = '1.2.3.4']")
+                .unwrap_err()
+                .contains("AND")
+        );
         assert!(stix_pattern("[domain-name:value LIKE '%.example']").unwrap_err().contains("LIKE"));
         assert_eq!(stix_pattern("[file:hashes.MD5 = 'abc']").unwrap(), vec![("file".into(), "abc".into())]);
         assert!(stix_pattern("[url:scheme = 'http']").unwrap_err().contains("url:scheme"));

@@ -42,7 +42,12 @@ const SOURCES: &[Source] = &[
         head: "ts, coalesce(username, client_ip) AS who, request_bytes AS bytes_out, \
                response_bytes AS bytes_in, \
                coalesce(action = 'block' OR cache_result LIKE 'TCP_DENIED%', false) AS blocked",
-        columns: &[("host", Probe::Host), ("url", Probe::Url), ("client_ip", Probe::Ip), ("server_ip", Probe::Ip)],
+        columns: &[
+            ("host", Probe::Host),
+            ("url", Probe::Url),
+            ("client_ip", Probe::Ip),
+            ("server_ip", Probe::Ip),
+        ],
     },
     Source {
         // The log is the local machine's: on SEND lines it is the source, on RECEIVE the destination.
@@ -337,7 +342,8 @@ impl Rows {
         };
         cols.push(("first_seen", ts(&self.first)));
         cols.push(("last_seen", ts(&self.last)));
-        let count = |k: usize| -> ArrayRef { Arc::new(self.counts.iter().map(|c| c[k]).collect::<UInt64Array>()) };
+        let count =
+            |k: usize| -> ArrayRef { Arc::new(self.counts.iter().map(|c| c[k]).collect::<UInt64Array>()) };
         cols.push(("requests", count(0)));
         cols.push(("bytes_out", Arc::new(self.bytes.iter().map(|b| b[0]).collect::<Int64Array>())));
         cols.push(("bytes_in", Arc::new(self.bytes.iter().map(|b| b[1]).collect::<Int64Array>())));
@@ -392,8 +398,11 @@ fn results(
     }
     let ind = |id: Id| &set.indicators[id as usize];
     order.sort_by(|(a, x), (b, y)| {
-        (allowed(ind(*a)) == Some(true), std::cmp::Reverse(x.requests), &ind(*a).key)
-            .cmp(&(allowed(ind(*b)) == Some(true), std::cmp::Reverse(y.requests), &ind(*b).key))
+        (allowed(ind(*a)) == Some(true), std::cmp::Reverse(x.requests), &ind(*a).key).cmp(&(
+            allowed(ind(*b)) == Some(true),
+            std::cmp::Reverse(y.requests),
+            &ind(*b).key,
+        ))
     });
 
     let mut hits = Rows::default();
@@ -412,7 +421,9 @@ fn results(
             let mask = whos.values().fold(0, |m, a| m | a.columns);
             columns.extend(column_names(*s, mask));
             let mut rows: Vec<(&String, &Agg)> = whos.iter().collect();
-            rows.sort_by(|(a, x), (b, y)| (std::cmp::Reverse(x.requests), a).cmp(&(std::cmp::Reverse(y.requests), b)));
+            rows.sort_by(|(a, x), (b, y)| {
+                (std::cmp::Reverse(x.requests), a).cmp(&(std::cmp::Reverse(y.requests), b))
+            });
             for (w, a) in rows {
                 *who.entry(w.as_str()).or_default() += a.requests;
                 detail.push(
@@ -463,8 +474,13 @@ fn results(
     let detail = detail.batch(&["table", "columns", "who"], tz, Vec::new());
 
     let seen: BTreeSet<Id> = by_indicator.keys().copied().collect();
-    let missing: Vec<&super::Indicator> =
-        set.indicators.iter().enumerate().filter(|(n, _)| !seen.contains(&(*n as Id))).map(|(_, i)| i).collect();
+    let missing: Vec<&super::Indicator> = set
+        .indicators
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| !seen.contains(&(*n as Id)))
+        .map(|(_, i)| i)
+        .collect();
     let mut cols: Vec<(&str, ArrayRef)> = vec![
         ("indicator", Arc::new(missing.iter().map(|i| Some(i.key.as_str())).collect::<StringArray>())),
         ("type", Arc::new(missing.iter().map(|i| Some(i.kind.name())).collect::<StringArray>())),
@@ -473,7 +489,10 @@ fn results(
         cols.push(("allowlisted", Arc::new(missing.iter().map(|i| allowed(i)).collect::<BooleanArray>())));
     }
     cols.push(("label", Arc::new(missing.iter().map(|i| i.label.clone()).collect::<StringArray>())));
-    cols.push(("source", Arc::new(missing.iter().map(|i| Some(i.origins.join(" "))).collect::<StringArray>())));
+    cols.push((
+        "source",
+        Arc::new(missing.iter().map(|i| Some(i.origins.join(" "))).collect::<StringArray>()),
+    ));
     let no_hits = RecordBatch::try_from_iter(cols).expect("columns of equal length");
     (hits, detail, no_hits)
 }

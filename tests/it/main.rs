@@ -9,5 +9,6 @@ mod formats;
 mod fuzz;
 mod growth;
 mod hostile;
+mod hunt;
 mod ingest;
 mod query;
