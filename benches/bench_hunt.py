@@ -26,20 +26,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import unquote
 
-
-def live_files(table_dir):
-    """Parquet files in the table's current version, replaying its Delta log (adds minus removes)."""
-    files = {}
-    for log in sorted((table_dir / "_delta_log").glob("*.json")):
-        for line in log.read_text().splitlines():
-            action = json.loads(line) if line.strip() else {}
-            if "add" in action:
-                files[action["add"]["path"]] = True
-            elif "remove" in action:
-                files.pop(action["remove"]["path"], None)
-    return sorted(str(table_dir / unquote(p)) for p in files)
+from bench_detect import live_files
 
 
 def views(con, lake):

@@ -479,19 +479,23 @@ fn geoip_functions_and_hunt_columns_from_a_database_written_here() {
     assert!(bad.contains("iocs.txt") && bad.contains(".mmdb"), "{bad}");
 }
 
+fn hunt_cli(iocs: &Path, out: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["hunt", "--lake"])
+        .arg(LAKE.lake.root())
+        .arg("--ioc")
+        .arg(iocs)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn cli_lists_hits_and_misses_names_bad_lines_and_writes_files() {
     let (d, iocs) = list("iocs.txt", "evil[.]example\nnever.example\nnot an indicator\n");
     let out = d.path().join("out");
-    let run = Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .args(["hunt", "--lake"])
-        .arg(LAKE.lake.root())
-        .arg("--ioc")
-        .arg(&iocs)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let run = hunt_cli(&iocs, &out);
     let stdout = String::from_utf8_lossy(&run.stdout);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{stderr}");
@@ -510,15 +514,7 @@ fn cli_lists_hits_and_misses_names_bad_lines_and_writes_files() {
     assert_eq!(std::fs::read_to_string(out.join("no_hits.csv")).unwrap().lines().count(), 2);
     assert_eq!(std::fs::read_to_string(out.join("unread.csv")).unwrap().lines().count(), 2);
     // A second run refuses to overwrite the files.
-    let again = Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .args(["hunt", "--lake"])
-        .arg(LAKE.lake.root())
-        .arg("--ioc")
-        .arg(&iocs)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let again = hunt_cli(&iocs, &out);
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("--force"));
 }
