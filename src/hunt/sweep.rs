@@ -375,7 +375,11 @@ fn results(
     for ((id, source), whos) in aggs {
         by_indicator.entry(*id).or_default().push((*source, whos));
     }
-    let allowed = |i: &super::Indicator| allow.map(|a| a.covers(i));
+    let hit_ids: Vec<Id> = by_indicator.keys().copied().collect();
+    let flags: HashMap<Id, bool> = hit_ids
+        .iter()
+        .map(|&id| (id, allow.is_some_and(|a| a.covers(&set.indicators[id as usize]))))
+        .collect();
     // Hit indicators: not allow-listed first, then most requests, then by value.
     let mut order: Vec<(Id, Agg)> = Vec::new();
     for (&id, parts) in &by_indicator {
@@ -383,11 +387,7 @@ fn results(
         for (_, whos) in parts {
             for a in whos.values() {
                 match &mut total {
-                    Some(t) => {
-                        let columns = t.columns;
-                        t.merge(a);
-                        t.columns = columns;
-                    }
+                    Some(t) => t.merge(a),
                     None => total = Some(a.clone()),
                 }
             }
@@ -398,8 +398,8 @@ fn results(
     }
     let ind = |id: Id| &set.indicators[id as usize];
     order.sort_by(|(a, x), (b, y)| {
-        (allowed(ind(*a)) == Some(true), std::cmp::Reverse(x.requests), &ind(*a).key).cmp(&(
-            allowed(ind(*b)) == Some(true),
+        (flags[a], std::cmp::Reverse(x.requests), &ind(*a).key).cmp(&(
+            flags[b],
             std::cmp::Reverse(y.requests),
             &ind(*b).key,
         ))
@@ -455,7 +455,7 @@ fn results(
             ],
             total,
         );
-        hit_allow.push(allowed(i));
+        hit_allow.push(flags[id]);
         geo.push(geo_of(i, geoip));
         hit_source.push(i.origins.join(" "));
     }
@@ -474,6 +474,12 @@ fn results(
     let detail = detail.batch(&["table", "columns", "who"], tz, Vec::new());
 
     let seen: BTreeSet<Id> = by_indicator.keys().copied().collect();
+    let no_hits = no_hits_batch(set, &seen, allow);
+    (hits, detail, no_hits)
+}
+
+/// The indicators nothing matched, in list order.
+fn no_hits_batch(set: &IocSet, seen: &BTreeSet<Id>, allow: Option<&AllowList>) -> RecordBatch {
     let missing: Vec<&super::Indicator> = set
         .indicators
         .iter()
@@ -485,16 +491,18 @@ fn results(
         ("indicator", Arc::new(missing.iter().map(|i| Some(i.key.as_str())).collect::<StringArray>())),
         ("type", Arc::new(missing.iter().map(|i| Some(i.kind.name())).collect::<StringArray>())),
     ];
-    if allow.is_some() {
-        cols.push(("allowlisted", Arc::new(missing.iter().map(|i| allowed(i)).collect::<BooleanArray>())));
+    if let Some(a) = allow {
+        cols.push((
+            "allowlisted",
+            Arc::new(missing.iter().map(|i| Some(a.covers(i))).collect::<BooleanArray>()),
+        ));
     }
     cols.push(("label", Arc::new(missing.iter().map(|i| i.label.clone()).collect::<StringArray>())));
     cols.push((
         "source",
         Arc::new(missing.iter().map(|i| Some(i.origins.join(" "))).collect::<StringArray>()),
     ));
-    let no_hits = RecordBatch::try_from_iter(cols).expect("columns of equal length");
-    (hits, detail, no_hits)
+    RecordBatch::try_from_iter(cols).expect("columns of equal length")
 }
 
 fn geo_of(i: &super::Indicator, geoip: Option<&GeoIp>) -> [Option<String>; 3] {
