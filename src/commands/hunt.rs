@@ -76,6 +76,7 @@ const SHOWN: &[&str] = &[
     "type",
     "columns",
     "who",
+    "agents",
     "first_seen",
     "last_seen",
     "requests",

@@ -28,8 +28,8 @@ enum Probe {
     Url,
 }
 
-/// A table the sweep reads: SQL giving `ts, who, bytes_out, bytes_in, blocked` the same way for
-/// every table, and the columns indicators are matched against.
+/// A table the sweep reads: SQL giving `ts, who, bytes_out, bytes_in, blocked, agent` the same
+/// way for every table, and the columns indicators are matched against.
 struct Source {
     table: &'static str,
     head: &'static str,
@@ -41,7 +41,8 @@ const SOURCES: &[Source] = &[
         table: "proxy",
         head: "ts, coalesce(username, client_ip) AS who, request_bytes AS bytes_out, \
                response_bytes AS bytes_in, \
-               coalesce(action = 'block' OR cache_result LIKE 'TCP_DENIED%', false) AS blocked",
+               coalesce(action = 'block' OR cache_result LIKE 'TCP_DENIED%', false) AS blocked, \
+               user_agent AS agent",
         columns: &[
             ("host", Probe::Host),
             ("url", Probe::Url),
@@ -55,10 +56,13 @@ const SOURCES: &[Source] = &[
         head: "ts, CASE WHEN path = 'RECEIVE' THEN dst_ip ELSE src_ip END AS who, \
                CASE WHEN path = 'RECEIVE' THEN NULL ELSE size END AS bytes_out, \
                CASE WHEN path = 'RECEIVE' THEN size END AS bytes_in, \
-               coalesce(action = 'DROP', false) AS blocked",
+               coalesce(action = 'DROP', false) AS blocked, CAST(NULL AS VARCHAR) AS agent",
         columns: &[("src_ip", Probe::Ip), ("dst_ip", Probe::Ip)],
     },
 ];
+
+/// Columns of a source's `head`, before the probed ones.
+const HEAD: usize = 6;
 
 /// Sums of one indicator's hits in one table by one who.
 #[derive(Debug, Clone)]
@@ -71,6 +75,8 @@ struct Agg {
     bytes_out: Option<i64>,
     bytes_in: Option<i64>,
     blocked: u64,
+    /// What the user agents were, by `ua_browser`/`ua_os` (a few distinct per who, at most).
+    agents: BTreeSet<String>,
 }
 
 impl Agg {
@@ -82,6 +88,7 @@ impl Agg {
         self.bytes_out = add_opt(self.bytes_out, o.bytes_out);
         self.bytes_in = add_opt(self.bytes_in, o.bytes_in);
         self.blocked += o.blocked;
+        self.agents.extend(o.agents.iter().cloned());
     }
 }
 
@@ -220,7 +227,7 @@ fn scan_batch(
     let mut pairs: Vec<(u32, Id, u8)> = Vec::new();
     let mut found = Vec::new();
     for (j, (col_index, probe)) in probes.iter().enumerate() {
-        let values = strings(b.column(5 + j))?;
+        let values = strings(b.column(HEAD + j))?;
         let mut memo: HashMap<&str, (usize, usize)> = HashMap::new();
         let mut ids: Vec<Id> = Vec::new();
         for (row, v) in values.iter().enumerate() {
@@ -254,6 +261,8 @@ fn scan_batch(
     let inb = cast(b.column(3), &DataType::Int64).map_err(|e| e.to_string())?;
     let inb = inb.as_primitive::<Int64Type>();
     let blocked = b.column(4).as_boolean();
+    let agent = strings(b.column(5))?;
+    let mut agent_names: HashMap<&str, String> = HashMap::new();
     let mut i = 0;
     while i < pairs.len() {
         let (row, id, mut mask) = pairs[i];
@@ -273,6 +282,12 @@ fn scan_batch(
             bytes_out: out.is_valid(r).then(|| out.value(r)),
             bytes_in: inb.is_valid(r).then(|| inb.value(r)),
             blocked: u64::from(blocked.is_valid(r) && blocked.value(r)),
+            agents: if agent.is_valid(r) {
+                let ua = agent.value(r);
+                BTreeSet::from([agent_names.entry(ua).or_insert_with(|| describe_agent(ua)).clone()])
+            } else {
+                BTreeSet::new()
+            },
         };
         let who_s = if who.is_valid(r) { who.value(r) } else { "(unknown)" };
         let slot = aggs.entry((id, source)).or_default();
@@ -284,6 +299,24 @@ fn scan_batch(
         }
     }
     Ok(())
+}
+
+/// `Chrome on Windows 10`, `HTTP Library`, `(blank)`: what an agent is, for the results.
+fn describe_agent(ua: &str) -> String {
+    use crate::engine::functions::{UaPart, user_agent};
+    if ua.is_empty() {
+        return "(blank)".into();
+    }
+    let browser = user_agent(ua, UaPart::Browser).unwrap_or("UNKNOWN");
+    match user_agent(ua, UaPart::Os) {
+        Some(os) if os != "UNKNOWN" => format!("{browser} on {os}"),
+        _ => browser.to_string(),
+    }
+}
+
+/// The agents, comma-separated; NULL when the table or format logs none.
+fn agents_text(agents: &BTreeSet<String>) -> Option<String> {
+    (!agents.is_empty()).then(|| agents.iter().cloned().collect::<Vec<_>>().join(", "))
 }
 
 /// Names shown in a row's `who` before the rest are counted.
@@ -432,6 +465,7 @@ fn results(
                         Some(SOURCES[*s].table.to_string()),
                         Some(column_names(*s, a.columns).join(", ")),
                         Some(w.clone()),
+                        agents_text(&a.agents),
                     ],
                     a,
                 );
@@ -452,6 +486,7 @@ fn results(
                 Some(columns.join(", ")),
                 Some(who.len().to_string()),
                 Some(shown.join(" ")),
+                agents_text(&total.agents),
             ],
             total,
         );
@@ -470,8 +505,8 @@ fn results(
         }
     }
     tail.push(("source", Arc::new(StringArray::from(hit_source))));
-    let hits = hits.batch(&["tables", "columns", "who_count", "who"], tz, tail);
-    let detail = detail.batch(&["table", "columns", "who"], tz, Vec::new());
+    let hits = hits.batch(&["tables", "columns", "who_count", "who", "agents"], tz, tail);
+    let detail = detail.batch(&["table", "columns", "who", "agents"], tz, Vec::new());
 
     let seen: BTreeSet<Id> = by_indicator.keys().copied().collect();
     let no_hits = no_hits_batch(set, &seen, allow);

@@ -46,6 +46,13 @@ const FIREWALL: &str = "#Version: 1.5\n#Software: Microsoft Windows Firewall\n#T
     2024-06-04 09:10:00 ALLOW TCP 10.0.0.9 198.51.100.7 50000 443 60 - - - - - - - SEND\n\
     2024-06-04 09:11:00 DROP TCP 198.51.100.9 10.0.0.9 4444 3389 40 - - - - - - - RECEIVE\n";
 
+/// Squid combined lines, which log the user agent.
+const COMBINED: &str = "10.0.0.7 - grace [04/Jun/2024:09:08:00 +0900] \"GET http://c2.example/beacon HTTP/1.1\" \
+    200 321 \"-\" \"curl/8.4.0\" TCP_MISS:HIER_DIRECT\n\
+    10.0.0.7 - grace [04/Jun/2024:09:09:00 +0900] \"GET http://c2.example/page HTTP/1.1\" 200 100 \"-\" \
+    \"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 \
+    Safari/537.36\" TCP_MISS:HIER_DIRECT\n";
+
 static LAKE: LazyLock<TestLake> = LazyLock::new(|| {
     let l = TestLake::new("Asia/Tokyo");
     let dir = tempfile::tempdir().unwrap();
@@ -55,8 +62,9 @@ static LAKE: LazyLock<TestLake> = LazyLock::new(|| {
     }
     std::fs::write(dir.path().join("access.log"), log).unwrap();
     std::fs::write(dir.path().join("pfirewall.log"), FIREWALL).unwrap();
+    std::fs::write(dir.path().join("combined.log"), COMBINED).unwrap();
     let report = l.ingest(&[dir.path().to_path_buf()]);
-    assert_eq!((report.totals().rows, report.totals().rejects), (10, 0));
+    assert_eq!((report.totals().rows, report.totals().rejects), (12, 0));
     l
 });
 
@@ -222,7 +230,7 @@ fn text_list_of_every_type_with_defanged_values_and_a_bad_line() {
         cells(&s.unread, &["source", "value"]),
         vec![row(&[&format!("{name}:10"), "not an indicator"])]
     );
-    assert_eq!(s.scanned, [("proxy".to_string(), 8), ("firewall".to_string(), 2)]);
+    assert_eq!(s.scanned, [("proxy".to_string(), 10), ("firewall".to_string(), 2)]);
     // Per indicator, table and who: the firewall and proxy sides of the network apart.
     let detail: Vec<Vec<String>> = cells(&s.detail, &["indicator", "table", "columns", "who", "requests"])
         .into_iter()
@@ -400,7 +408,10 @@ fn rare_domains(allow: Option<&AllowList>) -> (Vec<String>, Vec<String>) {
 #[test]
 fn rare_domains_leaves_out_popular_domains_and_says_when_no_list_was_given() {
     let (domains, notes) = rare_domains(None);
-    assert_eq!(domains, ["popular.example", "stage.example", "notevil.example", "safe.example"]);
+    assert_eq!(
+        domains,
+        ["c2.example", "popular.example", "stage.example", "notevil.example", "safe.example"]
+    );
     assert_eq!(
         notes,
         ["no popularity list given (--allow FILE): domains popular worldwide can show as rare"]
@@ -408,8 +419,21 @@ fn rare_domains_leaves_out_popular_domains_and_says_when_no_list_was_given() {
     let (_w, top) = warninglist();
     let allow = AllowList::load(&[&top], &ListOptions::default()).unwrap();
     let (domains, notes) = rare_domains(Some(&allow));
-    assert_eq!(domains, ["stage.example", "notevil.example"]);
+    assert_eq!(domains, ["c2.example", "stage.example", "notevil.example"]);
     assert_eq!(notes, ["domains on the 2-domain allow list left out"]);
+}
+
+#[test]
+fn hits_say_which_programs_made_the_requests() {
+    let (_d, iocs) = list("iocs.txt", "c2.example\nevil.example\n");
+    let s = run_sweep(&load(&iocs, None), None, None);
+    assert_eq!(
+        cells(&s.hits, &["indicator", "who", "agents", "requests", "bytes_in"]),
+        vec![
+            row(&["evil.example", "alice bob", "NULL", "3", "6800"]),
+            row(&["c2.example", "grace", "Chrome on Windows 10, HTTP Library", "2", "421"]),
+        ]
+    );
 }
 
 #[test]
@@ -507,7 +531,7 @@ fn cli_lists_hits_and_misses_names_bad_lines_and_writes_files() {
     assert!(stderr.contains(&format!("{}:3: holds a space", iocs.display())), "{stderr}");
     let hits = std::fs::read_to_string(out.join("hits.csv")).unwrap();
     assert!(
-        hits.starts_with("indicator,type,tables,columns,who_count,who,first_seen,last_seen,requests,"),
+        hits.starts_with("indicator,type,tables,columns,who_count,who,agents,first_seen,last_seen,requests,"),
         "{hits}"
     );
     assert_eq!(hits.lines().count(), 2);
