@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use super::indicator::{Indicator, Kind, cidr_range, ip_u128, normalise_url, parse_ip};
+use crate::urlparts::split_url;
 
 /// Index of an indicator in the list the matcher was built from.
 pub type Id = u32;
@@ -55,6 +56,9 @@ pub struct Matcher {
     /// Prefixes by the URL head they start with (`http://host[:port]`, or `host[:port]` for
     /// prefixes given without a scheme), each with the rest of the prefix.
     prefixes: HashMap<String, Vec<(String, Id)>>,
+    /// Hosts of the URL and prefix indicators: a logged URL on another host is not normalised
+    /// at all (most URLs are distinct, so this is most of the work saved).
+    url_hosts: std::collections::HashSet<String>,
 }
 
 impl Matcher {
@@ -84,6 +88,13 @@ impl Matcher {
                 Kind::UrlPrefix => {
                     let (head, rest) = split_head(&ind.key);
                     m.prefixes.entry(head.to_string()).or_default().push((rest.to_string(), id));
+                }
+            }
+            if matches!(ind.kind, Kind::Url | Kind::UrlPrefix) {
+                let full =
+                    if ind.key.contains("://") { ind.key.clone() } else { format!("http://{}", ind.key) };
+                if let Some(h) = split_url(full.as_bytes()).host {
+                    m.url_hosts.insert(String::from_utf8_lossy(h).into_owned());
                 }
             }
         }
@@ -151,6 +162,17 @@ impl Matcher {
 
     /// Indicators a logged URL matches, whole or by prefix, with or without its scheme.
     pub fn url(&self, url: &str, out: &mut Vec<Id>) {
+        let Some(host) = split_url(url.as_bytes()).host else { return };
+        let known = match std::str::from_utf8(host) {
+            Ok(h) if h.bytes().any(|b| b.is_ascii_uppercase()) => {
+                self.url_hosts.contains(&h.to_ascii_lowercase())
+            }
+            Ok(h) => self.url_hosts.contains(h),
+            Err(_) => false,
+        };
+        if !known {
+            return;
+        }
         let Some(full) = normalise_url(url, true) else { return };
         let bare = full.split_once("://").map_or(full.as_str(), |(_, r)| r);
         for key in [full.as_str(), bare] {

@@ -232,6 +232,13 @@ fn scan_batch(
         let mut ids: Vec<Id> = Vec::new();
         for (row, v) in values.iter().enumerate() {
             let Some(v) = v else { continue };
+            // URLs are mostly distinct: remembering them would cost more than it saves.
+            if let Probe::Url = probe {
+                found.clear();
+                matcher.url(v, &mut found);
+                pairs.extend(found.iter().map(|&id| (row as u32, id, 1 << col_index)));
+                continue;
+            }
             let (start, end) = *memo.entry(v).or_insert_with(|| {
                 found.clear();
                 match probe {
