@@ -511,6 +511,8 @@ fn results(
             tail.push((name, Arc::new(geo.iter().map(|g| g[k].clone()).collect::<StringArray>())));
         }
     }
+    let labels: StringArray = order.iter().map(|(id, _)| ind(*id).label.clone()).collect();
+    tail.push(("label", Arc::new(labels)));
     tail.push(("source", Arc::new(StringArray::from(hit_source))));
     let hits = hits.batch(&["tables", "columns", "who_count", "who", "agents"], tz, tail);
     let detail = detail.batch(&["table", "columns", "who", "agents"], tz, Vec::new());
