@@ -77,8 +77,10 @@ fn list(name: &str, text: &str) -> (TempDir, PathBuf) {
 }
 
 fn run_sweep(set: &IocSet, allow: Option<&AllowList>, geoip: Option<Arc<GeoIp>>) -> Sweep {
+    // The fixture ingests with a runtime of its own, so it is built before entering this one.
+    let lake = &LAKE.lake;
     trawl::runtime().block_on(async {
-        let mut engine = Engine::new(&LAKE.lake).await.unwrap();
+        let mut engine = Engine::new(lake).await.unwrap();
         if let Some(g) = &geoip {
             engine.set_geoip(Arc::clone(g));
         }
@@ -393,8 +395,10 @@ fn allow_lists_mark_indicators_and_sort_them_last() {
 fn rare_domains(allow: Option<&AllowList>) -> (Vec<String>, Vec<String>) {
     let pack = Pack::builtin().unwrap();
     let bound = pack.bind(&["rare_domains".into()], &["min_requests=1".into()]).unwrap();
+    // The fixture ingests with a runtime of its own, so it is built before entering this one.
+    let lake = &LAKE.lake;
     trawl::runtime().block_on(async {
-        let mut engine = Engine::new(&LAKE.lake).await.unwrap();
+        let mut engine = Engine::new(lake).await.unwrap();
         if let Some(a) = allow {
             engine.register_batch(ALLOW_DOMAINS, a.domains_batch()).unwrap();
         }
@@ -468,8 +472,9 @@ fn geoip_functions_and_hunt_columns_from_a_database_written_here() {
     )
     .unwrap();
     let geoip = Arc::new(GeoIp::open(&[&path]).unwrap());
+    let lake = &LAKE.lake;
     let rows = trawl::runtime().block_on(async {
-        let mut engine = Engine::new(&LAKE.lake).await.unwrap();
+        let mut engine = Engine::new(lake).await.unwrap();
         engine.set_geoip(Arc::clone(&geoip));
         let df = engine
             .sql(
