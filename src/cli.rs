@@ -106,10 +106,6 @@ pub struct HuntArgs {
     /// Indicator list (repeatable).
     #[arg(long = "ioc", required = true, value_name = "FILE")]
     pub iocs: Vec<PathBuf>,
-    #[command(flatten)]
-    pub range: TimeRangeArgs,
-    #[command(flatten)]
-    pub enrich: EnrichArgs,
     /// Write hits, detail (per indicator, table and who), no_hits and unread files into this folder.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
@@ -122,6 +118,11 @@ pub struct HuntArgs {
     /// Rows of hits and of indicators without hits shown on the terminal (files get every row).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub max_rows: usize,
+    // Groups last: each sets the help heading of the arguments after it.
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
 }
 
 #[derive(Debug, Args)]
@@ -197,8 +198,6 @@ pub struct QueryArgs {
     pub pack: PackArgs,
     #[command(flatten)]
     pub range: TimeRangeArgs,
-    #[command(flatten)]
-    pub enrich: EnrichArgs,
     /// List the tables and their columns instead of running SQL.
     #[arg(long)]
     pub schema: bool,
@@ -214,6 +213,8 @@ pub struct QueryArgs {
     /// Rows shown in a terminal table (files always get every row).
     #[arg(long, default_value_t = 200, value_name = "N")]
     pub max_rows: usize,
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
 }
 
 /// Which detections exist and how they are parameterised.
@@ -252,8 +253,6 @@ pub struct DetectArgs {
     pub pack: PackArgs,
     #[command(flatten)]
     pub range: TimeRangeArgs,
-    #[command(flatten)]
-    pub enrich: EnrichArgs,
     /// Run only this detection (repeatable).
     #[arg(long, value_name = "ID")]
     pub only: Vec<String>,
@@ -279,4 +278,6 @@ pub struct DetectArgs {
     /// Rows of each detection's hits shown under the summary (0: summary only).
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub rows: usize,
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
 }
