@@ -80,6 +80,20 @@ struct Agg {
 }
 
 impl Agg {
+    /// No rows yet; `t` seeds first and last seen.
+    fn empty(t: i64) -> Agg {
+        Agg {
+            columns: 0,
+            requests: 0,
+            first: t,
+            last: t,
+            bytes_out: None,
+            bytes_in: None,
+            blocked: 0,
+            agents: BTreeSet::new(),
+        }
+    }
+
     fn merge(&mut self, o: &Agg) {
         self.columns |= o.columns;
         self.requests += o.requests;
@@ -281,27 +295,26 @@ fn scan_batch(
         }
         let r = row as usize;
         let t = ts.value(r);
-        let a = Agg {
-            columns: mask,
-            requests: 1,
-            first: t,
-            last: t,
-            bytes_out: out.is_valid(r).then(|| out.value(r)),
-            bytes_in: inb.is_valid(r).then(|| inb.value(r)),
-            blocked: u64::from(blocked.is_valid(r) && blocked.value(r)),
-            agents: if agent.is_valid(r) {
-                let ua = agent.value(r);
-                BTreeSet::from([agent_names.entry(ua).or_insert_with(|| describe_agent(ua)).clone()])
-            } else {
-                BTreeSet::new()
-            },
-        };
         let who_s = if who.is_valid(r) { who.value(r) } else { "(unknown)" };
         let slot = aggs.entry((id, source)).or_default();
-        match slot.get_mut(who_s) {
-            Some(x) => x.merge(&a),
-            None => {
-                slot.insert(who_s.to_string(), a);
+        // Updated in place: a popular indicator matches millions of rows, and building a sum
+        // (with its set of agents) per row to merge it cost an allocation or two each.
+        if !slot.contains_key(who_s) {
+            slot.insert(who_s.to_string(), Agg::empty(t));
+        }
+        let Some(x) = slot.get_mut(who_s) else { continue };
+        x.columns |= mask;
+        x.requests += 1;
+        x.first = x.first.min(t);
+        x.last = x.last.max(t);
+        x.bytes_out = add_opt(x.bytes_out, out.is_valid(r).then(|| out.value(r)));
+        x.bytes_in = add_opt(x.bytes_in, inb.is_valid(r).then(|| inb.value(r)));
+        x.blocked += u64::from(blocked.is_valid(r) && blocked.value(r));
+        if agent.is_valid(r) {
+            let ua = agent.value(r);
+            let name = agent_names.entry(ua).or_insert_with(|| describe_agent(ua));
+            if !x.agents.contains(name.as_str()) {
+                x.agents.insert(name.clone());
             }
         }
     }
