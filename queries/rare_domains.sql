@@ -8,6 +8,7 @@
 --   lake holds before the domain's first request, over that plus one: on the lake's first day
 --   everything is new), times burst (one over the days it was used: a site someone reads every
 --   day is a habit), times volume (requests / 5, at most 1; requests logged twice count once).
+--   Domains on a popularity or allow list (--allow FILE) are left out.
 -- param: max_clients = 1  # most distinct clients in the lake for a domain to be a candidate
 -- param: min_score = 0.5  # lowest score that is a hit
 WITH seen AS (
@@ -16,6 +17,7 @@ WITH seen AS (
   FROM proxy_history
   WHERE reg_domain(host) IS NOT NULL
     AND NOT (host ~ '^[0-9]{1,3}(\.[0-9]{1,3}){3}$' OR host LIKE '%:%')
+    AND reg_domain(host) NOT IN (SELECT domain FROM allow_domains)
   GROUP BY 1
   HAVING count(DISTINCT client_ip) <= ${max_clients}
 ),
@@ -46,3 +48,7 @@ SELECT
   local_ts(r.last_ts) AS last_seen
 FROM r JOIN seen s ON s.domain = r.domain JOIN before b ON b.domain = r.domain
 ORDER BY score DESC, first_seen DESC, r.domain
+-- @notes
+SELECT CASE WHEN n = 0 THEN 'no popularity list given (--allow FILE): domains popular worldwide can show as rare'
+            ELSE 'domains on the ' || n || '-domain allow list left out' END AS note
+FROM (SELECT count(*) AS n FROM allow_domains)

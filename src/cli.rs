@@ -34,9 +34,10 @@ pub enum Command {
         trawl query --lake ./lake \"SELECT username, sum(response_bytes) FROM proxy GROUP BY 1 ORDER BY 2 DESC LIMIT 10\"\n  \
         trawl query --lake ./lake -f hunt.sql -o report.csv\n  \
         trawl query --lake ./lake --schema\n\n\
-        Tables: proxy, firewall, rejects, ingests, ifilter_categories, job_sites, jp_holidays. Functions: reg_domain(host), url_host(url), local_ts(ts), uri_stem(path), uri_query(path),\n\
-        uri_extension(path), cidr_match(addr, net)
-        (wall time in the lake's zone). `WHERE date = 'YYYY-MM-DD'` reads one day's files only.")]
+        Tables: proxy, firewall, rejects, ingests, ifilter_categories, job_sites, jp_holidays, allow_domains. Functions: reg_domain(host), url_host(url), local_ts(ts)\n\
+        (wall time in the lake's zone), uri_stem(path), uri_query(path), uri_extension(path), cidr_match(addr, net),\n\
+        ua_browser/ua_os/ua_device(user_agent), ip_country/ip_asn/ip_org(ip) (with --geoip).\n\
+        `WHERE date = 'YYYY-MM-DD'` reads one day's files only.")]
     Query(QueryArgs),
     /// Merge small Parquet files and delete files no version needs any more; no row changes.
     #[command(after_help = "Examples:\n  \
@@ -76,6 +77,18 @@ pub enum Command {
         Rules for proxy and firewall logs are compiled; a rule that cannot be compiled whole is listed\n\
         as skipped with the reason. Run them over a lake with `trawl detect --sigma DIR`.")]
     Sigma(SigmaArgs),
+    /// Sweep the lake for indicators (domains, addresses, networks, URLs) from threat-intel lists.
+    #[command(after_help = "Examples:\n  \
+        trawl hunt --lake ./lake --ioc vendor-iocs.txt\n  \
+        trawl hunt --lake ./lake --ioc feed.stix.json --ioc misp-event.json --since 2024-05-01 --out hunt/\n  \
+        trawl hunt --lake ./lake --ioc iocs.csv --column indicator --allow top-sites.json --geoip GeoLite2-ASN.mmdb\n\n\
+        Lists: plain text (one value a line, # comments), CSV (--column), STIX 2.1 bundles, MISP\n\
+        events, attribute lists and warninglists, JSON lists; defanged values (hxxp://, example[.]com)\n\
+        are read. A domain matches itself and its subdomains; addresses and networks match client,\n\
+        server and firewall addresses and URLs with an address for host; URLs match normalised, and\n\
+        one ending in * every URL it starts. Every indicator is listed: with its hits, or with none.\n\
+        Exit status: 0 ok, 1 some list values are not indicators (they are listed), 2 error.")]
+    Hunt(HuntArgs),
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +112,50 @@ pub enum SigmaCommand {
         #[arg(value_name = "DIR", required = true)]
         paths: Vec<PathBuf>,
     },
+}
+
+/// Lists and databases that enrich what the logs say.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Enrichment")]
+pub struct EnrichArgs {
+    /// Allow or popularity list (repeatable; the formats --ioc reads, e.g. a MISP warninglist):
+    /// its domains become table allow_domains, and hunt marks the indicators it covers.
+    #[arg(long = "allow", value_name = "FILE")]
+    pub allow: Vec<PathBuf>,
+    /// MaxMind-format database (repeatable: country, city or ASN .mmdb) for ip_country(ip),
+    /// ip_asn(ip) and ip_org(ip); without one they give NULL.
+    #[arg(long = "geoip", value_name = "FILE.mmdb")]
+    pub geoip: Vec<PathBuf>,
+    /// CSV column holding the values in --ioc and --allow CSV files: a header name or a 1-based
+    /// number. Default: a column named indicator, ioc, value, domain, url, ip, ...
+    #[arg(long, value_name = "NAME|N")]
+    pub column: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HuntArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Indicator list (repeatable).
+    #[arg(long = "ioc", required = true, value_name = "FILE")]
+    pub iocs: Vec<PathBuf>,
+    /// Write hits, detail (per indicator, table and who), no_hits and unread files into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Format of the files in --out.
+    #[arg(long, value_name = "FORMAT", default_value = "csv", requires = "out")]
+    pub format: OutputFormat,
+    /// Overwrite files already in --out.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// Rows of hits and of indicators without hits shown on the terminal (files get every row).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub max_rows: usize,
+    // Groups last: each sets the help heading of the arguments after it.
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +251,8 @@ pub struct QueryArgs {
     pub max_rows: usize,
     #[command(flatten)]
     pub memory: MemoryArg,
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
 }
 
 /// How much memory queries may take.
@@ -280,4 +339,6 @@ pub struct DetectArgs {
     pub rows: usize,
     #[command(flatten)]
     pub memory: MemoryArg,
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
 }

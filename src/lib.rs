@@ -10,6 +10,7 @@ pub mod engine;
 pub mod error;
 pub mod formats;
 pub mod framing;
+pub mod hunt;
 pub mod ingest;
 pub mod lake;
 pub mod localtime;

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use trawl::cli::{Cli, Command};
-use trawl::commands::{run_compact, run_detect, run_ingest, run_query, run_sigma, run_verify};
+use trawl::commands::{run_compact, run_detect, run_hunt, run_ingest, run_query, run_sigma, run_verify};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => run_verify(args),
         Command::Detect(args) => run_detect(args),
         Command::Sigma(args) => run_sigma(args),
+        Command::Hunt(args) => run_hunt(args),
     };
     match result {
         Ok(code) => code,

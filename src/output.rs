@@ -38,6 +38,17 @@ impl OutputFormat {
             _ => return None,
         })
     }
+
+    /// The extension of a file written in this format.
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Table => "txt",
+            OutputFormat::Csv => "csv",
+            OutputFormat::Json => "json",
+            OutputFormat::Ndjson => "ndjson",
+            OutputFormat::Parquet => "parquet",
+        }
+    }
 }
 
 /// Extensions `-o` recognises, as error messages list them.

@@ -16,7 +16,8 @@ pub struct UrlParts<'a> {
     pub path: Option<&'a [u8]>,
 }
 
-fn default_port(scheme: &[u8]) -> Option<u16> {
+/// The well-known port of a URL scheme.
+pub fn default_port(scheme: &[u8]) -> Option<u16> {
     let p = match scheme.len() {
         2 if scheme.eq_ignore_ascii_case(b"ws") => 80,
         3 if scheme.eq_ignore_ascii_case(b"ftp") => 21,

@@ -23,6 +23,10 @@ use crate::lake::Lake;
 use crate::output::{CsvBom, OutputFormat, format_for, write_batches, write_file};
 use crate::schema::all_tables;
 
+mod hunt;
+
+pub use hunt::run_hunt;
+
 /// `trawl ingest`.
 pub fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
     let lake = Lake::open_or_create(&args.lake.lake, args.tz.as_deref())?;
@@ -191,9 +195,11 @@ pub fn run_query(args: QueryArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    let enrich = hunt::Enrichment::load(&args.enrich)?;
     let result = rt.block_on(async {
-        let engine =
+        let mut engine =
             open_engine(&lake, &args.range, &pack, args.memory.memory_limit.unwrap_or_default()).await?;
+        enrich.apply(&mut engine)?;
         if let Some(b) = &bound {
             // A detection runs as `trawl detect` runs it: skipped on empty tables, with its notes.
             let finding = detect::run_one(&engine, b, &mut BTreeMap::new()).await;
@@ -332,6 +338,19 @@ async fn open_engine(lake: &Lake, range: &TimeRangeArgs, pack: &Pack, memory: Me
     Ok(engine)
 }
 
+/// Creates `dir` and refuses, before anything runs rather than after minutes of queries, to
+/// overwrite any of `names` in it without `--force`.
+fn prepare_out(dir: &std::path::Path, names: impl Iterator<Item = String>, force: bool) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for name in names {
+        let path = dir.join(name);
+        if path.exists() && !force {
+            bail!("{} exists: pass --force to overwrite, or choose another --out", path.display());
+        }
+    }
+    Ok(())
+}
+
 /// `trawl detect --lint`: every selected detection planned against empty tables of the lake's
 /// layout (in the lake's zone when one is given).
 fn lint_pack(pack: &Pack, args: &DetectArgs) -> Result<ExitCode> {
@@ -384,28 +403,17 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
     let lake_dir = args.lake.as_ref().context("--lake DIR is required (except with --list and --lint)")?;
     let lake = Lake::open(lake_dir)?;
     let bound = pack.bind(&args.only, &args.pack.set)?;
-    let ext = match args.format {
-        OutputFormat::Table => "txt",
-        OutputFormat::Csv => "csv",
-        OutputFormat::Json => "json",
-        OutputFormat::Ndjson => "ndjson",
-        OutputFormat::Parquet => "parquet",
-    };
+    let ext = args.format.extension();
     if let Some(dir) = &args.out {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        // Refuse before running rather than after minutes of queries.
         let names = bound.iter().map(|b| format!("{}.{ext}", b.detection.id));
-        for name in names.chain(["summary.csv".to_string()]) {
-            let path = dir.join(name);
-            if path.exists() && !args.force {
-                bail!("{} exists: pass --force to overwrite, or choose another --out", path.display());
-            }
-        }
+        prepare_out(dir, names.chain(["summary.csv".to_string()]), args.force)?;
     }
+    let enrich = hunt::Enrichment::load(&args.enrich)?;
     let rt = crate::runtime();
     let mut findings = rt.block_on(async {
-        let engine =
+        let mut engine =
             open_engine(&lake, &args.range, &pack, args.memory.memory_limit.unwrap_or_default()).await?;
+        enrich.apply(&mut engine)?;
         Ok::<_, anyhow::Error>(detect::run(&engine, &bound).await)
     })?;
     detect::sort_findings(&mut findings);

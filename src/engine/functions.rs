@@ -7,7 +7,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono_tz::Tz;
-use datafusion::arrow::array::{Array, ArrayRef, StringBuilder, TimestampMicrosecondArray};
+use datafusion::arrow::array::{Array, ArrayRef, Int64Builder, StringBuilder, TimestampMicrosecondArray};
 use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::context::SessionContext;
@@ -16,28 +16,25 @@ use datafusion::logical_expr::{
     Volatility, create_udf,
 };
 
+use super::geoip::GeoIp;
 use crate::localtime::offset_at;
 use crate::urlparts::{split_url, uri_extension, uri_query, uri_stem};
 
-/// Applies `f` to each string of the first argument (Utf8, Utf8View as the lake's columns are
-/// read, or LargeUtf8) without casting it first; `f` may return a slice of its input, so the
-/// common case allocates nothing per row. Results of repeated values within a batch are reused
-/// (hosts repeat heavily: a few hundred distinct in a batch of thousands of rows).
-fn utf8_map(
-    args: &[ColumnarValue],
-    f: impl for<'s> Fn(&'s str) -> Option<Cow<'s, str>>,
-) -> DfResult<ColumnarValue> {
+/// Calls `f` with each string of `input` (Utf8, Utf8View as the lake's columns are read, or
+/// LargeUtf8), without casting it first.
+fn for_each_string<'a>(input: &'a ArrayRef, f: impl FnMut(Option<&'a str>)) -> DfResult<()> {
     use datafusion::arrow::array::AsArray;
-    let arrays = ColumnarValue::values_to_arrays(args)?;
-    let input = &arrays[0];
-    let mut out = StringBuilder::with_capacity(input.len(), input.len() * 16);
     match input.data_type() {
-        DataType::Utf8View => map_strings(input.as_string_view().iter(), &f, &mut out),
-        DataType::Utf8 => map_strings(input.as_string::<i32>().iter(), &f, &mut out),
-        DataType::LargeUtf8 => map_strings(input.as_string::<i64>().iter(), &f, &mut out),
+        DataType::Utf8View => input.as_string_view().iter().for_each(f),
+        DataType::Utf8 => input.as_string::<i32>().iter().for_each(f),
+        DataType::LargeUtf8 => input.as_string::<i64>().iter().for_each(f),
         other => return Err(DataFusionError::Execution(format!("expected a string argument, got {other}"))),
     }
-    let out: ArrayRef = Arc::new(out.finish());
+    Ok(())
+}
+
+/// A scalar when every argument was one, else the array.
+fn columnar(args: &[ColumnarValue], out: ArrayRef) -> DfResult<ColumnarValue> {
     Ok(if args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_))) {
         ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&out, 0)?)
     } else {
@@ -45,18 +42,32 @@ fn utf8_map(
     })
 }
 
-fn map_strings<'a>(
-    values: impl Iterator<Item = Option<&'a str>>,
-    f: &impl Fn(&'a str) -> Option<Cow<'a, str>>,
-    out: &mut StringBuilder,
-) {
-    let mut seen: HashMap<&'a str, Option<Cow<'a, str>>> = HashMap::new();
-    for v in values {
-        match v {
-            None => out.append_null(),
-            Some(s) => out.append_option(seen.entry(s).or_insert_with(|| f(s)).as_deref()),
-        }
-    }
+/// Applies `f` to each string of the first argument; `f` may return a slice of its input, so
+/// the common case allocates nothing per row. Results of repeated values within a batch are
+/// reused (hosts and agents repeat heavily: a few hundred distinct in a batch of thousands).
+fn utf8_map(
+    args: &[ColumnarValue],
+    f: impl for<'s> Fn(&'s str) -> Option<Cow<'s, str>>,
+) -> DfResult<ColumnarValue> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let input = &arrays[0];
+    let mut out = StringBuilder::with_capacity(input.len(), input.len() * 16);
+    let mut seen: HashMap<&str, Option<Cow<'_, str>>> = HashMap::new();
+    for_each_string(input, |v| match v {
+        None => out.append_null(),
+        Some(s) => out.append_option(seen.entry(s).or_insert_with(|| f(s)).as_deref()),
+    })?;
+    columnar(args, Arc::new(out.finish()))
+}
+
+/// The same for a function giving an integer.
+fn int_map(args: &[ColumnarValue], f: impl Fn(&str) -> Option<i64>) -> DfResult<ColumnarValue> {
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let input = &arrays[0];
+    let mut out = Int64Builder::with_capacity(input.len());
+    let mut seen: HashMap<&str, Option<i64>> = HashMap::new();
+    for_each_string(input, |v| out.append_option(v.and_then(|s| *seen.entry(s).or_insert_with(|| f(s)))))?;
+    columnar(args, Arc::new(out.finish()))
 }
 
 /// Registrable domain by the Public Suffix List: `a.b.example.co.jp` gives `example.co.jp`.
@@ -157,18 +168,73 @@ fn cidr_match(args: &[ColumnarValue]) -> DfResult<ColumnarValue> {
     })
 }
 
-/// A one-string-argument function taking any of Arrow's string types.
+/// A one-string-argument function taking any of Arrow's string types and giving a string.
 fn string_udf(name: &str, fun: ScalarFunctionImplementation) -> ScalarUDF {
+    string_arg_udf(name, DataType::Utf8, fun)
+}
+
+/// A one-string-argument function taking any of Arrow's string types.
+fn string_arg_udf(name: &str, returns: DataType, fun: ScalarFunctionImplementation) -> ScalarUDF {
     let strings = [DataType::Utf8View, DataType::Utf8, DataType::LargeUtf8];
     let signature = Signature::one_of(
         strings.into_iter().map(|t| TypeSignature::Exact(vec![t])).collect(),
         Volatility::Immutable,
     );
-    ScalarUDF::from(SimpleScalarUDF::new_with_signature(name, signature, DataType::Utf8, fun))
+    ScalarUDF::from(SimpleScalarUDF::new_with_signature(name, signature, returns, fun))
 }
 
-/// Registers every trawl SQL function on `ctx`; `tz` is the lake's zone (for `local_ts`).
-pub fn register_functions(ctx: &SessionContext, tz: Tz) {
+/// What a user agent is, by woothee's rules: browser name, OS name, device category (`pc`,
+/// `smartphone`, `mobilephone`, `appliance`, `crawler`, `misc`); `UNKNOWN` when not recognised,
+/// as woothee says it.
+pub fn user_agent(ua: &str, part: UaPart) -> Option<&str> {
+    static PARSER: std::sync::LazyLock<woothee::parser::Parser> =
+        std::sync::LazyLock::new(woothee::parser::Parser::new);
+    // woothee gives no result at all for some agents it does not know (python-requests/2.31),
+    // and UNKNOWN fields for others: both are UNKNOWN here, and NULL stays for agents not logged.
+    let Some(r) = PARSER.parse(ua) else { return Some("UNKNOWN") };
+    Some(match part {
+        UaPart::Browser => r.name,
+        UaPart::Os => r.os,
+        UaPart::Device => r.category,
+    })
+}
+
+/// Which part of a user agent `user_agent` gives.
+#[derive(Debug, Clone, Copy)]
+pub enum UaPart {
+    Browser,
+    Os,
+    Device,
+}
+
+/// Registers every trawl SQL function on `ctx`; `tz` is the lake's zone (for `local_ts`), and
+/// `geoip` the databases behind `ip_country`, `ip_asn` and `ip_org` (NULL for every address
+/// when there are none). Registering again replaces the functions.
+pub fn register_functions(ctx: &SessionContext, tz: Tz, geoip: Option<Arc<GeoIp>>) {
+    for (name, part) in
+        [("ua_browser", UaPart::Browser), ("ua_os", UaPart::Os), ("ua_device", UaPart::Device)]
+    {
+        let f = Arc::new(move |args: &[ColumnarValue]| {
+            utf8_map(args, |ua| user_agent(ua, part).map(Cow::Borrowed))
+        });
+        ctx.register_udf(string_udf(name, f));
+    }
+    let db = geoip.clone();
+    ctx.register_udf(string_udf(
+        "ip_country",
+        Arc::new(move |args| utf8_map(args, |ip| db.as_ref()?.country(ip).map(Cow::Owned))),
+    ));
+    let db = geoip.clone();
+    ctx.register_udf(string_udf(
+        "ip_org",
+        Arc::new(move |args| utf8_map(args, |ip| db.as_ref()?.org(ip).map(Cow::Owned))),
+    ));
+    let db = geoip;
+    ctx.register_udf(string_arg_udf(
+        "ip_asn",
+        DataType::Int64,
+        Arc::new(move |args| int_map(args, |ip| db.as_ref()?.asn(ip).map(i64::from))),
+    ));
     ctx.register_udf(string_udf("reg_domain", Arc::new(|args| utf8_map(args, reg_domain))));
     ctx.register_udf(string_udf(
         "url_host",
@@ -257,7 +323,7 @@ mod tests {
     #[test]
     fn string_functions_take_every_string_type() {
         let ctx = SessionContext::new();
-        register_functions(&ctx, chrono_tz::Asia::Tokyo);
+        register_functions(&ctx, chrono_tz::Asia::Tokyo, None);
         let sql = "SELECT reg_domain(arrow_cast(h, 'Utf8View')) AS v, reg_domain(h) AS s, \
                    url_host(arrow_cast(u, 'LargeUtf8')) AS l \
                    FROM (VALUES ('a.Example.COM', 'http://A.b/x'), ('a.Example.COM', 'http://A.b/x'), \

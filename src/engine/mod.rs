@@ -20,9 +20,11 @@ use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::scalar::ScalarValue;
 
 pub mod functions;
+pub mod geoip;
 pub mod views;
 
 pub use functions::reg_domain;
+pub use geoip::GeoIp;
 
 use crate::error::LakeError;
 use crate::lake::Lake;
@@ -251,11 +253,18 @@ impl Engine {
         tz: Tz,
         memory: MemoryLimit,
     ) -> Result<Engine, QueryError> {
-        functions::register_functions(&ctx, tz);
+        functions::register_functions(&ctx, tz, None);
         let mut engine = Engine { ctx, tables, tz, restricted: false, memory };
         engine.register_batch("ifilter_categories", ifilter_categories())?;
+        // Present and empty until `--allow` lists replace it, so detections can always join it.
+        engine.register_batch(ALLOW_DOMAINS, RecordBatch::new_empty(allow_domains_schema()))?;
         views::register(&engine.ctx).await.map_err(|e| engine.explain(e))?;
         Ok(engine)
+    }
+
+    /// Gives `ip_country`, `ip_asn` and `ip_org` these databases to look addresses up in.
+    pub fn set_geoip(&mut self, geoip: Arc<GeoIp>) {
+        functions::register_functions(&self.ctx, self.tz, Some(geoip));
     }
 
     /// Registers an in-memory table, replacing one of the same name (a pack's own list, say).
@@ -301,6 +310,11 @@ impl Engine {
         views::register(&self.ctx).await.map_err(|e| self.explain(e))?;
         self.restricted = true;
         Ok(())
+    }
+
+    /// The lake's time zone.
+    pub fn tz(&self) -> Tz {
+        self.tz
     }
 
     /// Whether `restrict` limited the tables to a time range.
@@ -460,6 +474,15 @@ fn parse_instant(s: &str, tz: Tz, end_of_day: bool) -> Result<i64, String> {
 fn local_day(tz: Tz, us: i64) -> String {
     use chrono::TimeZone;
     tz.timestamp_micros(us).single().map(|t| t.date_naive().to_string()).unwrap_or_default()
+}
+
+/// The table of known-benign or popular domains (`--allow` lists): one column, `domain`.
+pub const ALLOW_DOMAINS: &str = "allow_domains";
+
+/// Schema of `allow_domains`.
+pub fn allow_domains_schema() -> datafusion::arrow::datatypes::SchemaRef {
+    use datafusion::arrow::datatypes::{DataType, Field, Schema};
+    Arc::new(Schema::new(vec![Field::new("domain", DataType::Utf8, false)]))
 }
 
 /// i-FILTER's URL categories (`schemas/ifilter-categories.tsv`): id, Japanese and English name.

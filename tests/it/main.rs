@@ -10,6 +10,7 @@ mod fuzz;
 mod growth;
 mod guards;
 mod hostile;
+mod hunt;
 mod ingest;
 mod output;
 mod query;
