@@ -2,7 +2,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use trawl::cli::{Cli, Command};
-use trawl::commands::{run_compact, run_detect, run_ingest, run_query, run_verify};
+use trawl::commands::{
+    run_compact, run_coverage, run_detect, run_ingest, run_query, run_report, run_timeline, run_verify,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -12,6 +14,9 @@ fn main() -> ExitCode {
         Command::Compact(args) => run_compact(args),
         Command::Verify(args) => run_verify(args),
         Command::Detect(args) => run_detect(args),
+        Command::Report(args) => run_report(args),
+        Command::Timeline(args) => run_timeline(args),
+        Command::Coverage(args) => run_coverage(args),
     };
     match result {
         Ok(code) => code,

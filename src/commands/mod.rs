@@ -20,6 +20,10 @@ use crate::lake::Lake;
 use crate::output::{OutputFormat, write_batches, write_file};
 use crate::schema::all_tables;
 
+mod report;
+
+pub use report::{run_coverage, run_report, run_timeline};
+
 /// `trawl ingest`.
 pub fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
     let lake = Lake::open_or_create(&args.lake.lake, args.tz.as_deref())?;

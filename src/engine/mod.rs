@@ -148,6 +148,11 @@ impl Engine {
         self.restricted
     }
 
+    /// The lake's time zone (wall times in results are in it).
+    pub fn tz(&self) -> Tz {
+        self.tz
+    }
+
     /// The underlying session (for tests and the detection runner).
     pub fn ctx(&self) -> &SessionContext {
         &self.ctx

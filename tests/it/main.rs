@@ -11,3 +11,4 @@ mod growth;
 mod hostile;
 mod ingest;
 mod query;
+mod report;
