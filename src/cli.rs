@@ -119,6 +119,9 @@ pub struct ReportArgs {
     pub range: TimeRangeArgs,
     #[command(flatten)]
     pub coverage: CoverageOptions,
+    /// Run only this detection (repeatable; default: every detection of the pack).
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
     /// Add this user's timeline to the report (repeatable).
     #[arg(long, value_name = "USER")]
     pub user: Vec<String>,
@@ -316,8 +319,13 @@ pub struct TimeRangeArgs {
 #[derive(Debug, Args)]
 pub struct DetectArgs {
     /// The lake folder (created by the first ingest).
-    #[arg(long, value_name = "DIR", required_unless_present_any = ["list", "lint"])]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["list", "lint", "replay"])]
     pub lake: Option<PathBuf>,
+    /// Run a recorded case again (case.json from --out or `trawl report`): the same detections,
+    /// parameters and range, over its lake unless --lake is given; prints every difference
+    /// (SQL, hit counts, input files) and exits 1 if there is one.
+    #[arg(long, value_name = "case.json", conflicts_with_all = ["list", "lint", "only", "set", "since", "until"])]
+    pub replay: Option<PathBuf>,
     #[command(flatten)]
     pub pack: PackArgs,
     #[command(flatten)]

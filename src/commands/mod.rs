@@ -20,6 +20,7 @@ use crate::lake::Lake;
 use crate::output::{OutputFormat, write_batches, write_file};
 use crate::schema::all_tables;
 
+mod case;
 mod report;
 
 pub use report::{run_coverage, run_report, run_timeline};
@@ -283,6 +284,9 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
     if args.lint {
         return lint_pack(&pack, &args);
     }
+    if let Some(file) = &args.replay {
+        return case::replay(&args, file);
+    }
     let lake_dir = args.lake.as_ref().context("--lake DIR is required (except with --list and --lint)")?;
     let lake = Lake::open(lake_dir)?;
     let bound = pack.bind(&args.only, &args.pack.set)?;
@@ -297,7 +301,7 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         // Refuse before running rather than after minutes of queries.
         let names = bound.iter().map(|b| format!("{}.{ext}", b.detection.id));
-        for name in names.chain(["summary.csv".to_string()]) {
+        for name in names.chain(["summary.csv".to_string(), "case.json".to_string()]) {
             let path = dir.join(name);
             if path.exists() && !args.force {
                 bail!("{} exists: pass --force to overwrite, or choose another --out", path.display());
@@ -305,9 +309,16 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
         }
     }
     let rt = crate::runtime();
-    let mut findings = rt.block_on(async {
+    let (mut findings, case) = rt.block_on(async {
         let engine = open_engine(&lake, &args.range, &pack).await?;
-        Ok::<_, anyhow::Error>(detect::run(&engine, &bound).await)
+        let findings = detect::run(&engine, &bound).await;
+        let case = match &args.out {
+            Some(_) => {
+                Some(case::case_of(&engine, &lake, &args.range, &args.pack.set, &bound, &findings).await?)
+            }
+            None => None,
+        };
+        Ok::<_, anyhow::Error>((findings, case))
     })?;
     detect::sort_findings(&mut findings);
     let summary = summary_batch(&findings)?;
@@ -334,6 +345,9 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
         write_file(OutputFormat::Csv, &summary.schema(), &[summary], &path, true)
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {} detection files and summary.csv to {}", bound.len(), dir.display());
+        if let Some(case) = &case {
+            case::write_case(case, &dir.join("case.json"))?;
+        }
     }
     let failed: Vec<&str> = findings
         .iter()

@@ -39,7 +39,7 @@ pub fn run_report(args: ReportArgs) -> Result<ExitCode> {
     }
     let pseudo = pseudonymiser(args.pseudonymise.as_deref())?;
     let pack = load_pack(&args.pack)?;
-    let bound = pack.bind(&[], &args.pack.set)?;
+    let bound = pack.bind(&args.only, &args.pack.set)?;
     let who = (!args.user.is_empty() || !args.client.is_empty())
         .then(|| Who { users: args.user.clone(), clients: args.client.clone() });
     let opts = ReportOptions {
@@ -54,7 +54,7 @@ pub fn run_report(args: ReportArgs) -> Result<ExitCode> {
     };
     let started = std::time::Instant::now();
     let rt = crate::runtime();
-    let (html, views) = rt.block_on(async {
+    let (html, views, case) = rt.block_on(async {
         let engine = open_engine(&lake, &args.range, &pack).await?;
         let mut findings = detect::run(&engine, &bound).await;
         detect::sort_findings(&mut findings);
@@ -67,8 +67,11 @@ pub fn run_report(args: ReportArgs) -> Result<ExitCode> {
             generated: local_time(lake.tz(), chrono::Utc::now().timestamp_micros()),
         };
         let html = report::render(&engine, &info, &views, &opts).await?;
-        Ok::<_, anyhow::Error>((html, views))
+        let case =
+            super::case::case_of(&engine, &lake, &args.range, &args.pack.set, &bound, &findings).await?;
+        Ok::<_, anyhow::Error>((html, views, case))
     })?;
+    super::case::write_case(&case, &case_path)?;
     std::fs::write(&args.output, html).with_context(|| format!("writing {}", args.output.display()))?;
     if let Some(dir) = &args.out {
         for v in views.iter().filter(|v| v.hits > 0) {

@@ -17,6 +17,8 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::engine::{Engine, QueryError};
 
+pub mod case;
+
 include!(concat!(env!("OUT_DIR"), "/builtin_pack.rs"));
 
 /// How much a detection's hits matter; `--fail-on` compares against it.

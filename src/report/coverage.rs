@@ -60,6 +60,13 @@ impl Gap {
         (self.to_us - self.from_us) / 60_000_000
     }
 
+    /// Whether the other sources went on logging: at least one row per ten minutes of the
+    /// silence. A few stray rows in a night (one person working late) do not make a quiet
+    /// night a suspect gap; an office's daytime traffic does.
+    pub fn others_active(&self) -> bool {
+        self.others_rows * 10 >= self.minutes().max(1) as u64
+    }
+
     /// Whether it overlaps the span `[from, to]` (UTC microseconds).
     pub fn overlaps(&self, from: i64, to: i64) -> bool {
         self.from_us < to && from < self.to_us

@@ -236,7 +236,10 @@ pub async fn chart(
                 return Ok(None);
             }
             let title = format!("{}: {}", lang.t("Destination ports over time"), shown[0]);
-            let x = |t: f64| super::local_time(tz, t as i64).get(5..16).unwrap_or("").to_string();
+            // Minutes and seconds for a burst, days and hours for a longer series.
+            let (lo, hi) = points.iter().fold((f64::MAX, f64::MIN), |(a, b), p| (a.min(p.0), b.max(p.0)));
+            let cut = if hi - lo < 7_200e6 { 11..19 } else { 5..16 };
+            let x = |t: f64| super::local_time(tz, t as i64).get(cut.clone()).unwrap_or("").to_string();
             Ok(Some(titled(&title, svg::scatter(&points, &x, &title))))
         }
         _ => Ok(None),

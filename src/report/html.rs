@@ -92,7 +92,8 @@ pub fn page(lang: &str, title: &str, sections: &[String]) -> String {
     out
 }
 
-/// Screen and print (A4, each section on a new page); only fonts already on the machine.
+/// Screen and print (A4, each section on a new page); only fonts already on the machine. A
+/// link to `#findings` (or any section) shows that section alone, without a script.
 const CSS: &str = "\
 body{font-family:'Noto Sans CJK JP','Noto Sans JP','Hiragino Sans','Yu Gothic','Meiryo',sans-serif;\
 margin:2em auto;max-width:1100px;color:#1a202c;font-size:14px;line-height:1.45;padding:0 1em}\
@@ -114,6 +115,7 @@ dl.meta dd{margin:0}\
 .finding{border-top:1px solid #e2e8f0;padding-top:.5em;break-inside:avoid-page}\
 .cols{display:grid;grid-template-columns:1fr 1fr;gap:0 1.5em}\
 svg.chart{max-width:100%;height:auto;margin:.3em 0}\
+body:has(section:target) section:not(:target){display:none}\
 @page{size:A4;margin:12mm}\
 @media print{body{max-width:none;margin:0;font-size:10px}section{break-before:page}\
 section:first-of-type{break-before:auto}table{font-size:9px}}";

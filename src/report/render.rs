@@ -110,6 +110,11 @@ async fn sources(engine: &Engine, cov: &Coverage, opts: &ReportOptions) -> Resul
         )
         .await?;
         let (_, rows) = batches.first().map(|b| rows_of(&b.schema(), &batches)).unwrap_or_default();
+        // An empty cell reads better than NULL for "no reason" and "no time".
+        let rows: Vec<Vec<String>> = rows
+            .into_iter()
+            .map(|r| r.into_iter().map(|v| if v == "NULL" { String::new() } else { v }).collect())
+            .collect();
         let (skipped, read): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r[9] == "skipped");
         let mut formats: BTreeMap<&str, usize> = BTreeMap::new();
         for r in &read {
@@ -174,7 +179,7 @@ async fn sources(engine: &Engine, cov: &Coverage, opts: &ReportOptions) -> Resul
         let _ = write!(out, "<p>{}</p>", t("No gaps longer than the threshold."));
     } else {
         let mut gaps: Vec<_> = cov.gaps.iter().collect();
-        gaps.sort_by_key(|g| (g.others_rows == 0, g.from_us));
+        gaps.sort_by_key(|g| (!g.others_active(), g.from_us));
         let head = ["table", "source", "from", "to", "minutes", "rows from other sources meanwhile"]
             .map(|s| t(s).to_string())
             .to_vec();
@@ -244,7 +249,7 @@ fn coverage_chart(engine: &Engine, cov: &Coverage, lang: Lang) -> String {
                             .iter()
                             .find(|g| g.table == s.table && g.source == s.name && g.overlaps(a, b));
                         match gap {
-                            Some(g) if g.others_rows > 0 => (svg::RED.to_string(), format!("{when}: 0")),
+                            Some(g) if g.others_active() => (svg::RED.to_string(), format!("{when}: 0")),
                             Some(_) => (svg::AMBER.to_string(), format!("{when}: 0")),
                             None => ("#e2e8f0".to_string(), format!("{when}: 0")),
                         }
