@@ -76,7 +76,7 @@ def main():
         assert console and requested, f"the checker sees nothing: {console} {requested}"
 
         logs = os.path.join(work, "logs")
-        subprocess.run(["cargo", "run", "--quiet", "--example", "generate", "--", "--incidents",
+        subprocess.run(["cargo", "run", "--locked", "--quiet", "--example", "generate", "--", "--incidents",
                         "--bytes", "1M", "--out", logs], check=True, stdout=subprocess.DEVNULL)
         fw = os.path.join(logs, "firewall", "pfirewall.log")
         with open(fw) as f:

@@ -89,6 +89,7 @@ const JA: &[(&str, &str)] = &[
     ("rows from other sources meanwhile", "その間の他ログ元の行数"),
     ("Gap in the logs during this finding", "この検知の期間中にログの欠落があります"),
     ("hits", "該当件数"),
+    ("top entities", "主な対象"),
     ("severity", "重大度"),
     ("period", "期間"),
     ("notes", "注記"),

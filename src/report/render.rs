@@ -84,6 +84,32 @@ fn header(info: &CaseInfo, opts: &ReportOptions, views: &[FindingView]) -> Strin
             )
         );
     }
+    // The findings at a glance, most important first, each linking to its own part.
+    let hits: Vec<&FindingView> = views.iter().filter(|v| v.hits > 0).collect();
+    if !hits.is_empty() {
+        let _ = write!(
+            out,
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr></thead><tbody>",
+            t("severity"),
+            t("detection"),
+            t("hits"),
+            t("top entities")
+        );
+        for v in hits {
+            let who: Vec<String> = v.entities(3).iter().map(|w| opts.pseudo.user(w)).collect();
+            let _ = write!(
+                out,
+                "<tr><td><span class=\"sev sev-{sev}\">{sev}</span></td><td><a href=\"#f-{id}\">{title}</a></td>\
+                 <td class=\"n\">{}</td><td>{}</td></tr>",
+                v.hits,
+                escape(&who.join(", ")),
+                sev = escape(&v.severity),
+                id = escape(&v.id),
+                title = escape(&v.title),
+            );
+        }
+        out.push_str("</tbody></table>");
+    }
     out.push_str("<p>");
     for (id, label) in
         [("sources", "Sources and coverage"), ("findings", "Findings"), ("overview", "Overview")]
