@@ -78,6 +78,11 @@ fn strings(batch: &datafusion::arrow::array::RecordBatch) -> Vec<Vec<String>> {
     (0..batch.num_rows()).map(|r| f.iter().map(|f| f.value(r).to_string()).collect()).collect()
 }
 
+/// Expected rows written one a line, values separated by `|` (wall times in Tokyo).
+fn table(text: &str) -> Vec<Vec<String>> {
+    text.lines().map(|l| l.trim().split('|').map(str::to_string).collect()).collect()
+}
+
 #[test]
 fn timeline_folds_bursts_across_two_formats_and_the_firewall_marks_and_news() {
     let dir = tempfile::tempdir().unwrap();
@@ -99,137 +104,27 @@ fn timeline_folds_bursts_across_two_formats_and_the_firewall_marks_and_news() {
     timeline::mark(&mut events, &[mark]);
     timeline::mark_new(&mut events, tue(14, 1, 30) * 1_000_000, tz);
     let raw = strings(&timeline::to_batch(&timeline::raw(&events), tz, &Pseudonymiser::none()).unwrap());
-    let at = |h, m, s| local_time(tz, tue(h, m, s) * 1_000_000);
     assert_eq!(
         raw,
-        vec![
-            row(&[
-                &at(14, 0, 0),
-                &at(14, 0, 0),
-                "proxy",
-                "squid",
-                "tanaka",
-                "1",
-                "GET example.com 200",
-                "0",
-                "5120",
-                "",
-                ""
-            ]),
-            row(&[
-                &at(14, 0, 30),
-                &at(14, 0, 30),
-                "firewall",
-                "windows_firewall",
-                "10.1.0.17",
-                "1",
-                "ALLOW TCP 203.0.113.5:443",
-                "60",
-                "0",
-                "",
-                ""
-            ]),
-            row(&[
-                &at(14, 0, 40),
-                &at(14, 0, 40),
-                "firewall",
-                "windows_firewall",
-                "10.1.0.17",
-                "1",
-                "ALLOW TCP 10.1.0.5:445",
-                "60",
-                "0",
-                "",
-                ""
-            ]),
-            row(&[
-                &at(14, 1, 0),
-                &at(14, 1, 0),
-                "proxy",
-                "squid",
-                "tanaka",
-                "1",
-                "GET news.example.org 200",
-                "0",
-                "2048",
-                "",
-                ""
-            ]),
-            row(&[
-                &at(14, 2, 0),
-                &at(14, 2, 0),
-                "proxy",
-                "ifilter",
-                "tanaka",
-                "1",
-                "POST www.dropbox.com 200 allow",
-                "3000000",
-                "4096",
-                "large_uploads",
-                "first visit dropbox.com; first upload dropbox.com",
-            ]),
-            row(&[
-                &at(14, 20, 0),
-                &at(14, 20, 0),
-                "proxy",
-                "squid",
-                "tanaka",
-                "1",
-                "GET example.com 200",
-                "0",
-                "100",
-                "",
-                ""
-            ]),
-        ]
+        table(
+            "2024-06-04 14:00:00|2024-06-04 14:00:00|proxy|squid|tanaka|1|GET example.com 200|0|5120||
+             2024-06-04 14:00:30|2024-06-04 14:00:30|firewall|windows_firewall|10.1.0.17|1|ALLOW TCP 203.0.113.5:443|60|0||
+             2024-06-04 14:00:40|2024-06-04 14:00:40|firewall|windows_firewall|10.1.0.17|1|ALLOW TCP 10.1.0.5:445|60|0||
+             2024-06-04 14:01:00|2024-06-04 14:01:00|proxy|squid|tanaka|1|GET news.example.org 200|0|2048||
+             2024-06-04 14:02:00|2024-06-04 14:02:00|proxy|ifilter|tanaka|1|POST www.dropbox.com 200 allow|3000000|4096|\
+             large_uploads|first visit dropbox.com; first upload dropbox.com
+             2024-06-04 14:20:00|2024-06-04 14:20:00|proxy|squid|tanaka|1|GET example.com 200|0|100||"
+        )
     );
-    assert_eq!(raw[0][0], "2024-06-04 14:00:00", "wall time in the lake's zone");
-    let folded = strings(
-        &timeline::to_batch(&timeline::fold(&events, 300, Lang::En), tz, &Pseudonymiser::none()).unwrap(),
-    );
+    let folded = timeline::fold(&events, 300, Lang::En);
     assert_eq!(
-        folded,
-        vec![
-            row(&[
-                &at(14, 0, 0),
-                &at(14, 2, 0),
-                "proxy",
-                "ifilter squid",
-                "tanaka",
-                "3",
-                "3 requests to 3 domains",
-                "3000000",
-                "11264",
-                "large_uploads",
-                "first visit dropbox.com; first upload dropbox.com",
-            ]),
-            row(&[
-                &at(14, 0, 30),
-                &at(14, 0, 40),
-                "firewall",
-                "windows_firewall",
-                "10.1.0.17",
-                "2",
-                "2 connections to 2 addresses",
-                "120",
-                "0",
-                "",
-                ""
-            ]),
-            row(&[
-                &at(14, 20, 0),
-                &at(14, 20, 0),
-                "proxy",
-                "squid",
-                "tanaka",
-                "1",
-                "GET example.com 200",
-                "0",
-                "100",
-                "",
-                ""
-            ]),
-        ]
+        strings(&timeline::to_batch(&folded, tz, &Pseudonymiser::none()).unwrap()),
+        table(
+            "2024-06-04 14:00:00|2024-06-04 14:02:00|proxy|ifilter squid|tanaka|3|3 requests to 3 domains|3000000|11264|\
+             large_uploads|first visit dropbox.com; first upload dropbox.com
+             2024-06-04 14:00:30|2024-06-04 14:00:40|firewall|windows_firewall|10.1.0.17|2|2 connections to 2 addresses|120|0||
+             2024-06-04 14:20:00|2024-06-04 14:20:00|proxy|squid|tanaka|1|GET example.com 200|0|100||"
+        )
     );
     // The command: the same folded rows, as CSV.
     let out = trawl()
@@ -277,18 +172,11 @@ fn coverage_per_file_and_format_with_gaps_and_what_others_logged() {
         .collect();
     assert_eq!(
         sources,
-        vec![
-            row(&[
-                "firewall",
-                "/firewall/pfirewall.log",
-                "2024-06-04 14:00:30",
-                "2024-06-04 14:00:40",
-                "2",
-                "1"
-            ]),
-            row(&["proxy", "/ifilter/access.log", "2024-06-04 14:02:00", "2024-06-04 14:02:00", "1", "1"]),
-            row(&["proxy", "/squid/access.log", "2024-06-04 14:00:00", "2024-06-04 14:20:00", "4", "1"]),
-        ]
+        table(
+            "firewall|/firewall/pfirewall.log|2024-06-04 14:00:30|2024-06-04 14:00:40|2|1
+             proxy|/ifilter/access.log|2024-06-04 14:02:00|2024-06-04 14:02:00|1|1
+             proxy|/squid/access.log|2024-06-04 14:00:00|2024-06-04 14:20:00|4|1"
+        )
     );
     let gaps: Vec<Vec<String>> = by_file
         .gaps
