@@ -425,9 +425,24 @@ async fn timeline_section(
         );
     }
     let entries = timeline::fold(&events, opts.burst_seconds, lang);
-    let batch = timeline::to_batch(&entries, tz, &super::Pseudonymiser::none())?;
+    // Pseudonyms are applied by the timeline itself, so the headers can be translated.
+    let batch = timeline::to_batch(&entries, tz, p)?;
     let (columns, rows) = rows_of(&batch.schema(), &[batch]);
-    out.push_str(&table(&columns, &rows, 500, p));
+    let labels = [
+        "from",
+        "to",
+        "table",
+        "format",
+        "user",
+        "events",
+        "what",
+        "bytes up",
+        "bytes down",
+        "detections",
+        "new",
+    ];
+    let columns: Vec<String> = columns.iter().zip(labels).map(|(_, l)| lang.t(l).to_string()).collect();
+    out.push_str(&table(&columns, &rows, 500, &super::Pseudonymiser::none()));
     let _ = write!(out, "<p><small>{} / {}</small></p></section>", rows.len().min(500), rows.len());
     Ok(out)
 }

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use trawl::engine::Engine;
 use trawl::report::timeline::{self, Mark, Who};
-use trawl::report::{By, Lang, Pseudonymiser, coverage, local_time};
+use trawl::report::{By, FindingView, Lang, Pseudonymiser, coverage, local_time};
 
 use crate::common::{TestLake, row};
 
@@ -195,6 +195,33 @@ fn coverage_per_file_and_format_with_gaps_and_what_others_logged() {
     assert_eq!(
         gaps,
         vec![row(&["/squid/access.log", "2024-06-04 14:05:00", "2024-06-04 14:20:00", "15", "0"])]
+    );
+    // A finding on proxy rows whose span holds the silence is told so; one on firewall rows is not.
+    let finding = |table: &str, from: &str, to: &str| FindingView {
+        id: "x".into(),
+        title: String::new(),
+        description: String::new(),
+        severity: "high".into(),
+        mitre: Vec::new(),
+        tables: vec![table.into()],
+        status: "hits".into(),
+        detail: String::new(),
+        hits: 2,
+        columns: vec!["who".into(), "first_seen".into(), "last_seen".into()],
+        rows: vec![
+            row(&["tanaka", "2024-06-04T13:00:00", "2024-06-04T14:04:00"]),
+            row(&["tanaka", from, to]),
+        ],
+        schema: None,
+        batches: Vec::new(),
+        entity: 0,
+        notes: Vec::new(),
+    };
+    let overlapping = finding("proxy", "2024-06-04T14:10:00", "2024-06-04T14:30:00");
+    let hit_rows: Vec<usize> = overlapping.gaps(&by_file.gaps, tz).iter().map(|(r, _)| *r).collect();
+    assert_eq!(hit_rows, vec![1]);
+    assert!(
+        finding("firewall", "2024-06-04T14:10:00", "2024-06-04T14:30:00").gaps(&by_file.gaps, tz).is_empty()
     );
     let formats: Vec<(String, u64)> = by_format.sources.iter().map(|s| (s.name.clone(), s.rows)).collect();
     assert_eq!(
