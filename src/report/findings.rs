@@ -262,11 +262,7 @@ pub(super) fn per_hour(tz: Tz, points: &[(i64, f64)]) -> (Vec<String>, Vec<f64>)
     let labels = (0..n)
         .map(|i| {
             let s = super::local_time(tz, start + i as i64 * step);
-            if step == hour {
-                s.get(5..13).unwrap_or("").replace(' ', " ") + "h"
-            } else {
-                s[..10].to_string()
-            }
+            if step == hour { s.get(5..13).unwrap_or("").to_string() + "h" } else { s[..10].to_string() }
         })
         .collect();
     (labels, values)

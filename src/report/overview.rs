@@ -12,7 +12,7 @@ use super::{ReportError, column_i64, column_str, query, svg};
 
 const TOP: usize = 10;
 
-/// Text rows of a query, with its own column names replaced by `columns`.
+/// Display text of every row a query gives.
 async fn rows(engine: &Engine, sql: &str) -> Result<Vec<Vec<String>>, ReportError> {
     let batches = query(engine, sql).await?;
     let Some(first) = batches.first() else { return Ok(Vec::new()) };
@@ -34,8 +34,6 @@ pub(super) async fn section(engine: &Engine, lang: Lang, p: &Pseudonymiser) -> R
         let _ = write!(out, "<p>{}</p></section>", t("No proxy rows in the range."));
         return Ok(out);
     }
-    let heads =
-        |k: &'static str| [t(k), t("requests"), t("bytes up"), t("bytes down")].map(str::to_string).to_vec();
     let groups = [
         ("Top users", "coalesce(username, '-')", "user"),
         ("Top clients", "client_ip", "client_ip"),
@@ -56,8 +54,8 @@ pub(super) async fn section(engine: &Engine, lang: Lang, p: &Pseudonymiser) -> R
             }
         }
         let _ = write!(out, "<h3>{}</h3><div class=\"cols\">", t(title));
-        let mut head = heads("user");
-        head[0] = column.to_string();
+        // The first header stays the column's name: pseudonyms are chosen by it.
+        let head = [column, t("requests"), t("bytes up"), t("bytes down")].map(str::to_string).to_vec();
         for (by, key) in [("by requests", 1usize), ("by bytes up", 2), ("by bytes down", 3)] {
             all.sort_by(|a, b| {
                 let v = |x: &(String, i64, i64, i64)| [x.1, x.2, x.3][key - 1];

@@ -378,7 +378,9 @@ async fn findings_section(
     let rest: Vec<Vec<String>> = views
         .iter()
         .filter(|v| v.hits == 0)
-        .map(|v| vec![v.id.clone(), v.title.clone(), t(leak(&v.status)).to_string(), v.detail.clone()])
+        .map(|v| {
+            vec![v.id.clone(), v.title.clone(), t(status_label(&v.status)).to_string(), v.detail.clone()]
+        })
         .collect();
     if !rest.is_empty() {
         let head = ["detection", "Findings", "status", "reason"].map(|s| t(s).to_string()).to_vec();
@@ -390,7 +392,7 @@ async fn findings_section(
 }
 
 /// Status words are the runner's; the label table knows the usual ones.
-fn leak(status: &str) -> &'static str {
+fn status_label(status: &str) -> &'static str {
     match status {
         "clean" => "clean",
         "skipped" => "skipped",
