@@ -40,6 +40,15 @@ pub fn run_report(args: ReportArgs) -> Result<ExitCode> {
     let pseudo = pseudonymiser(args.pseudonymise.as_deref())?;
     let pack = load_pack(&args.pack)?;
     let bound = pack.bind(&args.only, &args.pack.set)?;
+    if let Some(dir) = &args.out {
+        // Refuse before running rather than after minutes of queries.
+        for b in &bound {
+            let path = dir.join(format!("{}.csv", b.detection.id));
+            if path.exists() && !args.force {
+                bail!("{} exists: pass --force to overwrite, or choose another --out", path.display());
+            }
+        }
+    }
     let who = (!args.user.is_empty() || !args.client.is_empty())
         .then(|| Who { users: args.user.clone(), clients: args.client.clone() });
     let opts = ReportOptions {
