@@ -8,6 +8,7 @@ use crate::detect::Severity;
 use crate::engine::MemoryLimit;
 use crate::formats::FormatKind;
 use crate::output::{CsvBom, OutputFormat};
+use crate::report::{By, Lang};
 
 /// trawl: turn archived proxy and firewall logs into a lake, and hunt through it with SQL.
 #[derive(Debug, Parser)]
@@ -89,6 +90,34 @@ pub enum Command {
         one ending in * every URL it starts. Every indicator is listed: with its hits, or with none.\n\
         Exit status: 0 ok, 1 some list values are not indicators (they are listed), 2 error.")]
     Hunt(HuntArgs),
+    /// Write one self-contained HTML case report: sources and coverage, findings, overview.
+    #[command(after_help = "Examples:\n  \
+        trawl report --lake ./lake -o case.html\n  \
+        trawl report --lake ./lake --since 2024-05-01 --until 2024-05-07 --user tanaka -o case.html --out case/\n  \
+        trawl report --lake ./lake --pseudonymise case.key --lang en -o for-counsel.html\n\n\
+        The file needs nothing outside itself (no scripts, fonts or images by address): open it on an\n\
+        isolated machine, or print it (A4, one section a page). case.json beside it records the lake,\n\
+        the range, every detection's SQL and parameters, each input file's SHA-256 and the hit counts.\n\
+        A pseudonym key is any file of at least 16 random bytes: head -c 32 /dev/urandom > case.key")]
+    Report(ReportArgs),
+    /// One person's proxy and firewall activity in time order, bursts folded, detections marked.
+    #[command(after_help = "Examples:\n  \
+        trawl timeline --lake ./lake --user tanaka\n  \
+        trawl timeline --lake ./lake --user tanaka --anchor 2024-06-05 --window 30d\n  \
+        trawl timeline --lake ./lake --client 10.1.0.17 --raw --format csv > tanaka.csv\n\n\
+        Firewall rows are those from the client addresses the user had in the proxy logs. With\n\
+        --anchor, the `new` column marks what the person did for the first time after that date:\n\
+        a domain, an upload (1 MB or more) to a domain, a night session (22:00-05:00).")]
+    Timeline(TimelineArgs),
+    /// Per log source: when it logged, and the gaps where it went silent.
+    #[command(after_help = "Examples:\n  \
+        trawl coverage --lake ./lake\n  \
+        trawl coverage --lake ./lake --by host --gaps --gap-minutes 30 --format csv\n\n\
+        A gap is a silence longer than --gap-minutes between two rows of one source; \
+        others_rows\n\
+        counts what the other sources logged meanwhile (0: all was quiet, many: this source alone\n\
+        stopped).")]
+    Coverage(CoverageArgs),
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +185,108 @@ pub struct HuntArgs {
     pub range: TimeRangeArgs,
     #[command(flatten)]
     pub enrich: EnrichArgs,
+}
+
+/// How coverage is measured.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Coverage")]
+pub struct CoverageOptions {
+    /// What a source is: the file family (rotations together), the log host, or the format.
+    #[arg(long, value_name = "KIND", default_value = "file")]
+    pub by: By,
+    /// Silences longer than this between two rows of one source are gaps.
+    #[arg(long, default_value_t = 60, value_name = "N")]
+    pub gap_minutes: u32,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    #[command(flatten)]
+    pub pack: PackArgs,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
+    #[command(flatten)]
+    pub coverage: CoverageOptions,
+    /// Run only this detection (repeatable; default: every detection of the pack).
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
+    /// Add this user's timeline to the report (repeatable).
+    #[arg(long, value_name = "USER")]
+    pub user: Vec<String>,
+    /// Add this client address's timeline to the report (repeatable).
+    #[arg(long, value_name = "IP")]
+    pub client: Vec<String>,
+    /// Language of the labels (default: from LC_ALL, LC_MESSAGES or LANG).
+    #[arg(long, value_name = "LANG")]
+    pub lang: Option<Lang>,
+    /// Replace user names and internal addresses by keyed pseudonyms (HMAC-SHA-256 under the
+    /// key in this file), in the page, the CSV files and case.json alike.
+    #[arg(long, value_name = "KEYFILE")]
+    pub pseudonymise: Option<PathBuf>,
+    /// The HTML file to write (case.json is written beside it).
+    #[arg(long, short = 'o', value_name = "FILE.html")]
+    pub output: PathBuf,
+    /// Also write every finding's full rows as <id>.csv into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Overwrite files that exist.
+    #[arg(long)]
+    pub force: bool,
+    /// Rows of each finding shown in the page.
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub rows: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// The user name (as in the proxy logs).
+    #[arg(long, value_name = "USER", required_unless_present = "client")]
+    pub user: Option<String>,
+    /// A client address (repeatable); with --user, added to the user's own.
+    #[arg(long, value_name = "IP")]
+    pub client: Vec<String>,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
+    /// Centre the timeline on this date or time (a resignation, an alert) and mark what is new after it.
+    #[arg(long, value_name = "TIME", conflicts_with_all = ["since", "until"])]
+    pub anchor: Option<String>,
+    /// How far either side of --anchor: days (30d) or hours (12h).
+    #[arg(long, value_name = "SPAN", default_value = "30d", requires = "anchor")]
+    pub window: String,
+    /// One row per log line instead of folded bursts.
+    #[arg(long)]
+    pub raw: bool,
+    /// Rows of one table closer than this fold into one burst.
+    #[arg(long, default_value_t = 300, value_name = "SECONDS")]
+    pub burst_seconds: i64,
+    #[command(flatten)]
+    pub pack: PackArgs,
+    /// Replace user names and internal addresses by keyed pseudonyms (see `trawl report`).
+    #[arg(long, value_name = "KEYFILE")]
+    pub pseudonymise: Option<PathBuf>,
+    /// Output format (default: table on a terminal, else CSV).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<OutputFormat>,
+}
+
+#[derive(Debug, Args)]
+pub struct CoverageArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    #[command(flatten)]
+    pub range: TimeRangeArgs,
+    #[command(flatten)]
+    pub coverage: CoverageOptions,
+    /// List the gaps (one row each) instead of one row per source.
+    #[arg(long)]
+    pub gaps: bool,
+    /// Output format (default: table on a terminal, else CSV).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<OutputFormat>,
 }
 
 #[derive(Debug, Args)]
@@ -298,8 +429,13 @@ pub struct TimeRangeArgs {
 #[derive(Debug, Args)]
 pub struct DetectArgs {
     /// The lake folder (created by the first ingest).
-    #[arg(long, value_name = "DIR", required_unless_present_any = ["list", "lint"])]
+    #[arg(long, value_name = "DIR", required_unless_present_any = ["list", "lint", "replay"])]
     pub lake: Option<PathBuf>,
+    /// Run a recorded case again (case.json from --out or `trawl report`): the same detections,
+    /// parameters and range, over its lake unless --lake is given; prints every difference
+    /// (SQL, hit counts, input files) and exits 1 if there is one.
+    #[arg(long, value_name = "case.json", conflicts_with_all = ["list", "lint", "only", "set", "since", "until"])]
+    pub replay: Option<PathBuf>,
     #[command(flatten)]
     pub pack: PackArgs,
     #[command(flatten)]

@@ -16,6 +16,7 @@ pub mod lake;
 pub mod localtime;
 pub mod output;
 pub mod rejects;
+pub mod report;
 pub mod schema;
 pub mod urlparts;
 pub mod verify;

@@ -2,7 +2,10 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use trawl::cli::{Cli, Command};
-use trawl::commands::{run_compact, run_detect, run_hunt, run_ingest, run_query, run_sigma, run_verify};
+use trawl::commands::{
+    run_compact, run_coverage, run_detect, run_hunt, run_ingest, run_query, run_report, run_sigma,
+    run_timeline, run_verify,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -14,6 +17,9 @@ fn main() -> ExitCode {
         Command::Detect(args) => run_detect(args),
         Command::Sigma(args) => run_sigma(args),
         Command::Hunt(args) => run_hunt(args),
+        Command::Report(args) => run_report(args),
+        Command::Timeline(args) => run_timeline(args),
+        Command::Coverage(args) => run_coverage(args),
     };
     match result {
         Ok(code) => code,

@@ -23,9 +23,12 @@ use crate::lake::Lake;
 use crate::output::{CsvBom, OutputFormat, format_for, write_batches, write_file};
 use crate::schema::all_tables;
 
+mod case;
 mod hunt;
+mod report;
 
 pub use hunt::run_hunt;
+pub use report::{run_coverage, run_report, run_timeline};
 
 /// `trawl ingest`.
 pub fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
@@ -400,21 +403,31 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
     if args.lint {
         return lint_pack(&pack, &args);
     }
+    if let Some(file) = &args.replay {
+        return case::replay(&args, file);
+    }
     let lake_dir = args.lake.as_ref().context("--lake DIR is required (except with --list and --lint)")?;
     let lake = Lake::open(lake_dir)?;
     let bound = pack.bind(&args.only, &args.pack.set)?;
     let ext = args.format.extension();
     if let Some(dir) = &args.out {
         let names = bound.iter().map(|b| format!("{}.{ext}", b.detection.id));
-        prepare_out(dir, names.chain(["summary.csv".to_string()]), args.force)?;
+        prepare_out(dir, names.chain(["summary.csv".to_string(), "case.json".to_string()]), args.force)?;
     }
     let enrich = hunt::Enrichment::load(&args.enrich)?;
     let rt = crate::runtime();
-    let mut findings = rt.block_on(async {
+    let (mut findings, case) = rt.block_on(async {
         let mut engine =
             open_engine(&lake, &args.range, &pack, args.memory.memory_limit.unwrap_or_default()).await?;
         enrich.apply(&mut engine)?;
-        Ok::<_, anyhow::Error>(detect::run(&engine, &bound).await)
+        let findings = detect::run(&engine, &bound).await;
+        let case = match &args.out {
+            Some(_) => {
+                Some(case::case_of(&engine, &lake, &args.range, &args.pack.set, &bound, &findings).await?)
+            }
+            None => None,
+        };
+        Ok::<_, anyhow::Error>((findings, case))
     })?;
     detect::sort_findings(&mut findings);
     let summary = summary_batch(&findings)?;
@@ -441,6 +454,9 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
         write_file(OutputFormat::Csv, &summary.schema(), &[summary], &path, true, args.csv_bom)
             .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {} detection files and summary.csv to {}", bound.len(), dir.display());
+        if let Some(case) = &case {
+            case::write_case(case, &dir.join("case.json"))?;
+        }
     }
     let failed: Vec<&str> = findings
         .iter()

@@ -18,6 +18,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use crate::engine::{Engine, QueryError};
 
+pub mod case;
 pub mod sigma;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_pack.rs"));

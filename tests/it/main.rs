@@ -16,4 +16,5 @@ mod output;
 mod query;
 mod races;
 mod readers;
+mod report;
 mod sigma;
