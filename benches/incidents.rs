@@ -675,7 +675,6 @@ fn plant(r: &mut Rng, proxy: &mut Vec<Request>, fw: &mut Vec<Connection>) -> Vec
     // Wednesday morning: PowerShell on a workstation fetches a script from a raw paste site (what
     // the community's Sigma rules for PowerShell agents and paste services look for).
     let client = "10.1.9.70".to_string();
-    plant("scripted_agents", &client, Some("paste.ee"));
     plant("proxy_ua_powershell", &client, Some("paste.ee"));
     plant("proxy_raw_paste_service_access", &client, Some("paste.ee"));
     for i in 0..4 {

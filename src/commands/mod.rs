@@ -264,9 +264,6 @@ fn load_pack(args: &PackArgs) -> Result<Pack> {
             eprintln!("sigma: not for proxy or firewall logs, so not run: {}", by.join(", "));
         }
     }
-    if pack.detections.is_empty() {
-        bail!("no detections: --no-builtin needs --pack or --sigma");
-    }
     Ok(pack)
 }
 
@@ -396,6 +393,9 @@ pub const EXIT_HITS: u8 = 3;
 /// `trawl detect`.
 pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
     let pack = load_pack(&args.pack)?;
+    if pack.detections.is_empty() && args.replay.is_none() {
+        bail!("no detections: --no-builtin needs --pack or --sigma");
+    }
     if args.list {
         print_pack(&pack)?;
         return Ok(ExitCode::SUCCESS);
