@@ -118,7 +118,13 @@ fn sigkill_at_any_moment_then_rerun_equals_one_clean_run() {
                 killed_mid_run += 1;
             }
         }
-        assert!(run_ingest(&input, &lake).wait().unwrap().success());
+        let rerun = Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(["ingest", "--quiet", "--tz", "UTC", "--lake"])
+            .arg(&lake)
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(rerun.status.success(), "round {round}: {}", String::from_utf8_lossy(&rerun.stderr));
         assert_eq!(fingerprint(&lake), clean, "round {round}");
         assert_clean_files(&lake);
     }
@@ -140,7 +146,13 @@ fn concurrent_ingests_never_read_a_file_twice() {
         let (ra, rb) = (a.wait().unwrap(), b.wait().unwrap());
         assert!(ra.success() || rb.success(), "round {round}: one of two racing runs commits");
         // Whatever the loser did not commit, a later run picks up; nothing is doubled meanwhile.
-        assert!(run_ingest(&input, &lake).wait().unwrap().success());
+        let rerun = Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(["ingest", "--quiet", "--tz", "UTC", "--lake"])
+            .arg(&lake)
+            .arg(&input)
+            .output()
+            .unwrap();
+        assert!(rerun.status.success(), "round {round}: {}", String::from_utf8_lossy(&rerun.stderr));
         assert_eq!(fingerprint(&lake), clean, "round {round}");
     }
 }
