@@ -204,7 +204,7 @@ impl Lake {
 
     /// The committed state of a table, or `None` when it was never created.
     pub async fn load_table(&self, spec: &TableSpec) -> Result<Option<DeltaTable>, LakeError> {
-        if !self.table_dir(spec).join("_delta_log").is_dir() {
+        if !has_commit(&self.table_dir(spec).join("_delta_log")) {
             return Ok(None);
         }
         let url = self.table_url(spec)?;
@@ -1089,4 +1089,16 @@ fn rows_not_in(batch: &RecordBatch, lines: &[(String, i64)], dropped: &mut [u64]
             Some(hit.is_none())
         })
         .collect()
+}
+
+/// Whether a Delta log folder holds a commit or checkpoint: a run killed while creating the table
+/// can leave the folder empty, and such a table was never created (the next run creates it).
+fn has_commit(log: &Path) -> bool {
+    fs::read_dir(log).is_ok_and(|entries| {
+        entries.flatten().any(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.ends_with(".json") || name.ends_with(".checkpoint.parquet")
+        })
+    })
 }
