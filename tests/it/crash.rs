@@ -51,14 +51,14 @@ fn write_input(dir: &Path) {
     }
 }
 
+fn ingest_command(input: &Path, lake: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trawl"));
+    c.args(["ingest", "--quiet", "--tz", "UTC", "--lake"]).arg(lake).arg(input);
+    c
+}
+
 fn run_ingest(input: &Path, lake: &Path) -> std::process::Child {
-    Command::new(env!("CARGO_BIN_EXE_trawl"))
-        .args(["ingest", "--quiet", "--tz", "UTC", "--lake"])
-        .arg(lake)
-        .arg(input)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap()
+    ingest_command(input, lake).stderr(std::process::Stdio::null()).spawn().unwrap()
 }
 
 /// The fingerprint of an existing lake: counts and sums, and a digest of every row's content.
@@ -118,12 +118,7 @@ fn sigkill_at_any_moment_then_rerun_equals_one_clean_run() {
                 killed_mid_run += 1;
             }
         }
-        let rerun = Command::new(env!("CARGO_BIN_EXE_trawl"))
-            .args(["ingest", "--quiet", "--tz", "UTC", "--lake"])
-            .arg(&lake)
-            .arg(&input)
-            .output()
-            .unwrap();
+        let rerun = ingest_command(&input, &lake).output().unwrap();
         assert!(rerun.status.success(), "round {round}: {}", String::from_utf8_lossy(&rerun.stderr));
         assert_eq!(fingerprint(&lake), clean, "round {round}");
         assert_clean_files(&lake);
@@ -146,12 +141,7 @@ fn concurrent_ingests_never_read_a_file_twice() {
         let (ra, rb) = (a.wait().unwrap(), b.wait().unwrap());
         assert!(ra.success() || rb.success(), "round {round}: one of two racing runs commits");
         // Whatever the loser did not commit, a later run picks up; nothing is doubled meanwhile.
-        let rerun = Command::new(env!("CARGO_BIN_EXE_trawl"))
-            .args(["ingest", "--quiet", "--tz", "UTC", "--lake"])
-            .arg(&lake)
-            .arg(&input)
-            .output()
-            .unwrap();
+        let rerun = ingest_command(&input, &lake).output().unwrap();
         assert!(rerun.status.success(), "round {round}: {}", String::from_utf8_lossy(&rerun.stderr));
         assert_eq!(fingerprint(&lake), clean, "round {round}");
     }

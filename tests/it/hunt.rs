@@ -536,7 +536,8 @@ fn cli_lists_hits_and_misses_names_bad_lines_and_writes_files() {
     assert!(stderr.contains(&format!("{}:3: holds a space", iocs.display())), "{stderr}");
     let hits = std::fs::read_to_string(out.join("hits.csv")).unwrap();
     assert!(
-        hits.trim_start_matches('\u{feff}').starts_with("indicator,type,tables,columns,who_count,who,agents,first_seen,last_seen,requests,"),
+        hits.trim_start_matches('\u{feff}')
+            .starts_with("indicator,type,tables,columns,who_count,who,agents,first_seen,last_seen,requests,"),
         "{hits}"
     );
     assert_eq!(hits.lines().count(), 2);

@@ -420,7 +420,8 @@ fn case_json_records_the_run_and_replay_shows_what_changed() {
     let more = dir.path().join("more/access.log");
     std::fs::create_dir_all(more.parent().unwrap()).unwrap();
     // The next day: large_uploads sums a person's uploads per domain and day, so this is a row of its own.
-    let mut big = Request::get(tue(15, 30, 0) + 86_400, "10.1.0.17", Some("tanaka"), "https://www.dropbox.com/upload");
+    let mut big =
+        Request::get(tue(15, 30, 0) + 86_400, "10.1.0.17", Some("tanaka"), "https://www.dropbox.com/upload");
     big.method = "POST";
     big.request_bytes = 2_000_000;
     std::fs::write(&more, big.ifilter_line() + "\n").unwrap();
