@@ -53,6 +53,7 @@ pub fn run_ingest(args: IngestArgs) -> Result<ExitCode> {
         jobs,
         progress: !args.quiet && io::stderr().is_terminal(),
         writer_budget: None,
+        testing: Default::default(),
     };
     let report = ingest(&lake, &opts)?;
     print_summary(&report, &lake, args.quiet);

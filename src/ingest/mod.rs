@@ -55,6 +55,54 @@ pub struct IngestOptions {
     /// Bytes each worker's Parquet writers may buffer per table (default
     /// [`crate::lake::WRITER_BUFFER_BYTES`]).
     pub writer_budget: Option<usize>,
+    /// Settings for tests of races; the default leaves the run as it is.
+    #[doc(hidden)]
+    pub testing: Testing,
+}
+
+/// Which pass over a source read a block, for [`Testing::after_block`].
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadStep {
+    /// The pass that hashes the file and plans its chunks.
+    Hash,
+    /// A worker reading lines to parse.
+    Parse,
+}
+
+/// Called after each block a run reads from a plain source, with the offset just past it.
+#[doc(hidden)]
+pub type AfterBlock = Arc<dyn Fn(&Path, ReadStep, u64) + Send + Sync>;
+
+/// Test-only settings: a race test changes a file at a chosen point of the run through
+/// `after_block` (instead of polling for it, which a fast reader outruns), and reads files
+/// larger than `chunk_bytes` in chunks without writing 32 MiB of them.
+#[doc(hidden)]
+#[derive(Clone, Default)]
+pub struct Testing {
+    pub after_block: Option<AfterBlock>,
+    pub chunk_bytes: Option<u64>,
+}
+
+impl std::fmt::Debug for Testing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Testing")
+            .field("after_block", &self.after_block.as_ref().map(|_| "set"))
+            .field("chunk_bytes", &self.chunk_bytes)
+            .finish()
+    }
+}
+
+impl Testing {
+    fn chunk_bytes(&self) -> u64 {
+        self.chunk_bytes.unwrap_or(CHUNK_BYTES)
+    }
+
+    fn after(&self, path: &Path, step: ReadStep, offset: u64) {
+        if let Some(f) = &self.after_block {
+            f(path, step, offset);
+        }
+    }
 }
 
 /// How a file is stored on disk, told by its first bytes.
@@ -283,7 +331,8 @@ fn run(
         }
         Ok::<_, LakeError>(m)
     })?;
-    let Decided { mut items, live, mut hashes } = decide(lake, &rt, &pool, &mut sources, &mut skipped)?;
+    let Decided { mut items, live, mut hashes } =
+        decide(lake, &rt, &pool, &mut sources, &mut skipped, &opts.testing)?;
     // A run killed between its table commits left some tables holding a source and others not:
     // such a source is read again, and its rows go only to the tables that lack it.
     let data_tables: Vec<&'static TableSpec> =
@@ -307,7 +356,8 @@ fn run(
     let pb = progress_bar(opts.progress, total_bytes);
     let queue = Mutex::new(VecDeque::from(items));
     let outs: Vec<Result<WorkerOut, LakeError>> = pool.broadcast(|_| {
-        let mut w = Worker::new(lake, &lease, opts.writer_budget.unwrap_or(crate::lake::WRITER_BUFFER_BYTES));
+        let budget = opts.writer_budget.unwrap_or(crate::lake::WRITER_BUFFER_BYTES);
+        let mut w = Worker::new(lake, &lease, budget, &opts.testing);
         loop {
             let next = queue.lock().expect("queue lock").pop_front();
             let Some(item) = next else { break };
@@ -513,6 +563,7 @@ fn decide(
     pool: &rayon::ThreadPool,
     sources: &mut [Source],
     skipped: &mut Vec<Skipped>,
+    testing: &Testing,
 ) -> Result<Decided, IngestError> {
     // The same bytes are read once, whatever the file is called now (access.log -> access.log.1),
     // and once per run when a folder holds copies.
@@ -544,7 +595,7 @@ fn decide(
                     .filter(|r| s.compression != Compression::Plain || r.size < s.size)
                     .map(|r| r.size)
                     .collect();
-                plan(i, s, &sizes)
+                plan(i, s, &sizes, testing)
             })
             .collect()
     });
@@ -578,7 +629,7 @@ fn decide(
                     let r = resume_point(prior, at);
                     let s = &sources[i];
                     if s.compression == Compression::Plain {
-                        match plan_from(i, s, r.start, r.first_line) {
+                        match plan_from(i, s, r.start, r.first_line, testing) {
                             Ok(rest) => p.items = rest,
                             Err(e) => {
                                 live[i] = false;
@@ -776,15 +827,17 @@ fn open_stream(
     (start, end): (u64, u64),
     pb: &ProgressBar,
     tally: &Tally,
+    after: Option<&AfterBlock>,
 ) -> io::Result<Box<dyn Read + Send>> {
     let mut f = File::open(path)?;
     let (pb, tally) = (pb.clone(), tally.clone());
+    let after = after.map(|a| (a.clone(), path.to_path_buf()));
     if compression == Compression::Plain {
         f.seek(SeekFrom::Start(start))?;
-        return Ok(Box::new(Counted { inner: f.take(end - start), pb, tally }));
+        return Ok(Box::new(Counted { inner: f.take(end - start), pb, tally, after, pos: start }));
     }
     // Only the bytes that were hashed, should the file have grown since.
-    decoder(compression, Counted { inner: f.take(end), pb, tally })
+    decoder(compression, Counted { inner: f.take(end), pb, tally, after, pos: 0 })
 }
 
 /// The decompressed bytes of a compressed stream. Every decoder reads concatenated members,
@@ -829,7 +882,7 @@ fn recognise(path: &PathBuf, formats: &[Format], forced: bool) -> Result<Source,
     let n = f.read(&mut magic).map_err(|e| skip(format!("cannot read: {e}")))?;
     let compression = Compression::from_magic(&magic[..n]);
     let mut head = Vec::with_capacity(SNIFF_BYTES);
-    let stream = open_stream(path, compression, (0, size), &ProgressBar::hidden(), &Tally::default())
+    let stream = open_stream(path, compression, (0, size), &ProgressBar::hidden(), &Tally::default(), None)
         .map_err(|e| skip(format!("cannot open: {e}")))?;
     // A damaged stream still has a readable head; what it yields is enough to sniff.
     let _ = stream.take(SNIFF_BYTES as u64).read_to_end(&mut head);
@@ -908,7 +961,7 @@ fn shrank_under(src: &Source, item: &WorkItem, read: u64) -> Option<String> {
 /// Chunks need their first line number, so this reads the file once, counting newlines
 /// (memchr runs at memory speed; parsing is the cost). The same pass hashes the file, and its
 /// first `n` bytes for each `n` in `prefixes` (sizes of earlier reads it may have grown from).
-fn plan(index: usize, s: &Source, prefixes: &[u64]) -> Result<Planned, Skipped> {
+fn plan(index: usize, s: &Source, prefixes: &[u64], testing: &Testing) -> Result<Planned, Skipped> {
     let skip =
         |e: io::Error| Skipped { bytes: None, path: s.display.clone(), reason: format!("cannot read: {e}") };
     if s.compression != Compression::Plain && !prefixes.is_empty() {
@@ -930,8 +983,12 @@ fn plan(index: usize, s: &Source, prefixes: &[u64]) -> Result<Planned, Skipped> 
             prefixes: content.prefixes,
         });
     }
-    let mut chunks = Chunker::new(index, s, 0, 1);
-    let digest = sha256_file(&s.path, prefixes, |pos, block| chunks.feed(pos, block)).map_err(skip)?;
+    let mut chunks = Chunker::new(index, s, 0, 1, testing.chunk_bytes());
+    let digest = sha256_file(&s.path, prefixes, |pos, block| {
+        chunks.feed(pos, block);
+        testing.after(&s.path, ReadStep::Hash, pos + block.len() as u64);
+    })
+    .map_err(skip)?;
     Ok(Planned {
         items: chunks.finish(digest.size),
         sha256: digest.sha256,
@@ -943,8 +1000,14 @@ fn plan(index: usize, s: &Source, prefixes: &[u64]) -> Result<Planned, Skipped> 
 
 /// Cuts `start..` of a plain file into work items whose first line is `first_line`: the part of
 /// a grown file not read before. Reads only that part.
-fn plan_from(index: usize, s: &Source, start: u64, first_line: u64) -> io::Result<Vec<WorkItem>> {
-    let mut chunks = Chunker::new(index, s, start, first_line);
+fn plan_from(
+    index: usize,
+    s: &Source,
+    start: u64,
+    first_line: u64,
+    testing: &Testing,
+) -> io::Result<Vec<WorkItem>> {
+    let mut chunks = Chunker::new(index, s, start, first_line, testing.chunk_bytes());
     let mut f = File::open(&s.path)?;
     f.seek(SeekFrom::Start(start))?;
     let mut pos = start;
@@ -952,6 +1015,7 @@ fn plan_from(index: usize, s: &Source, start: u64, first_line: u64) -> io::Resul
     read_blocks(f.take(s.size.saturating_sub(start)), |block| {
         chunks.feed(pos, block);
         pos += block.len() as u64;
+        testing.after(&s.path, ReadStep::Hash, pos);
     })?;
     Ok(chunks.finish(pos))
 }
@@ -960,6 +1024,7 @@ fn plan_from(index: usize, s: &Source, start: u64, first_line: u64) -> io::Resul
 struct Chunker {
     index: usize,
     chunked: bool,
+    chunk_bytes: u64,
     items: Vec<WorkItem>,
     /// Lines seen before the current block, counting from the first line read.
     lines: u64,
@@ -968,11 +1033,12 @@ struct Chunker {
 }
 
 impl Chunker {
-    fn new(index: usize, s: &Source, start: u64, first_line: u64) -> Chunker {
-        let chunked = s.compression == Compression::Plain && s.size > CHUNK_BYTES && s.format.splittable();
+    fn new(index: usize, s: &Source, start: u64, first_line: u64, chunk_bytes: u64) -> Chunker {
+        let chunked = s.compression == Compression::Plain && s.size > chunk_bytes && s.format.splittable();
         Chunker {
             index,
             chunked,
+            chunk_bytes,
             items: Vec::new(),
             lines: first_line - 1,
             chunk_start: start,
@@ -987,7 +1053,7 @@ impl Chunker {
         for i in memchr_iter(b'\n', block) {
             self.lines += 1;
             let after = pos + i as u64 + 1;
-            if after - self.chunk_start >= CHUNK_BYTES {
+            if after - self.chunk_start >= self.chunk_bytes {
                 self.items.push(WorkItem {
                     source: self.index,
                     start: self.chunk_start,
@@ -1158,6 +1224,9 @@ struct Counted<R> {
     inner: R,
     pb: ProgressBar,
     tally: Tally,
+    after: Option<(AfterBlock, PathBuf)>,
+    /// Offset in the file just past the bytes read.
+    pos: u64,
 }
 
 impl<R: Read> Read for Counted<R> {
@@ -1165,6 +1234,10 @@ impl<R: Read> Read for Counted<R> {
         let n = self.inner.read(buf)?;
         self.pb.inc(n as u64);
         self.tally.add(&buf[..n]);
+        self.pos += n as u64;
+        if let Some((f, path)) = &self.after {
+            f(path, ReadStep::Parse, self.pos);
+        }
         Ok(n)
     }
 }
@@ -1212,6 +1285,7 @@ struct Worker<'a> {
     lake: &'a Lake,
     lease: &'a Lease,
     budget: usize,
+    after_block: Option<AfterBlock>,
     peak_line_buffer: usize,
     peak_batch_rows: usize,
     days: LocalDays,
@@ -1222,11 +1296,12 @@ struct Worker<'a> {
 }
 
 impl<'a> Worker<'a> {
-    fn new(lake: &'a Lake, lease: &'a Lease, budget: usize) -> Self {
+    fn new(lake: &'a Lake, lease: &'a Lease, budget: usize, testing: &Testing) -> Self {
         Worker {
             lake,
             lease,
             budget,
+            after_block: testing.after_block.clone(),
             peak_line_buffer: 0,
             peak_batch_rows: 0,
             days: LocalDays::new(lake.tz()),
@@ -1255,18 +1330,22 @@ impl<'a> Worker<'a> {
         let mut report = FileReport::default();
         let plain = src.compression == Compression::Plain;
         let tally = Tally::hashing(plain && item.start == 0 && item.end == src.size);
-        let opened =
-            open_stream(&src.path, src.compression, (item.start, item.end), pb, &tally).and_then(|mut s| {
-                // Content an earlier read of this log already took.
-                let passed = io::copy(&mut (&mut s).take(item.skip), &mut io::sink())?;
-                if passed < item.skip {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "shorter than when it was planned",
-                    ));
-                }
-                Ok(s)
-            });
+        let opened = open_stream(
+            &src.path,
+            src.compression,
+            (item.start, item.end),
+            pb,
+            &tally,
+            self.after_block.as_ref(),
+        )
+        .and_then(|mut s| {
+            // Content an earlier read of this log already took.
+            let passed = io::copy(&mut (&mut s).take(item.skip), &mut io::sink())?;
+            if passed < item.skip {
+                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "shorter than when it was planned"));
+            }
+            Ok(s)
+        });
         let stream = match opened {
             Ok(s) => s,
             Err(e) => {

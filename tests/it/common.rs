@@ -42,6 +42,7 @@ impl TestLake {
             jobs: 2,
             progress: false,
             writer_budget: None,
+            testing: Default::default(),
         };
         ingest(&self.lake, &opts).expect("ingest succeeds")
     }

@@ -179,6 +179,7 @@ fn two_cut_lines_in_one_parquet_file_are_replaced_without_doubling_it() {
         jobs: 1,
         progress: false,
         writer_budget: None,
+        testing: Default::default(),
     };
     ingest(&l.lake, &one_worker(vec![dir.path().to_path_buf()])).unwrap();
     assert_eq!(l.scalar("SELECT count(*) FROM rejects"), "2");

@@ -194,6 +194,7 @@ fn a_forced_format_reads_a_file_whose_head_it_cannot_parse() {
         jobs: 2,
         progress: false,
         writer_budget: None,
+        testing: Default::default(),
     };
     let r = trawl::ingest::ingest(&l.lake, &opts(None)).unwrap();
     assert_eq!((r.files.len(), r.skipped.len()), (0, 1), "sniffing alone skips it");

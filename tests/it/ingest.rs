@@ -348,6 +348,7 @@ fn ingest_memory_is_bounded_by_its_settings_not_by_the_input() {
             jobs: 1,
             progress: false,
             writer_budget: Some(budget),
+            testing: Default::default(),
         };
         let r = ingest(&l.lake, &opts).unwrap();
         assert_eq!(r.totals().rows, lines as u64);

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier, OnceLock};
 
-use trawl::ingest::{IngestOptions, ingest};
+use trawl::ingest::{IngestOptions, ReadStep, ingest};
 use trawl::lake::Lake;
 use trawl::schema::PROXY;
 
@@ -19,6 +19,7 @@ fn opts(paths: &[&Path]) -> IngestOptions {
         jobs: 2,
         progress: false,
         writer_budget: None,
+        testing: Default::default(),
     }
 }
 
@@ -120,59 +121,55 @@ fn numbered_lines(first: u32, n: u32) -> String {
     s
 }
 
-/// Waits (up to a minute) until `ready` holds, polling every millisecond.
-fn wait_for(what: &str, ready: impl Fn() -> bool) {
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while !ready() {
-        assert!(std::time::Instant::now() < until, "{what} never happened");
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
+const LINES: &str = "SELECT count(*), count(DISTINCT url) FROM proxy";
+
+/// Options that call `at` once, after the first block of `log` that `step` reads past `offset`,
+/// with the offset just past that block; the returned cell then holds that offset.
+fn changing_at(
+    log: &Path,
+    step: ReadStep,
+    offset: u64,
+    at: impl Fn() + Send + Sync + 'static,
+) -> (IngestOptions, Arc<OnceLock<u64>>) {
+    let done = Arc::new(OnceLock::new());
+    let (seen, log) = (done.clone(), log.to_path_buf());
+    let mut o = opts(&[&log]);
+    o.testing.after_block = Some(Arc::new(move |path: &Path, s: ReadStep, past: u64| {
+        if path == log && s == step && past >= offset && seen.get().is_none() {
+            // The reader waits here: the file changes at exactly this point of the run.
+            at();
+            seen.set(past).unwrap();
+        }
+    }));
+    (o, done)
 }
 
-const LINES: &str = "SELECT count(*), count(DISTINCT url) FROM proxy";
+fn append(log: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new().append(true).open(log).unwrap();
+    std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
+}
 
 #[test]
 fn a_log_that_grows_while_it_is_read_is_not_read_again_from_byte_0() {
     const N: u32 = 20_000;
-    for round in 0..2u32 {
+    // It grows while the run hashes it (the run reads what it hashed, the growth included),
+    // then while a worker parses it (the run reads what it hashed, the growth is for the next).
+    for (step, taken) in [(ReadStep::Hash, N + 2_000), (ReadStep::Parse, N)] {
         let l = TestLake::new("UTC");
         let dir = tempfile::tempdir().unwrap();
         let log = write(dir.path(), "access.log", &numbered_lines(0, N)).canonicalize().unwrap();
-        let size = std::fs::metadata(&log).unwrap().len();
-        let (first, ()) = at_once(
-            || ingest(&l.lake, &opts(&[&log])).unwrap(),
-            || {
-                // While the run hashes the file (past the first MiB, short of the end), it grows.
-                wait_for("the hash under way", || {
-                    read_offsets(&log).iter().any(|p| (1 << 20..size).contains(p))
-                });
-                let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-                std::io::Write::write_all(&mut f, numbered_lines(N, 2_000).as_bytes()).unwrap();
-            },
-        );
-        assert!(first.files[0].error.is_none(), "{:?}", first.files[0].error);
+        let grown = log.clone();
+        let (o, grew) = changing_at(&log, step, 1 << 20, move || append(&grown, &numbered_lines(N, 2_000)));
+        let first = ingest(&l.lake, &o).unwrap();
+        assert!(grew.get().is_some(), "{step:?}: the file grew during the run");
         let f = &first.files[0];
-        // The size is that of the lines read, however many of the appended ones the run took.
-        let bytes = numbered_lines(0, f.lines as u32).len() as u64;
-        assert_eq!(f.size, bytes, "round {round}: the size is that of the bytes read");
+        assert_eq!(f.error, None, "{step:?}");
+        assert_eq!((f.lines, f.size), (u64::from(taken), numbered_lines(0, taken).len() as u64), "{step:?}");
         l.ingest(&[log.clone()]);
         let n = (N + 2_000).to_string();
-        assert_eq!(l.rows(LINES), vec![row(&[&n, &n])], "round {round}");
-        assert_eq!(l.scalar("SELECT sum(lines) FROM ingests"), n, "round {round}");
+        assert_eq!(l.rows(LINES), vec![row(&[&n, &n])], "{step:?}");
+        assert_eq!(l.scalar("SELECT sum(lines) FROM ingests"), n, "{step:?}");
     }
-}
-
-/// Read offsets of this process's open descriptors of `path` (Linux: `/proc/self/fdinfo`).
-fn read_offsets(path: &Path) -> Vec<u64> {
-    let Ok(fds) = std::fs::read_dir("/proc/self/fd") else { return Vec::new() };
-    fds.flatten()
-        .filter(|fd| std::fs::read_link(fd.path()).is_ok_and(|t| t == path))
-        .filter_map(|fd| {
-            let info =
-                std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.file_name().to_str()?)).ok()?;
-            info.lines().find_map(|l| l.strip_prefix("pos:")).and_then(|v| v.trim().parse().ok())
-        })
-        .collect()
 }
 
 #[test]
@@ -180,24 +177,23 @@ fn copytruncate_during_an_ingest_loses_nothing() {
     const N: u32 = 30_000;
     let l = TestLake::new("UTC");
     let dir = tempfile::tempdir().unwrap();
-    let log = write(dir.path(), "access.log", &numbered_lines(0, N)).canonicalize().unwrap();
-    let size = std::fs::metadata(&log).unwrap().len();
+    let text = numbered_lines(0, N);
+    let log = write(dir.path(), "access.log", &text).canonicalize().unwrap();
     let rotated = dir.path().join("access.log.1");
-    let (first, ()) = at_once(
-        || ingest(&l.lake, &opts(&[&log])).unwrap(),
-        || {
-            // The run hashes the file to its end, then a worker reads it: once that worker is
-            // past its first 256 KiB, rotate the way logrotate's copytruncate does.
-            wait_for("the hash to reach the end", || read_offsets(&log).contains(&size));
-            wait_for("a worker reading", || read_offsets(&log).iter().any(|p| (256 << 10..size).contains(p)));
-            std::fs::copy(&log, &rotated).unwrap();
-            std::fs::OpenOptions::new().write(true).open(&log).unwrap().set_len(0).unwrap();
-        },
-    );
+    // Once the worker is past its first MiB, rotate the way logrotate's copytruncate does.
+    let (from, to) = (log.clone(), rotated.clone());
+    let (o, cut) = changing_at(&log, ReadStep::Parse, 1 << 20, move || {
+        std::fs::copy(&from, &to).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&from).unwrap().set_len(0).unwrap();
+    });
+    let first = ingest(&l.lake, &o).unwrap();
     let f = &first.files[0];
     let why = f.error.as_deref().expect("a file truncated under its reader is partial");
     assert!(why.starts_with("changed while it was read: it shrank to 0 bytes"), "{why}");
-    assert!(f.rows < u64::from(N) && f.rows > 0, "{} rows before the cut", f.rows);
+    // What is recorded is what the worker had read when the file was cut, its last line too.
+    let read = &text.as_bytes()[..*cut.get().unwrap() as usize];
+    let lines = read.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64;
+    assert_eq!((f.size, f.lines), (read.len() as u64, lines));
     assert_eq!(l.scalar("SELECT status FROM ingests"), "partial");
     // The rotated copy holds the rest: it is read from where the first run stopped.
     std::fs::write(&log, numbered_lines(N, 10)).unwrap();

@@ -97,6 +97,7 @@ fn fixture() -> TestLake {
         jobs: 2,
         progress: false,
         writer_budget: None,
+        testing: Default::default(),
     };
     let report = ingest(&l.lake, &opts).unwrap();
     assert_eq!(report.totals().rejects, 0);
