@@ -32,16 +32,21 @@ pub struct Prefix {
 }
 
 /// Reads `path` to its end; see [`sha256_stream`].
-pub fn sha256_file(path: &Path, prefixes: &[u64], each: impl FnMut(u64, &[u8])) -> io::Result<FileDigest> {
+pub fn sha256_file(
+    path: &Path,
+    prefixes: &[u64],
+    each: impl FnMut(u64, &[u8], &Sha256),
+) -> io::Result<FileDigest> {
     sha256_stream(File::open(path)?, prefixes, each)
 }
 
 /// Reads `r` to its end, hashing it and its first `n` bytes for each `n` in `prefixes`;
-/// `each` sees every block with its offset (to count lines in the same pass).
+/// `each` sees every block with its offset (to count lines in the same pass) and the hash of
+/// the bytes before it (to continue it at a point inside the block without hashing twice).
 pub fn sha256_stream(
     mut r: impl Read,
     prefixes: &[u64],
-    mut each: impl FnMut(u64, &[u8]),
+    mut each: impl FnMut(u64, &[u8], &Sha256),
 ) -> io::Result<FileDigest> {
     let mut cuts: Vec<u64> = prefixes.iter().copied().filter(|n| *n > 0).collect();
     cuts.sort_unstable();
@@ -56,6 +61,7 @@ pub fn sha256_stream(
     let mut out = FileDigest::default();
     read_blocks(&mut r, |block| {
         let n = block.len();
+        let before = hasher.clone();
         if let Some(p) = out.prefixes.last_mut()
             && p.next_byte.is_none()
             && p.len == pos
@@ -85,7 +91,7 @@ pub fn sha256_stream(
         if let Some(i) = memchr::memrchr(b'\n', block) {
             line_start = pos + i as u64 + 1;
         }
-        each(pos, block);
+        each(pos, block, &before);
         prev_last = block[n - 1];
         pos = end;
     })?;
@@ -139,8 +145,9 @@ mod tests {
         // One ends exactly at a block's end, so its next byte comes from the next block.
         let want = [5u64, 1 << 20, (2 << 20) + 3, data.len() as u64, data.len() as u64 + 9];
         let mut seen = 0u64;
-        let d = sha256_file(&path, &want, |off, b| {
+        let d = sha256_file(&path, &want, |off, b, before| {
             assert_eq!(off, seen);
+            assert_eq!(hex(&before.clone().finalize()), sha(&data[..off as usize]));
             seen += b.len() as u64;
         })
         .unwrap();

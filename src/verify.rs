@@ -103,7 +103,7 @@ pub fn verify(lake: &Lake, sources: &[PathBuf]) -> Result<VerifyReport, LakeErro
                     Some(Finding { problem, scope: spec.table.clone(), path: f.rel_path.clone(), detail })
                 };
                 let path = dir.join(&f.rel_path);
-                let d = match sha256_file(&path, &[], |_, _| {}) {
+                let d = match sha256_file(&path, &[], |_, _, _| {}) {
                     Ok(d) => d,
                     Err(e) => return finding(Problem::Missing, format!("named by the Delta log: {e}")),
                 };
@@ -159,8 +159,9 @@ pub fn verify(lake: &Lake, sources: &[PathBuf]) -> Result<VerifyReport, LakeErro
 }
 
 /// Compares, per source file, the rows and rejects the ledger says it gave (less the cut lines
-/// later read whole) with the rows the tables hold of it: a table that lost a commit, or holds
-/// rows the ledger never recorded, shows here.
+/// later read whole, counted against the read they were cut in, which a rotated copy's read
+/// names in `resumed_from`) with the rows the tables hold of it: a table that lost a commit,
+/// or holds rows the ledger never recorded, shows here.
 fn check_ledger(
     lake: &Lake,
     rt: &tokio::runtime::Runtime,
@@ -182,9 +183,12 @@ fn check_ledger(
         }
         let engine = crate::engine::Engine::new(lake).await.map_err(|e| err(e.to_string()))?;
         let sql = format!(
-            "WITH l AS (SELECT CAST(path AS VARCHAR) AS path, \
-                 sum(rows) - sum(coalesce(replaced_rows, 0)) + sum(rejects) AS n \
-                 FROM ingests WHERE status IN ('ingested', 'partial') GROUP BY 1), \
+            "WITH r AS (SELECT CAST(path AS VARCHAR) AS path, sha256, resumed_from, rows + rejects AS n, \
+                 coalesce(replaced_rows, 0) AS replaced FROM ingests WHERE status IN ('ingested', 'partial')), \
+             p AS (SELECT sha256, min(path) AS path FROM r GROUP BY sha256), \
+             l AS (SELECT path, sum(n) AS n FROM (SELECT path, n FROM r UNION ALL \
+                 SELECT coalesce(p.path, r.path) AS path, -r.replaced AS n FROM r LEFT JOIN p ON p.sha256 = r.resumed_from) \
+                 GROUP BY path), \
              t AS (SELECT path, count(*) AS n FROM ({}) GROUP BY path) \
              SELECT coalesce(l.path, t.path), CAST(coalesce(l.n, 0) AS BIGINT), CAST(coalesce(t.n, 0) AS BIGINT) \
              FROM l FULL JOIN t ON l.path = t.path WHERE coalesce(l.n, 0) <> coalesce(t.n, 0) ORDER BY 1",
@@ -268,7 +272,7 @@ fn check_sources(
             // A copy skipped as already read has its bytes recorded too: they may have grown since.
             let copy = skipped.get(shown.as_str()).map(|(_, r)| *r).filter(|r| !r.sha256.is_empty());
             let sizes: Vec<u64> = earlier.iter().chain(copy.as_ref()).map(|r| r.size).collect();
-            let d = match sha256_file(path, &sizes, |_, _| {}) {
+            let d = match sha256_file(path, &sizes, |_, _, _| {}) {
                 Ok(d) => d,
                 Err(e) => return finding(Problem::SourceModified, format!("cannot read: {e}")),
             };

@@ -166,12 +166,6 @@ pub struct FileReport {
     pub resumed_from: Option<String>,
     /// Rows of the earlier read replaced because its last line had been cut mid-write.
     pub replaced_rows: u64,
-    /// Bytes the workers took from the file.
-    #[serde(skip)]
-    read_bytes: u64,
-    /// SHA-256 of those bytes, for a plain file read whole by one worker.
-    #[serde(skip)]
-    read_sha256: Option<String>,
 }
 
 impl FileReport {
@@ -186,10 +180,6 @@ impl FileReport {
         self.last_ts = max_opt(self.last_ts, o.last_ts);
         if self.error.is_none() {
             self.error.clone_from(&o.error);
-        }
-        self.read_bytes += o.read_bytes;
-        if o.read_sha256.is_some() {
-            self.read_sha256.clone_from(&o.read_sha256);
         }
     }
 
@@ -281,6 +271,14 @@ struct WorkItem {
     /// Decompressed bytes to pass over before the first line (a compressed file that holds
     /// more than an earlier read of the same log).
     skip: u64,
+    /// SHA-256 of a plain file's bytes before `start`, which the worker goes on with over what
+    /// it reads: a file that changes under its readers is then recorded by the bytes read.
+    hash_from: Option<Sha256>,
+    /// SHA-256 planned of the file's bytes up to `end`, to tell the worker read them unchanged.
+    expect: Option<String>,
+    /// One chunk of several: its rows go to Parquet files of its own, dropped when an earlier
+    /// chunk was not read as planned (the file's record stops there, so a later read has them).
+    alone: bool,
 }
 
 /// Runs an ingest into `lake`.
@@ -384,6 +382,7 @@ fn run(
         })
         .collect();
     let mut written: HashMap<&'static str, Vec<WrittenFile>> = HashMap::new();
+    let mut per_source: Vec<Vec<ItemOut>> = sources.iter().map(|_| Vec::new()).collect();
     let mut failure = None;
     let (mut peak_writer_bytes, mut peak_line_buffer_bytes, mut peak_batch_rows) = (0, 0, 0);
     for out in outs {
@@ -392,8 +391,8 @@ fn run(
                 peak_writer_bytes = peak_writer_bytes.max(o.peak_writer_bytes);
                 peak_line_buffer_bytes = peak_line_buffer_bytes.max(o.peak_line_buffer);
                 peak_batch_rows = peak_batch_rows.max(o.peak_batch_rows);
-                for (i, r) in o.stats {
-                    reports[i].add(&r);
+                for item in o.items {
+                    per_source[item.source].push(item);
                 }
                 for (t, f) in o.files {
                     written.entry(t).or_default().extend(f);
@@ -402,11 +401,11 @@ fn run(
             Err(e) => failure = Some(e),
         }
     }
-    // A file that changed under its reader is recorded, in the ledger and as the tables' source,
-    // by the bytes that were read: a rotated copy is then read from where this run stopped.
-    for (r, h) in reports.iter_mut().zip(hashes.iter_mut()) {
-        if record_what_was_read(r) {
-            h.clone_from(&r.sha256);
+    // A file that changed under its readers is recorded, in the ledger and as the tables'
+    // source, by the bytes read from its start: a rotated copy is then read from where they end.
+    for (i, items) in per_source.into_iter().enumerate() {
+        if what_was_read(&mut reports[i], items, lake, &mut written) {
+            hashes[i].clone_from(&reports[i].sha256);
         }
     }
     let by_name = |name: &str| crate::schema::table(name).expect("writers use known tables");
@@ -918,42 +917,74 @@ fn recognise(path: &PathBuf, formats: &[Format], forced: bool) -> Result<Source,
     })
 }
 
-/// Compares what one worker read of a whole plain file with the hash planned; when they differ,
-/// marks the file partial and records the bytes read (size, SHA-256). True when it did.
-fn record_what_was_read(r: &mut FileReport) -> bool {
-    let Some(read) = r.read_sha256.take() else { return false };
-    if read == r.sha256 {
-        return false;
-    }
-    let reason = r.error.get_or_insert_with(|| {
-        format!(
-            "{CHANGED_WHILE_READ}: its bytes differ from those hashed when the run began; their rows are \
-             kept; {READ_RECORDED}"
-        )
+/// Adds up what the workers read of one source, in file order, keeping the Parquet files to
+/// commit in `written`. True when the file is recorded by other bytes than those planned.
+///
+/// When an item was not read as planned (the file shrank or changed under its readers) and
+/// the workers' hash reaches its end, the file is recorded by the bytes read from its first
+/// byte to there, and the rows of later chunks are dropped with their files: they lie past
+/// what is recorded, so the read that picks up there (the rotated copy's) has them. Nothing is
+/// lost and nothing read twice.
+fn what_was_read(
+    r: &mut FileReport,
+    mut items: Vec<ItemOut>,
+    lake: &Lake,
+    written: &mut HashMap<&'static str, Vec<WrittenFile>>,
+) -> bool {
+    items.sort_by_key(|it| it.start);
+    let short = items.iter().position(|it| !it.as_planned);
+    // Bytes read from the file's start that hash to what was read: the record to keep.
+    let exact = short.and_then(|k| {
+        let it = &items[k];
+        let read = it.sha256.clone().filter(|_| it.report.error.is_none())?;
+        Some((k, it.start + it.read, read, (it.size_after < it.end).then_some(it.size_after)))
     });
-    if !reason.contains(READ_RECORDED) {
+    let keep = exact.as_ref().map_or(items.len(), |(k, ..)| k + 1);
+    let mut dropped = 0;
+    for (j, it) in items.into_iter().enumerate() {
+        if j < keep {
+            r.add(&it.report);
+            for (t, f) in it.files {
+                written.entry(t).or_default().extend(f);
+            }
+        } else {
+            dropped += it.report.rows + it.report.rejects;
+            for (t, f) in &it.files {
+                lake.discard(crate::schema::table(t).expect("writers use known tables"), f);
+            }
+        }
+    }
+    let Some((_, size, sha256, shrank)) = exact else {
+        if short.is_some() && r.error.is_none() {
+            // No hash reaches the point where reading stopped (a grown file read from the
+            // middle): the planned record stays, and the reason says what that means.
+            r.error = Some(format!(
+                "{CHANGED_WHILE_READ}: it is shorter than planned or its bytes differ; the rows read are \
+                 kept, but it is recorded as read whole, so a copy of it is skipped as already read: read \
+                 that copy into a new lake to be sure of the rest"
+            ));
+        }
         return false;
-    }
-    (r.sha256, r.size) = (read, r.read_bytes);
+    };
+    let what = if let Some(now) = shrank {
+        format!("it shrank to {now} bytes (truncated, as copytruncate rotation does?)")
+    } else {
+        "its bytes differ from those hashed when the run began".to_string()
+    };
+    let past = if dropped > 0 {
+        format!(
+            "; {dropped} rows and rejects read past them, in later chunks, are not kept: the copy has them"
+        )
+    } else {
+        String::new()
+    };
+    r.error = Some(format!(
+        "{CHANGED_WHILE_READ}: {what} after {size} of its {} bytes were read from its start; their rows \
+         are kept and {READ_RECORDED}, so the rotated copy is read from where this stopped{past}",
+        r.size
+    ));
+    (r.sha256, r.size) = (sha256, size);
     true
-}
-
-/// Why a plain file's range was not read as planned: it ended early, or is now shorter than
-/// the range (truncated under the reader, as `copytruncate` rotation does).
-fn shrank_under(src: &Source, item: &WorkItem, read: u64) -> Option<String> {
-    let planned = item.end - item.start;
-    let now = fs::metadata(&src.path).map_or(0, |m| m.len());
-    if read >= planned && now >= item.end {
-        return None;
-    }
-    let exact =
-        if item.start == 0 && item.end == src.size { format!("; {READ_RECORDED}") } else { String::new() };
-    Some(format!(
-        "{CHANGED_WHILE_READ}: it shrank to {now} bytes (truncated, as copytruncate rotation does?) and \
-         {read} of the {planned} bytes planned from byte {} were read; their rows are kept{exact}, so \
-         the rotated copy is read from where this stopped",
-        item.start
-    ))
 }
 
 /// Cuts a source into work items; large plain files into newline-aligned chunks.
@@ -969,12 +1000,21 @@ fn plan(index: usize, s: &Source, prefixes: &[u64], testing: &Testing) -> Result
         // compressed): hash its content too, in the same pass as its bytes on disk.
         let mut raw =
             HashingReader { inner: File::open(&s.path).map_err(skip)?, hasher: Sha256::new(), bytes: 0 };
-        let content = sha256_stream(decoder(s.compression, &mut raw).map_err(skip)?, prefixes, |_, _| {})
+        let content = sha256_stream(decoder(s.compression, &mut raw).map_err(skip)?, prefixes, |_, _, _| {})
             .map_err(skip)?;
         // Whatever follows the compressed data still belongs to the file's hash.
         io::copy(&mut raw, &mut io::sink()).map_err(skip)?;
         let (sha256, size) = (hex(&raw.hasher.finalize()), raw.bytes);
-        let item = WorkItem { source: index, start: 0, end: size, first_line: 1, skip: 0 };
+        let item = WorkItem {
+            source: index,
+            start: 0,
+            end: size,
+            first_line: 1,
+            skip: 0,
+            hash_from: None,
+            expect: None,
+            alone: false,
+        };
         return Ok(Planned {
             items: vec![item],
             sha256,
@@ -984,13 +1024,15 @@ fn plan(index: usize, s: &Source, prefixes: &[u64], testing: &Testing) -> Result
         });
     }
     let mut chunks = Chunker::new(index, s, 0, 1, testing.chunk_bytes());
-    let digest = sha256_file(&s.path, prefixes, |pos, block| {
-        chunks.feed(pos, block);
+    // Workers hash what they read of a plain file, so the planned hash can be checked.
+    chunks.chunk_hash = (s.compression == Compression::Plain).then(Sha256::new);
+    let digest = sha256_file(&s.path, prefixes, |pos, block, before| {
+        chunks.feed(pos, block, Some(before));
         testing.after(&s.path, ReadStep::Hash, pos + block.len() as u64);
     })
     .map_err(skip)?;
     Ok(Planned {
-        items: chunks.finish(digest.size),
+        items: chunks.finish(digest.size, Some(&digest.sha256)),
         sha256: digest.sha256,
         size: digest.size,
         content: None,
@@ -1013,11 +1055,11 @@ fn plan_from(
     let mut pos = start;
     // Only up to where the file was hashed: bytes appended since belong to the next run.
     read_blocks(f.take(s.size.saturating_sub(start)), |block| {
-        chunks.feed(pos, block);
+        chunks.feed(pos, block, None);
         pos += block.len() as u64;
         testing.after(&s.path, ReadStep::Hash, pos);
     })?;
-    Ok(chunks.finish(pos))
+    Ok(chunks.finish(pos, None))
 }
 
 /// Newline-aligned chunk boundaries of a plain file, found as its blocks go by.
@@ -1030,6 +1072,8 @@ struct Chunker {
     lines: u64,
     chunk_start: u64,
     chunk_line: u64,
+    /// SHA-256 of the bytes before `chunk_start`, when the pass hashes from byte 0.
+    chunk_hash: Option<Sha256>,
 }
 
 impl Chunker {
@@ -1043,41 +1087,60 @@ impl Chunker {
             lines: first_line - 1,
             chunk_start: start,
             chunk_line: first_line,
+            chunk_hash: None,
         }
     }
 
-    fn feed(&mut self, pos: u64, block: &[u8]) {
+    /// Takes the block at `pos`; `before` is the hash of the bytes before it, when known.
+    fn feed(&mut self, pos: u64, block: &[u8], before: Option<&Sha256>) {
         if !self.chunked {
             return;
         }
+        // The hash up to each cut, continued through the block once, however many cuts it holds.
+        let mut hashing = before.filter(|_| self.chunk_hash.is_some()).map(|b| (b.clone(), 0usize));
         for i in memchr_iter(b'\n', block) {
             self.lines += 1;
             let after = pos + i as u64 + 1;
             if after - self.chunk_start >= self.chunk_bytes {
-                self.items.push(WorkItem {
-                    source: self.index,
-                    start: self.chunk_start,
-                    end: after,
-                    first_line: self.chunk_line,
-                    skip: 0,
+                let state = hashing.as_mut().map(|(h, done)| {
+                    h.update(&block[*done..=i]);
+                    *done = i + 1;
+                    h.clone()
                 });
-                self.chunk_start = after;
-                self.chunk_line = self.lines + 1;
+                self.cut(after, state);
             }
         }
     }
 
-    /// The items, given where the file ended. A compressed file is read whole by one worker;
-    /// its `end` only sizes the progress bar.
-    fn finish(mut self, end: u64) -> Vec<WorkItem> {
+    /// Ends the current chunk at `end`; `state` is the hash of the bytes before `end`.
+    fn cut(&mut self, end: u64, state: Option<Sha256>) {
+        let expect = state.as_ref().map(|h| hex(&h.clone().finalize()));
+        self.items.push(WorkItem {
+            source: self.index,
+            start: self.chunk_start,
+            end,
+            first_line: self.chunk_line,
+            skip: 0,
+            hash_from: self.chunk_hash.take(),
+            expect,
+            alone: false,
+        });
+        self.chunk_start = end;
+        self.chunk_line = self.lines + 1;
+        self.chunk_hash = state;
+    }
+
+    /// The items, given where the file ended and the hash of all its bytes (when this pass
+    /// hashed them). A compressed file is read whole by one worker; its `end` only sizes the
+    /// progress bar.
+    fn finish(mut self, end: u64, sha256: Option<&str>) -> Vec<WorkItem> {
         if !self.chunked || end > self.chunk_start {
-            self.items.push(WorkItem {
-                source: self.index,
-                start: self.chunk_start,
-                end: end.max(self.chunk_start),
-                first_line: self.chunk_line,
-                skip: 0,
-            });
+            self.cut(end.max(self.chunk_start), None);
+            self.items.last_mut().expect("just cut").expect = sha256.map(str::to_string);
+        }
+        let alone = self.items.len() > 1;
+        for item in &mut self.items {
+            item.alone = alone;
         }
         self.items
     }
@@ -1248,8 +1311,9 @@ impl<R: Read> Read for Counted<R> {
 struct Tally(Arc<Mutex<(Option<Sha256>, u64)>>);
 
 impl Tally {
-    fn hashing(hash: bool) -> Tally {
-        Tally(Arc::new(Mutex::new((hash.then(Sha256::new), 0))))
+    /// Counts, and goes on with `hash_from` (the hash of the bytes before) over what is read.
+    fn hashing(hash_from: Option<Sha256>) -> Tally {
+        Tally(Arc::new(Mutex::new((hash_from, 0))))
     }
 
     fn add(&self, bytes: &[u8]) {
@@ -1260,7 +1324,7 @@ impl Tally {
         t.1 += bytes.len() as u64;
     }
 
-    /// Bytes read, and their SHA-256 if it was kept.
+    /// Bytes read, and the SHA-256 up to their end if it was kept.
     fn take(&self) -> (u64, Option<String>) {
         let mut t = self.0.lock().expect("tally lock");
         (t.1, t.0.take().map(|h| hex(&h.finalize())))
@@ -1273,11 +1337,29 @@ const CHANGED_WHILE_READ: &str = "changed while it was read";
 const READ_RECORDED: &str = "the bytes read are recorded as read";
 
 struct WorkerOut {
-    stats: Vec<(usize, FileReport)>,
+    items: Vec<ItemOut>,
     files: Vec<(&'static str, Vec<WrittenFile>)>,
     peak_writer_bytes: usize,
     peak_line_buffer: usize,
     peak_batch_rows: usize,
+}
+
+/// What one worker made of one work item.
+struct ItemOut {
+    source: usize,
+    start: u64,
+    end: u64,
+    report: FileReport,
+    /// Bytes taken from disk.
+    read: u64,
+    /// SHA-256 of the file from its first byte to the end of what was read (plain files).
+    sha256: Option<String>,
+    /// Read to its planned end, and (when hashed) unchanged.
+    as_planned: bool,
+    /// The file's size once the item was read (plain files).
+    size_after: u64,
+    /// The Parquet files of an item read alone, per table.
+    files: Vec<(&'static str, Vec<WrittenFile>)>,
 }
 
 /// One thread's parsers, builders and writers.
@@ -1292,7 +1374,9 @@ struct Worker<'a> {
     sinks: Vec<(String, Box<dyn RowSink>)>,
     writers: Vec<(&'static str, TableWriter)>,
     rejects: RejectSink,
-    stats: Vec<(usize, FileReport)>,
+    items: Vec<ItemOut>,
+    /// Most bytes the writers of an item read alone buffered.
+    peak_alone_writer_bytes: usize,
 }
 
 impl<'a> Worker<'a> {
@@ -1308,7 +1392,8 @@ impl<'a> Worker<'a> {
             sinks: Vec::new(),
             writers: Vec::new(),
             rejects: RejectSink::default(),
-            stats: Vec::new(),
+            items: Vec::new(),
+            peak_alone_writer_bytes: 0,
         }
     }
 
@@ -1329,7 +1414,7 @@ impl<'a> Worker<'a> {
     fn run(&mut self, item: &WorkItem, src: &Source, pb: &ProgressBar) -> Result<(), LakeError> {
         let mut report = FileReport::default();
         let plain = src.compression == Compression::Plain;
-        let tally = Tally::hashing(plain && item.start == 0 && item.end == src.size);
+        let tally = Tally::hashing(item.hash_from.clone().filter(|_| plain));
         let opened = open_stream(
             &src.path,
             src.compression,
@@ -1346,17 +1431,46 @@ impl<'a> Worker<'a> {
             }
             Ok(s)
         });
-        let stream = match opened {
-            Ok(s) => s,
-            Err(e) => {
-                report.error = Some(format!("cannot open: {e}"));
-                self.stats.push((item.source, report));
-                return Ok(());
-            }
-        };
+        let mut files = Vec::new();
+        match opened {
+            Ok(stream) => files = self.parse(item, src, stream, &mut report)?,
+            Err(e) => report.error = Some(format!("cannot open: {e}")),
+        }
+        let (read, sha256) = tally.take();
+        let size_after = if plain { fs::metadata(&src.path).map_or(0, |m| m.len()) } else { 0 };
+        let as_planned = report.error.is_none()
+            && match (&sha256, &item.expect) {
+                (Some(read), Some(planned)) => read == planned,
+                // Without a hash, the file must at least still hold the range, whole.
+                _ => !plain || (read >= item.end - item.start && size_after >= item.end),
+            };
+        self.items.push(ItemOut {
+            source: item.source,
+            start: item.start,
+            end: item.end,
+            report,
+            read,
+            sha256,
+            as_planned,
+            size_after,
+            files,
+        });
+        Ok(())
+    }
+
+    /// Reads the item's lines into rows and rejects; an item read alone gets writers of its
+    /// own, whose files are returned.
+    fn parse(
+        &mut self,
+        item: &WorkItem,
+        src: &Source,
+        stream: Box<dyn Read + Send>,
+        report: &mut FileReport,
+    ) -> Result<Vec<(&'static str, Vec<WrittenFile>)>, LakeError> {
         // Recovering a source some tables already hold: its rows get a sink of their own, so
-        // the ones those tables have can be dropped without touching other files' rows.
-        let mut own = (!src.done_tables.is_empty()).then(|| src.format.sink(self.days.clone()));
+        // the ones those tables have can be dropped without touching other files' rows. A chunk
+        // read alone too, so its rows can be dropped with its files.
+        let mut own = (!src.done_tables.is_empty() || item.alone).then(|| src.format.sink(self.days.clone()));
         let sink = match own.as_mut() {
             Some(s) => s,
             None => {
@@ -1370,11 +1484,16 @@ impl<'a> Worker<'a> {
                 &mut self.sinks[si].1
             }
         };
+        let mut alone = item.alone.then(|| (Vec::new(), RejectSink::default()));
+        let (writers, rejects) = match alone.as_mut() {
+            Some((w, r)) => (w, r),
+            None => (&mut self.writers, &mut self.rejects),
+        };
         sink.set_source(&src.display);
         let keep_rows = !src.done_tables.contains(&sink.table().table.as_str());
         let keep_rejects = !src.done_tables.contains(&REJECTS.table.as_str());
-        let wi = Self::writer(&mut self.writers, (self.lake, self.lease, self.budget), sink.table());
-        let ri = Self::writer(&mut self.writers, (self.lake, self.lease, self.budget), &REJECTS);
+        let wi = Self::writer(writers, (self.lake, self.lease, self.budget), sink.table());
+        let ri = Self::writer(writers, (self.lake, self.lease, self.budget), &REJECTS);
         let format = src.format.name();
         let mut lines = LineReader::new(stream, item.first_line);
         loop {
@@ -1400,7 +1519,7 @@ impl<'a> Worker<'a> {
                     Err(e) => {
                         report.rejects += 1;
                         if keep_rejects {
-                            self.rejects.push(&src.display, no, format, &e.to_string(), l);
+                            rejects.push(&src.display, no, format, &e.to_string(), l);
                         }
                     }
                 },
@@ -1409,7 +1528,7 @@ impl<'a> Worker<'a> {
                     let why =
                         format!("line longer than {} bytes; its start is kept", crate::framing::MAX_LINE);
                     if keep_rejects {
-                        self.rejects.push(&src.display, no, format, &why, l);
+                        rejects.push(&src.display, no, format, &why, l);
                     }
                 }
             }
@@ -1417,26 +1536,31 @@ impl<'a> Worker<'a> {
                 let batch = sink.take_batch();
                 self.peak_batch_rows = self.peak_batch_rows.max(batch.batch.num_rows());
                 if keep_rows {
-                    self.writers[wi].1.write(batch)?;
+                    writers[wi].1.write(batch)?;
                 }
             }
-            if self.rejects.len() >= BATCH_ROWS {
-                self.writers[ri].1.write(self.rejects.take_batch())?;
+            if rejects.len() >= BATCH_ROWS {
+                writers[ri].1.write(rejects.take_batch())?;
             }
         }
         if let Some(mut s) = own
             && keep_rows
             && !s.is_empty()
         {
-            self.writers[wi].1.write(s.take_batch())?;
+            writers[wi].1.write(s.take_batch())?;
         }
         self.peak_line_buffer = self.peak_line_buffer.max(lines.buffer_capacity());
-        (report.read_bytes, report.read_sha256) = tally.take();
-        if plain && report.error.is_none() {
-            report.error = shrank_under(src, item, report.read_bytes);
+        let mut files = Vec::new();
+        if let Some((mut writers, mut rejects)) = alone {
+            if !rejects.is_empty() {
+                writers[ri].1.write(rejects.take_batch())?;
+            }
+            for (t, w) in writers {
+                self.peak_alone_writer_bytes = self.peak_alone_writer_bytes.max(w.peak_buffered());
+                files.push((t, w.finish()?));
+            }
         }
-        self.stats.push((item.source, report));
-        Ok(())
+        Ok(files)
     }
 
     fn finish(mut self) -> Result<WorkerOut, LakeError> {
@@ -1450,13 +1574,19 @@ impl<'a> Worker<'a> {
             let i = Self::writer(&mut self.writers, (self.lake, self.lease, self.budget), &REJECTS);
             self.writers[i].1.write(self.rejects.take_batch())?;
         }
-        let peak_writer_bytes = self.writers.iter().map(|(_, w)| w.peak_buffered()).max().unwrap_or(0);
+        let peak_writer_bytes = self
+            .writers
+            .iter()
+            .map(|(_, w)| w.peak_buffered())
+            .max()
+            .unwrap_or(0)
+            .max(self.peak_alone_writer_bytes);
         let mut files = Vec::new();
         for (t, w) in self.writers {
             files.push((t, w.finish()?));
         }
         Ok(WorkerOut {
-            stats: self.stats,
+            items: self.items,
             files,
             peak_writer_bytes,
             peak_line_buffer: self.peak_line_buffer,

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier, OnceLock};
 
 use trawl::ingest::{IngestOptions, ReadStep, ingest};
@@ -201,7 +202,60 @@ fn copytruncate_during_an_ingest_loses_nothing() {
     assert!(second.files.iter().all(|f| f.error.is_none()), "{:?}", second.files);
     let n = (N + 10).to_string();
     assert_eq!(l.rows(LINES), vec![row(&[&n, &n])]);
+    assert_eq!(findings(&l), Vec::new(), "the replaced cut line counts against the read it was cut in");
     assert!(l.ingest(&[log, rotated]).files.is_empty(), "and nothing is left to read");
+}
+
+#[test]
+fn copytruncate_while_a_large_file_is_read_in_chunks_loses_nothing_and_doubles_nothing() {
+    const N: u32 = 30_000;
+    const CHUNK: u64 = 1 << 20;
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let text = numbered_lines(0, N);
+    let log = write(dir.path(), "access.log", &text).canonicalize().unwrap();
+    let rotated = dir.path().join("access.log.1");
+    // The worker reading the first chunk is stopped a block in until another worker has read
+    // past two chunks, then the file is rotated: rows past the first chunk's cut exist.
+    let far = Arc::new(AtomicBool::new(false));
+    let (seen, from, to) = (far.clone(), log.clone(), rotated.clone());
+    let (mut o, cut) = changing_at(&log, ReadStep::Parse, 0, move || {});
+    let cut_at = cut.clone();
+    o.testing.chunk_bytes = Some(CHUNK);
+    o.testing.after_block = Some(Arc::new(move |path: &Path, step: ReadStep, past: u64| {
+        if path != from || step != ReadStep::Parse {
+            return;
+        }
+        if past >= 2 * CHUNK {
+            seen.store(true, Ordering::SeqCst);
+        } else if past < CHUNK && cut_at.get().is_none() {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            while !seen.load(Ordering::SeqCst) {
+                assert!(std::time::Instant::now() < until, "no worker got past two chunks");
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            std::fs::copy(&from, &to).unwrap();
+            std::fs::OpenOptions::new().write(true).open(&from).unwrap().set_len(0).unwrap();
+            cut_at.set(past).unwrap();
+        }
+    }));
+    let first = ingest(&l.lake, &o).unwrap();
+    let f = &first.files[0];
+    let why = f.error.as_deref().expect("a file truncated under its readers is partial");
+    assert!(why.starts_with("changed while it was read: it shrank to 0 bytes"), "{why}");
+    assert!(why.contains("rows and rejects read past them, in later chunks, are not kept"), "{why}");
+    // Recorded: the bytes from its start to where the first chunk's reader was cut off.
+    let read = &text.as_bytes()[..*cut.get().unwrap() as usize];
+    let lines = read.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64;
+    assert_eq!((f.size, f.lines, f.rows + f.rejects), (read.len() as u64, lines, lines));
+    let kept = "SELECT (SELECT count(*) FROM proxy) + (SELECT count(*) FROM rejects)";
+    assert_eq!(l.scalar(kept), lines.to_string(), "no row of a later chunk is kept");
+    std::fs::write(&log, numbered_lines(N, 10)).unwrap();
+    let second = l.ingest(&[log.clone(), rotated.clone()]);
+    assert!(second.files.iter().all(|f| f.error.is_none()), "{:?}", second.files);
+    let n = (N + 10).to_string();
+    assert_eq!(l.rows(LINES), vec![row(&[&n, &n])]);
+    assert_eq!(findings(&l), Vec::new());
 }
 
 /// The findings of `verify` without source paths, as (problem, table, file, detail).
