@@ -19,10 +19,12 @@ pub struct FileDigest {
 }
 
 /// The first `len` bytes of a stream: their hash, and how the line there ends.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Prefix {
     pub len: u64,
     pub sha256: String,
+    /// The hasher that gave `sha256`, to go on hashing what follows.
+    pub state: Sha256,
     /// The prefix's last byte.
     pub last_byte: u8,
     /// The byte after the prefix, if the stream goes on.
@@ -81,6 +83,7 @@ pub fn sha256_stream(
             out.prefixes.push(Prefix {
                 len: cut,
                 sha256: hex(&hasher.clone().finalize()),
+                state: hasher.clone(),
                 last_byte: if at > 0 { block[at - 1] } else { prev_last },
                 next_byte: block.get(at).copied(),
                 line_start: starts,
@@ -153,19 +156,18 @@ mod tests {
         .unwrap();
         assert_eq!(d.size, data.len() as u64);
         assert_eq!(d.sha256, sha(&data));
-        let expect: Vec<Prefix> = want[..4]
+        let facts = |p: &Prefix| (p.len, p.sha256.clone(), p.last_byte, p.next_byte, p.line_start);
+        let expect: Vec<_> = want[..4]
             .iter()
             .map(|n| {
                 let n = *n as usize;
-                Prefix {
-                    len: n as u64,
-                    sha256: sha(&data[..n]),
-                    last_byte: data[n - 1],
-                    next_byte: data.get(n).copied(),
-                    line_start: data[..n].iter().rposition(|b| *b == b'\n').map_or(0, |i| i as u64 + 1),
-                }
+                let line_start = data[..n].iter().rposition(|b| *b == b'\n').map_or(0, |i| i as u64 + 1);
+                (n as u64, sha(&data[..n]), data[n - 1], data.get(n).copied(), line_start)
             })
             .collect();
-        assert_eq!(d.prefixes, expect, "a length past the end has no prefix hash");
+        assert_eq!(d.prefixes.iter().map(facts).collect::<Vec<_>>(), expect, "none past the end");
+        for p in &d.prefixes {
+            assert_eq!(hex(&p.state.clone().finalize()), p.sha256, "the state goes on from the prefix");
+        }
     }
 }

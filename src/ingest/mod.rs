@@ -271,9 +271,10 @@ struct WorkItem {
     /// Decompressed bytes to pass over before the first line (a compressed file that holds
     /// more than an earlier read of the same log).
     skip: u64,
-    /// SHA-256 of a plain file's bytes before `start`, which the worker goes on with over what
-    /// it reads: a file that changes under its readers is then recorded by the bytes read.
-    hash_from: Option<Sha256>,
+    /// SHA-256 of a plain file's bytes before an offset (`start`, or the end of an earlier read
+    /// when its cut last line is read again), which the worker goes on with over what it reads
+    /// from there: a file that changes under its readers is then recorded by the bytes read.
+    hash_from: Option<(u64, Sha256)>,
     /// SHA-256 planned of the file's bytes up to `end`, to tell the worker read them unchanged.
     expect: Option<String>,
     /// One chunk of several: its rows go to Parquet files of its own, dropped when an earlier
@@ -628,7 +629,7 @@ fn decide(
                     let r = resume_point(prior, at);
                     let s = &sources[i];
                     if s.compression == Compression::Plain {
-                        match plan_from(i, s, r.start, r.first_line, testing) {
+                        match plan_from(i, s, (&r, at), &p.sha256, testing) {
                             Ok(rest) => p.items = rest,
                             Err(e) => {
                                 live[i] = false;
@@ -1025,7 +1026,7 @@ fn plan(index: usize, s: &Source, prefixes: &[u64], testing: &Testing) -> Result
     }
     let mut chunks = Chunker::new(index, s, 0, 1, testing.chunk_bytes());
     // Workers hash what they read of a plain file, so the planned hash can be checked.
-    chunks.chunk_hash = (s.compression == Compression::Plain).then(Sha256::new);
+    chunks.chunk_hash = (s.compression == Compression::Plain).then(|| (0, Sha256::new()));
     let digest = sha256_file(&s.path, prefixes, |pos, block, before| {
         chunks.feed(pos, block, Some(before));
         testing.after(&s.path, ReadStep::Hash, pos + block.len() as u64);
@@ -1040,26 +1041,39 @@ fn plan(index: usize, s: &Source, prefixes: &[u64], testing: &Testing) -> Result
     })
 }
 
-/// Cuts `start..` of a plain file into work items whose first line is `first_line`: the part of
-/// a grown file not read before. Reads only that part.
+/// Cuts the part of a grown plain file not read before (from `r.start`) into work items whose
+/// first line is `r.first_line`. Reads only that part; the hash of the earlier read (`at`) goes
+/// on over it, so the workers can tell and record what they really read, as from byte 0.
 fn plan_from(
     index: usize,
     s: &Source,
-    start: u64,
-    first_line: u64,
+    (r, at): (&Resume, &Prefix),
+    sha256: &str,
     testing: &Testing,
 ) -> io::Result<Vec<WorkItem>> {
-    let mut chunks = Chunker::new(index, s, start, first_line, testing.chunk_bytes());
+    let mut chunks = Chunker::new(index, s, r.start, r.first_line, testing.chunk_bytes());
+    // Reading starts at the earlier read's end, after the newline there, or at the start of
+    // its cut last line (read again whole, the earlier hash covering it already).
+    let mut hash = at.state.clone();
+    if r.start > at.len {
+        hash.update(b"\n");
+    }
+    let hashed_from = r.start.max(at.len);
+    chunks.chunk_hash = Some((hashed_from, hash.clone()));
     let mut f = File::open(&s.path)?;
-    f.seek(SeekFrom::Start(start))?;
-    let mut pos = start;
+    f.seek(SeekFrom::Start(r.start))?;
+    let mut pos = r.start;
     // Only up to where the file was hashed: bytes appended since belong to the next run.
-    read_blocks(f.take(s.size.saturating_sub(start)), |block| {
-        chunks.feed(pos, block, None);
+    read_blocks(f.take(s.size.saturating_sub(r.start)), |block| {
+        // The cut line before the earlier end holds no newline, so no chunk ends in it.
+        let known = (hashed_from.saturating_sub(pos) as usize).min(block.len());
+        chunks.feed(pos, &block[..known], None);
+        chunks.feed(pos + known as u64, &block[known..], Some(&hash));
+        hash.update(&block[known..]);
         pos += block.len() as u64;
         testing.after(&s.path, ReadStep::Hash, pos);
     })?;
-    Ok(chunks.finish(pos, None))
+    Ok(chunks.finish(pos, Some(sha256)))
 }
 
 /// Newline-aligned chunk boundaries of a plain file, found as its blocks go by.
@@ -1072,8 +1086,8 @@ struct Chunker {
     lines: u64,
     chunk_start: u64,
     chunk_line: u64,
-    /// SHA-256 of the bytes before `chunk_start`, when the pass hashes from byte 0.
-    chunk_hash: Option<Sha256>,
+    /// SHA-256 of the bytes before an offset, from which the current chunk's reader hashes.
+    chunk_hash: Option<(u64, Sha256)>,
 }
 
 impl Chunker {
@@ -1127,7 +1141,7 @@ impl Chunker {
         });
         self.chunk_start = end;
         self.chunk_line = self.lines + 1;
-        self.chunk_hash = state;
+        self.chunk_hash = state.map(|h| (end, h));
     }
 
     /// The items, given where the file ended and the hash of all its bytes (when this pass
@@ -1308,26 +1322,39 @@ impl<R: Read> Read for Counted<R> {
 /// The bytes a worker took from disk (and their hash when asked for), to tell afterwards
 /// whether it read what was planned: a file truncated under the reader ends early.
 #[derive(Clone, Default)]
-struct Tally(Arc<Mutex<(Option<Sha256>, u64)>>);
+struct Tally(Arc<Mutex<Counts>>);
+
+#[derive(Default)]
+struct Counts {
+    hash: Option<Sha256>,
+    /// Bytes at the start not hashed: the hash already covers them.
+    unhashed: u64,
+    bytes: u64,
+}
 
 impl Tally {
-    /// Counts, and goes on with `hash_from` (the hash of the bytes before) over what is read.
-    fn hashing(hash_from: Option<Sha256>) -> Tally {
-        Tally(Arc::new(Mutex::new((hash_from, 0))))
+    /// Counts what is read from `start` on, and goes on with `hash_from` (the hash of the
+    /// bytes before its offset) over what is read past that offset.
+    fn hashing(start: u64, hash_from: Option<(u64, Sha256)>) -> Tally {
+        let (from, hash) = hash_from.map_or((start, None), |(at, h)| (at.max(start), Some(h)));
+        Tally(Arc::new(Mutex::new(Counts { hash, unhashed: from - start, bytes: 0 })))
     }
 
     fn add(&self, bytes: &[u8]) {
         let mut t = self.0.lock().expect("tally lock");
-        if let Some(h) = t.0.as_mut() {
-            h.update(bytes);
+        let pass = (t.unhashed.saturating_sub(t.bytes) as usize).min(bytes.len());
+        if let Some(h) = t.hash.as_mut() {
+            h.update(&bytes[pass..]);
         }
-        t.1 += bytes.len() as u64;
+        t.bytes += bytes.len() as u64;
     }
 
-    /// Bytes read, and the SHA-256 up to their end if it was kept.
+    /// Bytes read, and the SHA-256 from the file's start to their end if it was kept.
     fn take(&self) -> (u64, Option<String>) {
         let mut t = self.0.lock().expect("tally lock");
-        (t.1, t.0.take().map(|h| hex(&h.finalize())))
+        // A read that stopped before the hash's offset: no hash ends where it stopped.
+        let reached = t.bytes >= t.unhashed;
+        (t.bytes, t.hash.take().filter(|_| reached).map(|h| hex(&h.finalize())))
     }
 }
 
@@ -1414,7 +1441,7 @@ impl<'a> Worker<'a> {
     fn run(&mut self, item: &WorkItem, src: &Source, pb: &ProgressBar) -> Result<(), LakeError> {
         let mut report = FileReport::default();
         let plain = src.compression == Compression::Plain;
-        let tally = Tally::hashing(item.hash_from.clone().filter(|_| plain));
+        let tally = Tally::hashing(item.start, item.hash_from.clone().filter(|_| plain));
         let opened = open_stream(
             &src.path,
             src.compression,

@@ -124,22 +124,27 @@ fn numbered_lines(first: u32, n: u32) -> String {
 
 const LINES: &str = "SELECT count(*), count(DISTINCT url) FROM proxy";
 
-/// Options that call `at` once, after the first block of `log` that `step` reads past `offset`,
-/// with the offset just past that block; the returned cell then holds that offset.
+/// Options that call `at` once, after the first block of `log` that `step` reads to an offset
+/// in `offsets`; the returned cell then holds that offset.
 fn changing_at(
     log: &Path,
     step: ReadStep,
-    offset: u64,
+    offsets: std::ops::Range<u64>,
     at: impl Fn() + Send + Sync + 'static,
 ) -> (IngestOptions, Arc<OnceLock<u64>>) {
     let done = Arc::new(OnceLock::new());
     let (seen, log) = (done.clone(), log.to_path_buf());
+    let once = std::sync::Mutex::new(());
     let mut o = opts(&[&log]);
     o.testing.after_block = Some(Arc::new(move |path: &Path, s: ReadStep, past: u64| {
-        if path == log && s == step && past >= offset && seen.get().is_none() {
-            // The reader waits here: the file changes at exactly this point of the run.
-            at();
-            seen.set(past).unwrap();
+        if path == log && s == step && offsets.contains(&past) && seen.get().is_none() {
+            // The reader waits here (another one at the lock): the file changes at exactly
+            // this point of the run.
+            let _one = once.lock().unwrap();
+            if seen.get().is_none() {
+                at();
+                seen.set(past).unwrap();
+            }
         }
     }));
     (o, done)
@@ -160,7 +165,8 @@ fn a_log_that_grows_while_it_is_read_is_not_read_again_from_byte_0() {
         let dir = tempfile::tempdir().unwrap();
         let log = write(dir.path(), "access.log", &numbered_lines(0, N)).canonicalize().unwrap();
         let grown = log.clone();
-        let (o, grew) = changing_at(&log, step, 1 << 20, move || append(&grown, &numbered_lines(N, 2_000)));
+        let (o, grew) =
+            changing_at(&log, step, 1 << 20..u64::MAX, move || append(&grown, &numbered_lines(N, 2_000)));
         let first = ingest(&l.lake, &o).unwrap();
         assert!(grew.get().is_some(), "{step:?}: the file grew during the run");
         let f = &first.files[0];
@@ -183,7 +189,7 @@ fn copytruncate_during_an_ingest_loses_nothing() {
     let rotated = dir.path().join("access.log.1");
     // Once the worker is past its first MiB, rotate the way logrotate's copytruncate does.
     let (from, to) = (log.clone(), rotated.clone());
-    let (o, cut) = changing_at(&log, ReadStep::Parse, 1 << 20, move || {
+    let (o, cut) = changing_at(&log, ReadStep::Parse, 1 << 20..u64::MAX, move || {
         std::fs::copy(&from, &to).unwrap();
         std::fs::OpenOptions::new().write(true).open(&from).unwrap().set_len(0).unwrap();
     });
@@ -219,8 +225,9 @@ fn copytruncate_while_a_large_file_is_read_in_chunks_loses_nothing_and_doubles_n
     // past two chunks, then the file is rotated: rows past the first chunk's cut exist.
     let far = Arc::new(AtomicBool::new(false));
     let (seen, from, to) = (far.clone(), log.clone(), rotated.clone());
-    let (mut o, cut) = changing_at(&log, ReadStep::Parse, 0, move || {});
+    let cut = Arc::new(OnceLock::new());
     let cut_at = cut.clone();
+    let mut o = opts(&[&log]);
     o.testing.chunk_bytes = Some(CHUNK);
     o.testing.after_block = Some(Arc::new(move |path: &Path, step: ReadStep, past: u64| {
         if path != from || step != ReadStep::Parse {
@@ -255,6 +262,42 @@ fn copytruncate_while_a_large_file_is_read_in_chunks_loses_nothing_and_doubles_n
     assert!(second.files.iter().all(|f| f.error.is_none()), "{:?}", second.files);
     let n = (N + 10).to_string();
     assert_eq!(l.rows(LINES), vec![row(&[&n, &n])]);
+    assert_eq!(findings(&l), Vec::new());
+}
+
+#[test]
+fn copytruncate_while_a_grown_file_is_read_from_the_middle_loses_nothing() {
+    const CHUNK: u64 = 1 << 20;
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let text = numbered_lines(0, 30_000);
+    // Read once with its last line cut mid-write, then grown: the next read starts at that line.
+    let earlier = numbered_lines(0, 5_000);
+    let log = write(dir.path(), "access.log", &earlier[..earlier.len() - 5]).canonicalize().unwrap();
+    l.ingest(&[log.clone()]);
+    std::fs::write(&log, &text).unwrap();
+    let start = numbered_lines(0, 4_999).len() as u64;
+    let rotated = dir.path().join("access.log.1");
+    let (from, to) = (log.clone(), rotated.clone());
+    let (mut o, cut) = changing_at(&log, ReadStep::Parse, start + (256 << 10)..start + CHUNK, move || {
+        std::fs::copy(&from, &to).unwrap();
+        std::fs::OpenOptions::new().write(true).open(&from).unwrap().set_len(0).unwrap();
+    });
+    o.testing.chunk_bytes = Some(CHUNK);
+    let grown = ingest(&l.lake, &o).unwrap();
+    let f = &grown.files[0];
+    let cut = *cut.get().unwrap();
+    let why = f.error.as_deref().expect("a file truncated under its readers is partial");
+    assert!(why.contains("the bytes read are recorded as read"), "{why}");
+    // Recorded as if read from byte 0 to the cut: the earlier read and this one's bytes.
+    let read = &text.as_bytes()[..cut as usize];
+    let lines = read.split(|b| *b == b'\n').filter(|l| !l.is_empty()).count() as u64;
+    assert_eq!((f.start_byte, f.first_line, f.size), (start, 5_000, cut));
+    assert_eq!(f.first_line + f.lines - 1, lines);
+    std::fs::write(&log, numbered_lines(30_000, 10)).unwrap();
+    let last = l.ingest(&[log.clone(), rotated.clone()]);
+    assert!(last.files.iter().all(|f| f.error.is_none()), "{:?}", last.files);
+    assert_eq!(l.rows(LINES), vec![row(&["30010", "30010"])]);
     assert_eq!(findings(&l), Vec::new());
 }
 
