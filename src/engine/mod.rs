@@ -21,6 +21,7 @@ use datafusion::scalar::ScalarValue;
 
 pub mod functions;
 pub mod geoip;
+pub mod rewrite;
 pub mod views;
 
 pub use functions::reg_domain;
@@ -365,10 +366,17 @@ impl Engine {
         .await
     }
 
+    /// Parses, reshapes long `OR`/`AND` chains (see [`rewrite`]), and plans a read-only statement.
     async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame, DataFusionError> {
         let options =
             SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        ctx.sql_with_options(sql, options).await
+        let state = ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let mut statement = state.sql_to_statement(sql, &dialect)?;
+        rewrite::long_chains(&mut statement);
+        let plan = state.statement_to_plan(statement).await?;
+        options.verify_plan(&plan)?;
+        ctx.execute_logical_plan(plan).await
     }
 
     /// Refuses a statement too long to plan safely, before any recursion starts.
