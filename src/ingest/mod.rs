@@ -70,7 +70,8 @@ pub enum ReadStep {
     Parse,
 }
 
-/// Called after each block a run reads from a plain source, with the offset just past it.
+/// Called after each block a run reads from a source, with the offset just past it (in the
+/// file's bytes on disk, compressed ones included).
 #[doc(hidden)]
 pub type AfterBlock = Arc<dyn Fn(&Path, ReadStep, u64) + Send + Sync>;
 

@@ -36,6 +36,30 @@ fn in_list(n: usize) -> String {
     format!("{FRONT}SELECT count(*) AS n FROM proxy WHERE client_ip IN ({})\n", items.join(", "))
 }
 
+/// Runs `pack` alone over `lake`, one CSV per detection into `out`: the exit and stderr.
+fn detect_into(lake: &Path, pack: &Path, out: &Path) -> (Output, String) {
+    let o = trawl()
+        .args(["detect", "--no-builtin", "--rows", "0", "--format", "csv", "--csv-bom", "never", "--lake"])
+        .arg(lake)
+        .arg("--pack")
+        .arg(pack)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    let stderr = text(&o).1;
+    (o, stderr)
+}
+
+/// Lints `pack` alone: the exit, the verdict and id of each detection, and stdout.
+fn lint(pack: &Path) -> (Output, Vec<String>, String) {
+    let o = trawl().args(["detect", "--lint", "--no-builtin", "--pack"]).arg(pack).output().unwrap();
+    let stdout = text(&o).0;
+    let verdicts =
+        stdout.lines().map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")).collect();
+    (o, verdicts, stdout)
+}
+
 #[test]
 fn long_in_lists_plan_and_run_and_overlong_sql_fails_alone() {
     let dir = tempfile::tempdir().unwrap();
@@ -47,16 +71,7 @@ fn long_in_lists_plan_and_run_and_overlong_sql_fails_alone() {
     fs::write(pack.join("sweep.sql"), in_list(6_000)).unwrap();
     fs::write(pack.join("huge.sql"), in_list(110_000)).unwrap();
     fs::write(pack.join("plain.sql"), format!("{FRONT}SELECT count(*) AS n FROM proxy\n")).unwrap();
-    let out = trawl()
-        .args(["detect", "--no-builtin", "--rows", "0", "--format", "csv", "--csv-bom", "never", "--lake"])
-        .arg(&lake)
-        .arg("--pack")
-        .arg(&pack)
-        .arg("--out")
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&out);
+    let (out, stderr) = detect_into(&lake, &pack, &dir.path().join("out"));
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("1 detection(s) failed: huge"), "{stderr}");
     let summary = fs::read_to_string(dir.path().join("out/summary.csv")).unwrap();
@@ -65,11 +80,8 @@ fn long_in_lists_plan_and_run_and_overlong_sql_fails_alone() {
     assert_eq!(fs::read_to_string(dir.path().join("out/sweep.csv")).unwrap(), "n\n20\n");
     assert_eq!(fs::read_to_string(dir.path().join("out/plain.csv")).unwrap(), "n\n20\n");
 
-    let out = trawl().args(["detect", "--lint", "--no-builtin", "--pack"]).arg(&pack).output().unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    let verdicts: Vec<String> =
-        stdout.lines().map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")).collect();
+    let (out, verdicts, stdout) = lint(&pack);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert_eq!(verdicts, ["FAIL huge", "ok plain", "ok sweep"], "{stdout}");
 }
 
@@ -89,40 +101,19 @@ fn long_or_chains_plan_in_time_and_give_what_their_in_form_gives() {
     // of URL endings (p10 to p19 among them), with a condition around the chain.
     let clients = or_chain(3_000, |i| format!("client_ip = '10.0.{}.{}'", 1 + i / 250, 5 + i % 250));
     let endings = or_chain(1_000, |i| format!("url LIKE '%/p{}'", 10 + i));
-    fs::write(
-        pack.join("sweep.sql"),
-        format!(
-            "{FRONT}SELECT count(*) AS n FROM proxy WHERE {clients}
-"
-        ),
-    )
-    .unwrap();
+    fs::write(pack.join("sweep.sql"), format!("{FRONT}SELECT count(*) AS n FROM proxy WHERE {clients}\n"))
+        .unwrap();
     fs::write(
         pack.join("endings.sql"),
-        format!(
-            "{FRONT}SELECT count(*) AS n FROM proxy WHERE status = 200 AND ({endings})
-"
-        ),
+        format!("{FRONT}SELECT count(*) AS n FROM proxy WHERE status = 200 AND ({endings})\n"),
     )
     .unwrap();
-    let out = trawl()
-        .args(["detect", "--no-builtin", "--rows", "0", "--format", "csv", "--csv-bom", "never", "--lake"])
-        .arg(&lake)
-        .arg("--pack")
-        .arg(&pack)
-        .arg("--out")
-        .arg(dir.path().join("out"))
-        .output()
-        .unwrap();
-    let (_, stderr) = text(&out);
+    let (out, stderr) = detect_into(&lake, &pack, &dir.path().join("out"));
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert_eq!(fs::read_to_string(dir.path().join("out/sweep.csv")).unwrap(), "n\n15\n");
     assert_eq!(fs::read_to_string(dir.path().join("out/endings.csv")).unwrap(), "n\n10\n");
-    let out = trawl().args(["detect", "--lint", "--no-builtin", "--pack"]).arg(&pack).output().unwrap();
-    let (stdout, stderr) = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let verdicts: Vec<String> =
-        stdout.lines().map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ")).collect();
+    let (out, verdicts, stdout) = lint(&pack);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
     assert_eq!(verdicts, ["ok endings", "ok sweep"], "{stdout}");
 }
 
