@@ -118,7 +118,7 @@ fn group_equalities(terms: Vec<Expr>) -> Vec<Expr> {
     let mut lists: HashMap<(String, bool), usize> = HashMap::new();
     for t in terms {
         match membership(t) {
-            Ok((column, text, values)) => {
+            Term::OneOf { column, text, values } => {
                 let key = (column.to_string(), text);
                 match lists.get(&key) {
                     Some(&i) => {
@@ -132,30 +132,41 @@ fn group_equalities(terms: Vec<Expr>) -> Vec<Expr> {
                     }
                 }
             }
-            Err(t) => out.push(t),
+            Term::Other(t) => out.push(t),
         }
     }
     out
 }
 
-/// A term that says "this column is one of these literals": the column, whether the literals
-/// are strings (else numbers), and the literals. Anything else comes back as it was.
-fn membership(t: Expr) -> Result<(Expr, bool, Vec<Expr>), Expr> {
+/// A term of an `OR` chain, as [`group_equalities`] sees it.
+enum Term {
+    /// "This column is one of these literals", strings (`text`) or numbers.
+    OneOf {
+        column: Expr,
+        text: bool,
+        values: Vec<Expr>,
+    },
+    Other(Expr),
+}
+
+fn membership(t: Expr) -> Term {
     let column = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_));
     match t {
         Expr::BinaryOp { left, op: BinaryOperator::Eq, right } => match (literal(&left), literal(&right)) {
-            (None, Some(text)) if column(&left) => Ok((*left, text, vec![*right])),
-            (Some(text), None) if column(&right) => Ok((*right, text, vec![*left])),
-            _ => Err(Expr::BinaryOp { left, op: BinaryOperator::Eq, right }),
+            (None, Some(text)) if column(&left) => Term::OneOf { column: *left, text, values: vec![*right] },
+            (Some(text), None) if column(&right) => Term::OneOf { column: *right, text, values: vec![*left] },
+            _ => Term::Other(Expr::BinaryOp { left, op: BinaryOperator::Eq, right }),
         },
         Expr::InList { expr, list, negated: false } if column(&expr) && !list.is_empty() => {
             let kinds: Vec<Option<bool>> = list.iter().map(literal).collect();
             match kinds[0] {
-                Some(text) if kinds.iter().all(|k| *k == Some(text)) => Ok((*expr, text, list)),
-                _ => Err(Expr::InList { expr, list, negated: false }),
+                Some(text) if kinds.iter().all(|k| *k == Some(text)) => {
+                    Term::OneOf { column: *expr, text, values: list }
+                }
+                _ => Term::Other(Expr::InList { expr, list, negated: false }),
             }
         }
-        other => Err(other),
+        other => Term::Other(other),
     }
 }
 

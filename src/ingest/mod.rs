@@ -357,7 +357,7 @@ fn run(
     let queue = Mutex::new(VecDeque::from(items));
     let outs: Vec<Result<WorkerOut, LakeError>> = pool.broadcast(|_| {
         let budget = opts.writer_budget.unwrap_or(crate::lake::WRITER_BUFFER_BYTES);
-        let mut w = Worker::new(lake, &lease, budget, &opts.testing);
+        let mut w = Worker::new(lake, lease, budget, &opts.testing);
         loop {
             let next = queue.lock().expect("queue lock").pop_front();
             let Some(item) = next else { break };
@@ -433,7 +433,7 @@ fn run(
         if lines.is_empty() {
             continue;
         }
-        let swap = match lake.without_lines(spec, &states[table], &lease, &lines) {
+        let swap = match lake.without_lines(spec, &states[table], lease, &lines) {
             Ok(s) => s,
             Err(e) => {
                 for (t, f) in &written {
@@ -453,7 +453,7 @@ fn run(
         reports.into_iter().zip(live).filter(|(_, l)| *l).map(|(r, _)| r).collect();
 
     // The run's own bookkeeping, written like any table and committed last.
-    let mut custody = lake.writer(&INGESTS, &lease);
+    let mut custody = lake.writer(&INGESTS, lease);
     custody
         .write(Batch { batch: ingests_batch(&run_id, started_us, &reports, &skipped), days: Vec::new() })?;
     let custody = custody.finish()?;
