@@ -237,6 +237,9 @@ pub struct ReportArgs {
     /// Rows of each finding shown in the page.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub rows: usize,
+    // Last: it sets the help heading of the arguments after it.
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
 }
 
 #[derive(Debug, Args)]

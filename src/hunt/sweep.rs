@@ -17,6 +17,7 @@ use futures::StreamExt;
 
 use super::matcher::{Id, Matcher};
 use super::{AllowList, HuntError, IocSet, Kind};
+use crate::engine::functions::describe_agent;
 use crate::engine::{Engine, GeoIp};
 use crate::localtime::offset_at;
 
@@ -319,19 +320,6 @@ fn scan_batch(
         }
     }
     Ok(())
-}
-
-/// `Chrome on Windows 10`, `HTTP Library`, `(blank)`: what an agent is, for the results.
-fn describe_agent(ua: &str) -> String {
-    use crate::engine::functions::{UaPart, user_agent};
-    if ua.is_empty() {
-        return "(blank)".into();
-    }
-    let browser = user_agent(ua, UaPart::Browser).unwrap_or("UNKNOWN");
-    match user_agent(ua, UaPart::Os) {
-        Some(os) if os != "UNKNOWN" => format!("{browser} on {os}"),
-        _ => browser.to_string(),
-    }
 }
 
 /// The agents, comma-separated; NULL when the table or format logs none.
