@@ -697,6 +697,50 @@ fn geoip_adds_country_and_network_beside_the_addresses_a_detection_names() {
             "NULL"
         ])
     );
+    // A Sigma rule's address columns too.
+    let rule = dir.path().join("fw_to_nl.yml");
+    std::fs::write(
+        &rule,
+        "title: t\nlevel: low\nlogsource:\n  category: firewall\ndetection:\n  sel:\n    dst_ip|cidr: 198.51.100.0/24\n    \
+         dst_port: 4444\n  condition: sel\n",
+    )
+    .unwrap();
+    let mut sigma_pack = Pack::default();
+    detect::sigma::add_to_pack(&mut sigma_pack, &detect::sigma::load(&[rule]).unwrap()).unwrap();
+    let r = run_with(LAKE.lake.root(), &sigma_pack, &[], &[], (None, None), Some(test_geoip(dir.path())));
+    let (columns, (_, _, hits, _)) = &r["fw_to_nl"];
+    assert_eq!(
+        columns[..11],
+        [
+            "src_ip",
+            "src_country",
+            "src_asn",
+            "src_org",
+            "ts",
+            "dst_ip",
+            "dst_country",
+            "dst_asn",
+            "dst_org",
+            "dst_port",
+            "score"
+        ]
+    );
+    assert_eq!(hits.len(), 2);
+    assert_eq!(
+        hits[0][..10],
+        row(&[
+            "10.0.0.40",
+            "NULL",
+            "NULL",
+            "NULL",
+            "2024-06-04T11:00:00",
+            "198.51.100.23",
+            "NL",
+            "64500",
+            "Example Transit",
+            "4444"
+        ])
+    );
     // Without a database the rows are as the SQL gives them: no columns of NULL.
     let r = run_with(LAKE.lake.root(), &pack, &ids, &sets, (None, None), None);
     for id in ids {
