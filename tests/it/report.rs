@@ -356,10 +356,7 @@ fn report_over_the_planted_week_is_self_contained_shows_every_incident_and_the_p
 
 #[test]
 fn case_json_records_the_run_and_replay_shows_what_changed() {
-    let dir = tempfile::tempdir().unwrap();
-    two_formats_and_firewall(&dir.path().join("logs"));
-    let l = TestLake::new("Asia/Tokyo");
-    l.ingest(&[dir.path().join("logs")]);
+    let (dir, l) = fixture_lake();
     let out = dir.path().join("out");
     let run = trawl()
         .args(["detect", "--lake"])
@@ -440,6 +437,29 @@ fn case_json_records_the_run_and_replay_shows_what_changed() {
     );
 }
 
+/// The fixture of `two_formats_and_firewall` in `<dir>/logs`, ingested into a Tokyo lake.
+fn fixture_lake() -> (tempfile::TempDir, TestLake) {
+    let dir = tempfile::tempdir().unwrap();
+    two_formats_and_firewall(&dir.path().join("logs"));
+    let l = TestLake::new("Asia/Tokyo");
+    l.ingest(&[dir.path().join("logs")]);
+    (dir, l)
+}
+
+/// Runs `trawl report` over the lake with these arguments, writing `html`, and gives the page.
+fn report_html(l: &TestLake, args: &[&str], html: &Path) -> String {
+    let out = trawl()
+        .args(["report", "--lake"])
+        .arg(l.lake.root())
+        .args(args)
+        .arg("-o")
+        .arg(html)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(html).unwrap()
+}
+
 /// The section of the page with this id, from its opening tag to its end.
 fn section<'a>(html: &'a str, id: &str) -> &'a str {
     let start = html.find(&format!("<section id=\"{id}\">")).unwrap_or_else(|| panic!("no section {id}"));
@@ -449,10 +469,7 @@ fn section<'a>(html: &'a str, id: &str) -> &'a str {
 
 #[test]
 fn report_shows_agents_by_browser_destinations_by_country_and_enriched_findings() {
-    let dir = tempfile::tempdir().unwrap();
-    two_formats_and_firewall(&dir.path().join("logs"));
-    let l = TestLake::new("Asia/Tokyo");
-    l.ingest(&[dir.path().join("logs")]);
+    let (dir, l) = fixture_lake();
     let db = mmdb::file(
         dir.path(),
         &[
@@ -460,29 +477,12 @@ fn report_shows_agents_by_browser_destinations_by_country_and_enriched_findings(
             ("93.184.216.0/24", mmdb::record(Some("US"), Some((15133, "Edgecast")))),
         ],
     );
+    // 443 made odd, so the firewall's one egress is a finding to enrich.
+    let odd =
+        ["--lang", "en", "--only", "firewall_odd_ports", "--set", "allowed_ports=80", "--set", "min_score=0"];
     let report = |name: &str, extra: &[&str]| {
-        let html = dir.path().join(name);
-        let out = trawl()
-            .args(["report", "--lake"])
-            .arg(l.lake.root())
-            // 443 made odd, so the firewall's one egress is a finding to enrich.
-            .args([
-                "--lang",
-                "en",
-                "--only",
-                "firewall_odd_ports",
-                "--set",
-                "allowed_ports=80",
-                "--set",
-                "min_score=0",
-            ])
-            .args(extra)
-            .arg("-o")
-            .arg(&html)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        std::fs::read_to_string(html).unwrap()
+        let args: Vec<&str> = odd.iter().chain(extra).copied().collect();
+        report_html(&l, &args, &dir.path().join(name))
     };
     let html = report("geo.html", &["--geoip", db.to_str().unwrap()]);
     let overview = section(&html, "overview");
@@ -496,28 +496,20 @@ fn report_shows_agents_by_browser_destinations_by_country_and_enriched_findings(
         "{agents}"
     );
     let places = overview.split("<h3>Destinations by country and network</h3>").nth(1).unwrap();
-    let n = |v: u32| format!("<td class=\"n\">{v}</td>");
     // Squid's four rows went to 93.184.216.34; i-FILTER's one to an address of 203.0.113.0/24,
-    // as did the firewall's one public connection (10.1.0.5 is internal, so left out).
+    // as did the firewall's one public connection (10.1.0.5 is internal, so left out): proxy
+    // requests, firewall entries, addresses.
+    let (us, jp) = (
+        "<td class=\"n\">4</td><td class=\"n\">0</td><td class=\"n\">1</td>",
+        "<td class=\"n\">1</td><td class=\"n\">1</td><td class=\"n\">2</td>",
+    );
     let by_country = format!(
         "<th>country</th><th>proxy requests</th><th>firewall entries</th><th>addresses</th></tr></thead><tbody>\
-         <tr><td>US</td>{}{}{}</tr><tr><td>JP</td>{}{}{}</tr></tbody>",
-        n(4),
-        n(0),
-        n(1),
-        n(1),
-        n(1),
-        n(2)
+         <tr><td>US</td>{us}</tr><tr><td>JP</td>{jp}</tr></tbody>"
     );
     let by_network = format!(
         "<th>network</th><th>organisation</th><th>proxy requests</th><th>firewall entries</th><th>addresses</th></tr>\
-         </thead><tbody><tr><td>AS15133</td><td>Edgecast</td>{}{}{}</tr><tr><td>AS64500</td><td>Example Transit</td>{}{}{}</tr></tbody>",
-        n(4),
-        n(0),
-        n(1),
-        n(1),
-        n(1),
-        n(2)
+         </thead><tbody><tr><td>AS15133</td><td>Edgecast</td>{us}</tr><tr><td>AS64500</td><td>Example Transit</td>{jp}</tr></tbody>"
     );
     assert!(places.contains(&by_country) && places.contains(&by_network), "{places}");
     let finding = section(&html, "findings");
@@ -536,18 +528,11 @@ fn report_shows_agents_by_browser_destinations_by_country_and_enriched_findings(
     assert!(section(&html, "overview").contains(
         "<p class=\"note\">Destinations by country and network need a GeoIP database (--geoip FILE.mmdb).</p>"
     ));
-    let ja = {
-        let out = dir.path().join("ja.html");
-        let run = trawl()
-            .args(["report", "--lake"])
-            .arg(l.lake.root())
-            .args(["--lang", "ja", "--no-builtin", "--geoip", db.to_str().unwrap(), "-o"])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
-        std::fs::read_to_string(out).unwrap()
-    };
+    let ja = report_html(
+        &l,
+        &["--lang", "ja", "--no-builtin", "--geoip", db.to_str().unwrap()],
+        &dir.path().join("ja.html"),
+    );
     assert!(
         ja.contains("<h3>ブラウザー・OS 別のユーザーエージェント</h3>")
             && ja.contains("<h3>国・ネットワーク別の接続先</h3>")
@@ -556,10 +541,7 @@ fn report_shows_agents_by_browser_destinations_by_country_and_enriched_findings(
 
 #[test]
 fn report_runs_sigma_rules_and_shows_their_hits() {
-    let dir = tempfile::tempdir().unwrap();
-    two_formats_and_firewall(&dir.path().join("logs"));
-    let l = TestLake::new("Asia/Tokyo");
-    l.ingest(&[dir.path().join("logs")]);
+    let (dir, l) = fixture_lake();
     let rules = dir.path().join("rules");
     std::fs::create_dir_all(&rules).unwrap();
     std::fs::write(
@@ -568,18 +550,8 @@ fn report_runs_sigma_rules_and_shows_their_hits() {
          cs-method: POST\n    cs-host|endswith: dropbox.com\n  condition: sel\n",
     )
     .unwrap();
-    let html = dir.path().join("case.html");
-    let out = trawl()
-        .args(["report", "--lake"])
-        .arg(l.lake.root())
-        .args(["--lang", "en", "--no-builtin", "--user", "tanaka", "--sigma"])
-        .arg(&rules)
-        .arg("-o")
-        .arg(&html)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let html = std::fs::read_to_string(html).unwrap();
+    let args = ["--lang", "en", "--no-builtin", "--user", "tanaka", "--sigma", rules.to_str().unwrap()];
+    let html = report_html(&l, &args, &dir.path().join("case.html"));
     let findings = section(&html, "findings");
     assert!(
         findings.contains(
