@@ -78,7 +78,7 @@ fn memory_advice(limit: u64, explicit: bool) -> String {
         format!(
             "the query needs more than {}, the --memory-limit given: raise it (--memory-limit {}) or {filter}",
             size(limit),
-            size(limit.saturating_mul(2)).replace(' ', "").trim_end_matches("iB").to_string()
+            size(limit.saturating_mul(2)).replace(' ', "").trim_end_matches("iB")
         )
     } else {
         format!(
@@ -216,7 +216,7 @@ impl Engine {
         for spec in all_tables() {
             let empty = RecordBatch::new_empty(spec.table_schema());
             if spec.partition_by_date {
-                ctx.register_batch(&views::history_name(&spec.table), empty.clone()).map_err(sql)?;
+                ctx.register_batch(views::history_name(&spec.table), empty.clone()).map_err(sql)?;
             }
             ctx.register_batch(spec.table.as_str(), empty).map_err(sql)?;
             tables.push(spec.table.clone());

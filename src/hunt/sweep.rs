@@ -115,7 +115,10 @@ fn add_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 }
 
 /// Hits by (indicator, source) and then by who.
-type Aggs = HashMap<(Id, usize), HashMap<String, Agg>>;
+type Aggs = HashMap<(Id, usize), ByWho>;
+
+/// One indicator's sums in one table, per who.
+type ByWho = HashMap<String, Agg>;
 
 fn merge_into(into: &mut Aggs, from: Aggs) {
     for (k, whos) in from {
@@ -412,7 +415,7 @@ fn results(
     geoip: Option<&GeoIp>,
     tz: Tz,
 ) -> (RecordBatch, RecordBatch, RecordBatch) {
-    let mut by_indicator: HashMap<Id, Vec<(usize, &HashMap<String, Agg>)>> = HashMap::new();
+    let mut by_indicator: HashMap<Id, Vec<(usize, &ByWho)>> = HashMap::new();
     for ((id, source), whos) in aggs {
         by_indicator.entry(*id).or_default().push((*source, whos));
     }

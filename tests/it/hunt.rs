@@ -94,10 +94,7 @@ fn cells(b: &RecordBatch, names: &[&str]) -> Vec<Vec<String>> {
     let options = FormatOptions::default().with_null("NULL");
     let cols: Vec<_> = names
         .iter()
-        .map(|n| {
-            let c = b.column(b.schema().index_of(n).unwrap_or_else(|_| panic!("no column {n}"))).clone();
-            c
-        })
+        .map(|n| b.column(b.schema().index_of(n).unwrap_or_else(|_| panic!("no column {n}"))).clone())
         .collect();
     let fs: Vec<_> = cols.iter().map(|c| ArrayFormatter::try_new(c.as_ref(), &options).unwrap()).collect();
     (0..b.num_rows()).map(|r| fs.iter().map(|f| f.value(r).to_string()).collect()).collect()

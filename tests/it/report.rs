@@ -282,7 +282,7 @@ fn report_over_the_planted_week_is_self_contained_shows_every_incident_and_the_p
     assert!(kept.len() < text.len());
     std::fs::write(&fw, kept).unwrap();
     let l = TestLake::new("Asia/Tokyo");
-    l.ingest(&[logs.clone()]);
+    l.ingest(std::slice::from_ref(&logs));
     let html_path = dir.path().join("case.html");
     let csv_dir = dir.path().join("case");
     let out = trawl()
@@ -423,7 +423,7 @@ fn case_json_records_the_run_and_replay_shows_what_changed() {
     big.method = "POST";
     big.request_bytes = 2_000_000;
     std::fs::write(&more, big.ifilter_line() + "\n").unwrap();
-    l.ingest(&[more.clone()]);
+    l.ingest(std::slice::from_ref(&more));
     let changed = replay();
     assert_eq!(changed.status.code(), Some(1));
     assert_eq!(
