@@ -2,6 +2,7 @@
 -- severity: medium
 -- mitre: T1071.001, T1105
 -- tables: proxy
+-- enrich: address
 -- description: Requests whose URL names an IP address instead of a host name, per user and
 --   address: malware and hand-typed staging servers skip DNS. Internal addresses are left out.
 --   Scored by rarity (one over the clients that reached the address anywhere in the lake: an

@@ -2,6 +2,7 @@
 -- severity: medium
 -- mitre: T1571
 -- tables: firewall
+-- enrich: dst_ip
 -- description: Outbound connections the firewall allowed to addresses outside the internal
 --   ranges on ports not in the allow list, per source, destination and port. Scored by rarity
 --   (one plus the other sources using that port outward anywhere in the lake, over 2: a port

@@ -2,6 +2,7 @@
 -- severity: high
 -- mitre: T1046
 -- tables: firewall
+-- enrich: src_ip, target
 -- description: One source probing within a short window (fixed windows from midnight UTC):
 --   vertical, one target on many ports, or horizontal, one port on many internal targets
 --   (reaching many internet hosts on one port is a browser's ordinary fan-out and does not

@@ -37,7 +37,7 @@ pub enum Command {
         trawl query --lake ./lake --schema\n\n\
         Tables: proxy, firewall, rejects, ingests, ifilter_categories, job_sites, jp_holidays, allow_domains. Functions: reg_domain(host), url_host(url), local_ts(ts)\n\
         (wall time in the lake's zone), uri_stem(path), uri_query(path), uri_extension(path), cidr_match(addr, net),\n\
-        ua_browser/ua_os/ua_device(user_agent), ip_country/ip_asn/ip_org(ip) (with --geoip).\n\
+        ua_browser/ua_os/ua_device/ua_name(user_agent), ip_country/ip_asn/ip_org(ip) (with --geoip).\n\
         `WHERE date = 'YYYY-MM-DD'` reads one day's files only.")]
     Query(QueryArgs),
     /// Merge small Parquet files and delete files no version needs any more; no row changes.
@@ -94,7 +94,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  \
         trawl report --lake ./lake -o case.html\n  \
         trawl report --lake ./lake --since 2024-05-01 --until 2024-05-07 --user tanaka -o case.html --out case/\n  \
-        trawl report --lake ./lake --pseudonymise case.key --lang en -o for-counsel.html\n\n\
+        trawl report --lake ./lake --pseudonymise case.key --lang en -o for-counsel.html\n  \
+        trawl report --lake ./lake --sigma ./sigma/rules --geoip GeoLite2-ASN.mmdb -o case.html\n\n\
         The file needs nothing outside itself (no scripts, fonts or images by address): open it on an\n\
         isolated machine, or print it (A4, one section a page). case.json beside it records the lake,\n\
         the range, every detection's SQL and parameters, each input file's SHA-256 and the hit counts.\n\
@@ -152,7 +153,8 @@ pub struct EnrichArgs {
     #[arg(long = "allow", value_name = "FILE")]
     pub allow: Vec<PathBuf>,
     /// MaxMind-format database (repeatable: country, city or ASN .mmdb) for ip_country(ip),
-    /// ip_asn(ip) and ip_org(ip); without one they give NULL.
+    /// ip_asn(ip) and ip_org(ip), which give NULL without one; detections then add country and
+    /// network columns beside the addresses they name, and the report destinations by country.
     #[arg(long = "geoip", value_name = "FILE.mmdb")]
     pub geoip: Vec<PathBuf>,
     /// CSV column holding the values in --ioc and --allow CSV files: a header name or a 1-based
@@ -237,6 +239,9 @@ pub struct ReportArgs {
     /// Rows of each finding shown in the page.
     #[arg(long, default_value_t = 20, value_name = "N")]
     pub rows: usize,
+    // Last: it sets the help heading of the arguments after it.
+    #[command(flatten)]
+    pub enrich: EnrichArgs,
 }
 
 #[derive(Debug, Args)]

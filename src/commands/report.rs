@@ -61,10 +61,12 @@ pub fn run_report(args: ReportArgs) -> Result<ExitCode> {
         burst_seconds: 300,
         csv_written: args.out.is_some(),
     };
+    let enrich = super::hunt::Enrichment::load(&args.enrich)?;
     let started = std::time::Instant::now();
     let rt = crate::runtime();
     let (html, views, case) = rt.block_on(async {
-        let engine = open_engine(&lake, &args.range, &pack, MemoryLimit::default()).await?;
+        let mut engine = open_engine(&lake, &args.range, &pack, MemoryLimit::default()).await?;
+        enrich.apply(&mut engine)?;
         let mut findings = detect::run(&engine, &bound).await;
         detect::sort_findings(&mut findings);
         let views = report::findings::from_detect(&findings);

@@ -19,7 +19,10 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use crate::engine::{Engine, QueryError};
 
 pub mod case;
+mod enrich;
 pub mod sigma;
+
+pub use enrich::added_columns;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_pack.rs"));
 
@@ -155,6 +158,8 @@ pub struct Detection {
     pub params: Vec<Param>,
     /// Column naming who or what a hit is about (default: the first).
     pub entity: Option<String>,
+    /// Address columns to give country and network columns when a GeoIP database is given.
+    pub enrich: Vec<String>,
     /// Where it was read from, for messages.
     pub file: String,
     sql: String,
@@ -185,7 +190,8 @@ fn pack_err(file: &str, reason: impl Into<String>) -> DetectError {
     DetectError::Pack { file: file.to_string(), reason: reason.into() }
 }
 
-const KEYS: &[&str] = &["id", "title", "description", "severity", "mitre", "tables", "param", "entity"];
+const KEYS: &[&str] =
+    &["id", "title", "description", "severity", "mitre", "tables", "param", "entity", "enrich"];
 /// The parameter giving the lowest `score` a row needs to count as a hit (read by the runner).
 pub const MIN_SCORE: &str = "min_score";
 /// A line with only this starts the detection's notes query (see README).
@@ -198,6 +204,7 @@ impl Detection {
         let (mut id, mut title, mut description, mut severity) =
             (stem.to_string(), None, String::new(), None);
         let (mut mitre, mut tables, mut params, mut entity) = (Vec::new(), Vec::new(), Vec::new(), None);
+        let mut enrich = Vec::new();
         let mut body_start = text.len();
         let mut last_key = "";
         let mut offset = 0;
@@ -245,6 +252,14 @@ impl Detection {
                 "mitre" => mitre.extend(list(value)),
                 "tables" => tables.extend(list(value)),
                 "entity" => entity = Some(value.to_string()),
+                "enrich" => {
+                    for c in list(value) {
+                        if !c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                            return Err(at(format!("enrich {c:?}: name a column the SQL returns")));
+                        }
+                        enrich.push(c);
+                    }
+                }
                 "param" => params.push(parse_param(value).map_err(at)?),
                 other => {
                     return Err(at(format!(
@@ -284,6 +299,7 @@ impl Detection {
             tables,
             params,
             entity,
+            enrich,
             file: file.to_string(),
             sql: sql.trim_end_matches(';').to_string(),
             notes_sql: notes_sql.map(|s| s.trim_end_matches(';').to_string()),
@@ -328,6 +344,7 @@ impl Detection {
             tables,
             params: Vec::new(),
             entity: None,
+            enrich: Vec::new(),
             file: file.to_string(),
             sql: String::new(),
             notes_sql: None,
@@ -457,6 +474,12 @@ impl Pack {
                     if path.is_symlink() && !path.exists() {
                         return Err(pack_err(&path.display().to_string(), "a link to nothing (broken link)"));
                     }
+                    continue;
+                }
+                // Only what a pack is made of is read: a README.pdf beside the detections is no error.
+                let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default();
+                let wanted = if sub == dir { ext == "sql" } else { ext == "txt" || ext == "csv" };
+                if !wanted {
                     continue;
                 }
                 within(&root, &path)?;
@@ -833,13 +856,20 @@ pub async fn run_one<'a>(
             Err(e) => return finding(Outcome::Failed(format!("reading table {table}: {e}")), Vec::new()),
         }
     }
-    let outcome = match collect(engine, &b.sql).await {
-        Ok((schema, batches)) => match hits_of(&schema, &batches, b.min_score) {
-            Ok(hit) => Outcome::Hits { schema, batches, hit },
-            Err(e) => Outcome::Failed(format!("{}: {e}", b.detection.file)),
-        },
-        Err(e) => Outcome::Failed(format!("{}: {e}", b.detection.file)),
-    };
+    let rows = collect(engine, &b.sql).await.and_then(|(schema, batches)| {
+        let enrich = &b.detection.enrich;
+        let (schema, batches) = match engine.geoip() {
+            Some(g) if !enrich.is_empty() => enrich::apply(g, enrich, &schema, batches)?,
+            _ => {
+                // Checked without a database too, so a misnamed column shows on the first run.
+                enrich::check(enrich, &schema)?;
+                (schema, batches)
+            }
+        };
+        let hit = hits_of(&schema, &batches, b.min_score)?;
+        Ok(Outcome::Hits { schema, batches, hit })
+    });
+    let outcome = rows.unwrap_or_else(|e| Outcome::Failed(format!("{}: {e}", b.detection.file)));
     let mut notes = Vec::new();
     if let Some(sql) = &b.notes_sql {
         match collect(engine, sql).await {
@@ -874,6 +904,11 @@ pub async fn lint(engine: &Engine, b: &Bound<'_>) -> Result<(), String> {
     let queries = std::iter::once(("", &b.sql)).chain(b.notes_sql.iter().map(|n| (" (notes query)", n)));
     for (what, sql) in queries {
         engine.check(sql).await.map_err(|e| format!("{}{what}: {}", b.detection.file, short(&e)))?;
+    }
+    if !b.detection.enrich.is_empty() {
+        let schema =
+            engine.schema(&b.sql).await.map_err(|e| format!("{}: {}", b.detection.file, short(&e)))?;
+        enrich::check(&b.detection.enrich, &schema).map_err(|e| format!("{}: {e}", b.detection.file))?;
     }
     Ok(())
 }

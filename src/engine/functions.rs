@@ -199,6 +199,19 @@ pub fn user_agent(ua: &str, part: UaPart) -> Option<&str> {
     })
 }
 
+/// `Chrome on Windows 10`, `HTTP Library`, `(blank)`: what an agent is in one phrase, the
+/// browser and its OS (left out when woothee does not know it). `ua_name(ua)` in SQL.
+pub fn describe_agent(ua: &str) -> String {
+    if ua.is_empty() {
+        return "(blank)".into();
+    }
+    let browser = user_agent(ua, UaPart::Browser).unwrap_or("UNKNOWN");
+    match user_agent(ua, UaPart::Os) {
+        Some(os) if os != "UNKNOWN" => format!("{browser} on {os}"),
+        _ => browser.to_string(),
+    }
+}
+
 /// Which part of a user agent `user_agent` gives.
 #[derive(Debug, Clone, Copy)]
 pub enum UaPart {
@@ -219,6 +232,10 @@ pub fn register_functions(ctx: &SessionContext, tz: Tz, geoip: Option<Arc<GeoIp>
         });
         ctx.register_udf(string_udf(name, f));
     }
+    ctx.register_udf(string_udf(
+        "ua_name",
+        Arc::new(|args| utf8_map(args, |ua| Some(Cow::Owned(describe_agent(ua))))),
+    ));
     let db = geoip.clone();
     ctx.register_udf(string_udf(
         "ip_country",

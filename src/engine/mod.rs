@@ -162,6 +162,7 @@ pub struct Engine {
     tz: Tz,
     restricted: bool,
     memory: MemoryLimit,
+    geoip: Option<Arc<GeoIp>>,
 }
 
 impl Engine {
@@ -255,7 +256,7 @@ impl Engine {
         memory: MemoryLimit,
     ) -> Result<Engine, QueryError> {
         functions::register_functions(&ctx, tz, None);
-        let mut engine = Engine { ctx, tables, tz, restricted: false, memory };
+        let mut engine = Engine { ctx, tables, tz, restricted: false, memory, geoip: None };
         engine.register_batch("ifilter_categories", ifilter_categories())?;
         // Present and empty until `--allow` lists replace it, so detections can always join it.
         engine.register_batch(ALLOW_DOMAINS, RecordBatch::new_empty(allow_domains_schema()))?;
@@ -265,7 +266,14 @@ impl Engine {
 
     /// Gives `ip_country`, `ip_asn` and `ip_org` these databases to look addresses up in.
     pub fn set_geoip(&mut self, geoip: Arc<GeoIp>) {
-        functions::register_functions(&self.ctx, self.tz, Some(geoip));
+        functions::register_functions(&self.ctx, self.tz, Some(Arc::clone(&geoip)));
+        self.geoip = Some(geoip);
+    }
+
+    /// The databases `set_geoip` gave, if any: detections and the report add country and
+    /// network columns only when there is one to read them from.
+    pub fn geoip(&self) -> Option<&GeoIp> {
+        self.geoip.as_deref()
     }
 
     /// Registers an in-memory table, replacing one of the same name (a pack's own list, say).
@@ -352,6 +360,13 @@ impl Engine {
             Ok((schema, df.collect().await?))
         })
         .await
+    }
+
+    /// The schema of a read-only statement's results, planned and not run.
+    pub async fn schema(&self, sql: &str) -> Result<SchemaRef, QueryError> {
+        let ctx = self.ctx.clone();
+        let sql = self.admit(sql)?;
+        self.on_sql_thread(async move { Ok(Self::plan(&ctx, &sql).await?.schema().inner().clone()) }).await
     }
 
     /// Plans a read-only statement down to a physical plan without running it, so syntax,

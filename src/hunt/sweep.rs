@@ -17,6 +17,7 @@ use futures::StreamExt;
 
 use super::matcher::{Id, Matcher};
 use super::{AllowList, HuntError, IocSet, Kind};
+use crate::engine::functions::describe_agent;
 use crate::engine::{Engine, GeoIp};
 use crate::localtime::offset_at;
 
@@ -114,7 +115,10 @@ fn add_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 }
 
 /// Hits by (indicator, source) and then by who.
-type Aggs = HashMap<(Id, usize), HashMap<String, Agg>>;
+type Aggs = HashMap<(Id, usize), ByWho>;
+
+/// One indicator's sums in one table, per who.
+type ByWho = HashMap<String, Agg>;
 
 fn merge_into(into: &mut Aggs, from: Aggs) {
     for (k, whos) in from {
@@ -321,19 +325,6 @@ fn scan_batch(
     Ok(())
 }
 
-/// `Chrome on Windows 10`, `HTTP Library`, `(blank)`: what an agent is, for the results.
-fn describe_agent(ua: &str) -> String {
-    use crate::engine::functions::{UaPart, user_agent};
-    if ua.is_empty() {
-        return "(blank)".into();
-    }
-    let browser = user_agent(ua, UaPart::Browser).unwrap_or("UNKNOWN");
-    match user_agent(ua, UaPart::Os) {
-        Some(os) if os != "UNKNOWN" => format!("{browser} on {os}"),
-        _ => browser.to_string(),
-    }
-}
-
 /// The agents, comma-separated; NULL when the table or format logs none.
 fn agents_text(agents: &BTreeSet<String>) -> Option<String> {
     (!agents.is_empty()).then(|| agents.iter().cloned().collect::<Vec<_>>().join(", "))
@@ -424,7 +415,7 @@ fn results(
     geoip: Option<&GeoIp>,
     tz: Tz,
 ) -> (RecordBatch, RecordBatch, RecordBatch) {
-    let mut by_indicator: HashMap<Id, Vec<(usize, &HashMap<String, Agg>)>> = HashMap::new();
+    let mut by_indicator: HashMap<Id, Vec<(usize, &ByWho)>> = HashMap::new();
     for ((id, source), whos) in aggs {
         by_indicator.entry(*id).or_default().push((*source, whos));
     }

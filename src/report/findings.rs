@@ -82,9 +82,14 @@ impl FindingView {
         Some(self.rows.iter().map(|r| r[i].as_str()).collect())
     }
 
-    /// The span `[first_seen, last_seen]` of each row, as UTC instants, where both are given.
+    /// The span `[first_seen, last_seen]` of each row, as UTC instants, where both are given;
+    /// a detection of single events (a Sigma rule) gives each row's `ts` as both ends.
     pub fn spans(&self, tz: Tz) -> Vec<Option<(i64, i64)>> {
-        let (Some(first), Some(last)) = (self.column("first_seen"), self.column("last_seen")) else {
+        let ends = match (self.column("first_seen"), self.column("last_seen")) {
+            (Some(first), Some(last)) => Some((first, last)),
+            _ => self.column("ts").map(|ts| (ts.clone(), ts)),
+        };
+        let Some((first, last)) = ends else {
             return vec![None; self.rows.len()];
         };
         first.iter().zip(last).map(|(a, b)| Some((parse_local(tz, a)?, parse_local(tz, b)?))).collect()

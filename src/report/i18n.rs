@@ -134,6 +134,24 @@ const JA: &[(&str, &str)] = &[
     ("skipped", "スキップ"),
     ("clean", "該当なし"),
     ("failed", "失敗"),
+    ("User agents by browser and OS", "ブラウザー・OS 別のユーザーエージェント"),
+    ("browser", "ブラウザー"),
+    ("OS", "OS"),
+    ("device", "端末の種類"),
+    ("distinct agents", "エージェントの種類数"),
+    ("Formats that do not log the agent", "ユーザーエージェントを記録しない形式"),
+    ("Destinations by country and network", "国・ネットワーク別の接続先"),
+    (
+        "Destinations by country and network need a GeoIP database (--geoip FILE.mmdb).",
+        "国・ネットワーク別の接続先を表示するには GeoIP データベース (--geoip FILE.mmdb) が必要です。",
+    ),
+    ("country", "国"),
+    ("network", "ネットワーク (AS)"),
+    ("organisation", "組織"),
+    ("proxy requests", "プロキシのリクエスト数"),
+    ("firewall entries", "ファイアウォールの記録数"),
+    ("addresses", "アドレス数"),
+    ("unknown", "不明"),
 ];
 
 #[cfg(test)]

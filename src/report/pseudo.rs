@@ -149,6 +149,17 @@ impl Pseudonymiser {
     }
 }
 
+/// An address on the internet: one that parses, is not internal (see `internal_ip`), and is
+/// no unspecified, multicast or broadcast address.
+pub(super) fn public_ip(s: &str) -> bool {
+    let Ok(ip) = s.trim().parse::<IpAddr>() else { return false };
+    let special = match ip {
+        IpAddr::V4(v) => v.is_unspecified() || v.is_multicast() || v.is_broadcast(),
+        IpAddr::V6(v) => v.is_unspecified() || v.is_multicast(),
+    };
+    !special && internal_ip(s).is_none()
+}
+
 /// An address inside the organisation: private, loopback, link-local, unique-local.
 fn internal_ip(s: &str) -> Option<IpAddr> {
     let ip: IpAddr = s.trim().parse().ok()?;

@@ -5,13 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use trawl::detect::{self, Pack};
-use trawl::engine::{Engine, TimeRange};
+use trawl::engine::{Engine, GeoIp, TimeRange};
 
 use crate::common::{TestLake, row};
+use crate::mmdb;
 
 #[path = "../../benches/incidents.rs"]
 mod incidents;
@@ -173,6 +174,18 @@ fn run_all(
     sets: &[&str],
     range: (Option<&str>, Option<&str>),
 ) -> BTreeMap<String, Result2> {
+    run_with(lake, pack, only, sets, range, None).into_iter().map(|(k, (_, r))| (k, r)).collect()
+}
+
+/// The same with a GeoIP database, and each detection's column names too.
+fn run_with(
+    lake: &Path,
+    pack: &Pack,
+    only: &[&str],
+    sets: &[&str],
+    range: (Option<&str>, Option<&str>),
+    geoip: Option<Arc<GeoIp>>,
+) -> BTreeMap<String, (Vec<String>, Result2)> {
     let lake = trawl::lake::Lake::open(lake).unwrap();
     let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
     let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
@@ -181,6 +194,9 @@ fn run_all(
         let mut engine = Engine::new(&lake).await.unwrap();
         engine.restrict(&TimeRange::parse(range.0, range.1, lake.tz()).unwrap()).await.unwrap();
         pack.register_lists(&mut engine).unwrap();
+        if let Some(g) = geoip {
+            engine.set_geoip(g);
+        }
         let findings = detect::run(&engine, &bound).await;
         let options = FormatOptions::default().with_null("NULL");
         findings
@@ -202,7 +218,11 @@ fn run_all(
                     rows
                 };
                 let (hits, all) = (text(false), text(true));
-                (f.detection.id.clone(), (status.to_string(), detail, hits, all))
+                let columns = f
+                    .rows(true)
+                    .map(|(schema, _)| schema.fields().iter().map(|c| c.name().clone()).collect())
+                    .unwrap_or_default();
+                (f.detection.id.clone(), (columns, (status.to_string(), detail, hits, all)))
             })
             .collect()
     })
@@ -256,6 +276,7 @@ fn scripted_and_blank_agents_per_client() {
             row(&[
                 "10.0.0.30",
                 "python-requests/2.31.0",
+                "UNKNOWN",
                 "0.18",
                 "tool agent, 2 request(s) to 1 host(s); used by this client on 1 day(s) and by 1 client(s) in the lake",
                 "2",
@@ -267,8 +288,9 @@ fn scripted_and_blank_agents_per_client() {
             row(&[
                 "10.0.0.9",
                 "curl/8.4.0",
+                "HTTP Library",
                 "0.18",
-                "tool agent, 2 request(s) to 1 host(s); used by this client on 1 day(s) and by 1 client(s) in the lake",
+                "tool agent, 2 request(s) to 1 host(s); used by this client on 1 day(s) and by 1 client(s) in the lake; the agent parser classes it as an HTTP library",
                 "2",
                 "1",
                 "",
@@ -277,6 +299,7 @@ fn scripted_and_blank_agents_per_client() {
             ]),
             row(&[
                 "10.0.0.8",
+                "(blank)",
                 "(blank)",
                 "0.06",
                 "blank agent, 1 request(s) to 1 host(s); used by this client on 1 day(s) and by 1 client(s) in the lake",
@@ -606,6 +629,199 @@ fn firewall_odd_ports_and_port_scans() {
             "2024-06-04T13:00:01",
             "2024-06-04T13:00:25"
         ]),]
+    );
+}
+
+/// The test's GeoIP database: the fixture's external addresses in the Netherlands.
+fn test_geoip(dir: &Path) -> Arc<GeoIp> {
+    let path =
+        mmdb::file(dir, &[("198.51.100.0/24", mmdb::record(Some("NL"), Some((64500, "Example Transit"))))]);
+    Arc::new(GeoIp::open(&[&path]).unwrap())
+}
+
+#[test]
+fn geoip_adds_country_and_network_beside_the_addresses_a_detection_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let ids = ["firewall_odd_ports", "direct_ip", "port_scan"];
+    let pack = Pack::builtin().unwrap();
+    let sets = ["port_scan.min_score=0", "min_score=0"];
+    let r = run_with(LAKE.lake.root(), &pack, &ids, &sets, (None, None), Some(test_geoip(dir.path())));
+    let (columns, (_, _, _, all)) = &r["firewall_odd_ports"];
+    assert_eq!(
+        columns[..7],
+        ["src_ip", "dst_ip", "dst_country", "dst_asn", "dst_org", "dst_port", "protocol"]
+    );
+    assert_eq!(
+        all[0][..7],
+        row(&["10.0.0.40", "198.51.100.23", "NL", "64500", "Example Transit", "4444", "TCP"])
+    );
+    let (columns, (_, _, _, all)) = &r["direct_ip"];
+    assert_eq!(columns[..6], ["who", "address", "address_country", "address_asn", "address_org", "score"]);
+    assert_eq!(all[0][..6], row(&["gina", "198.51.100.7", "NL", "64500", "Example Transit", "0.333"]));
+    // Internal addresses, and a horizontal scan's port in `target`, are in no database.
+    let (columns, (_, _, _, all)) = &r["port_scan"];
+    assert_eq!(
+        *columns,
+        [
+            "src_ip",
+            "src_country",
+            "src_asn",
+            "src_org",
+            "score",
+            "why",
+            "kind",
+            "target",
+            "target_country",
+            "target_asn",
+            "target_org",
+            "targets",
+            "refused",
+            "attempts",
+            "first_seen",
+            "last_seen"
+        ]
+    );
+    assert_eq!(
+        all[0][..11],
+        row(&[
+            "10.0.0.66",
+            "NULL",
+            "NULL",
+            "NULL",
+            "0.608",
+            &all[0][5],
+            "vertical",
+            "10.0.0.5",
+            "NULL",
+            "NULL",
+            "NULL"
+        ])
+    );
+    // A Sigma rule's address columns too.
+    let rule = dir.path().join("fw_to_nl.yml");
+    std::fs::write(
+        &rule,
+        "title: t\nlevel: low\nlogsource:\n  category: firewall\ndetection:\n  sel:\n    dst_ip|cidr: 198.51.100.0/24\n    \
+         dst_port: 4444\n  condition: sel\n",
+    )
+    .unwrap();
+    let mut sigma_pack = Pack::default();
+    detect::sigma::add_to_pack(&mut sigma_pack, &detect::sigma::load(&[rule]).unwrap()).unwrap();
+    let r = run_with(LAKE.lake.root(), &sigma_pack, &[], &[], (None, None), Some(test_geoip(dir.path())));
+    let (columns, (_, _, hits, _)) = &r["fw_to_nl"];
+    assert_eq!(
+        columns[..11],
+        [
+            "src_ip",
+            "src_country",
+            "src_asn",
+            "src_org",
+            "ts",
+            "dst_ip",
+            "dst_country",
+            "dst_asn",
+            "dst_org",
+            "dst_port",
+            "score"
+        ]
+    );
+    assert_eq!(hits.len(), 2);
+    assert_eq!(
+        hits[0][..10],
+        row(&[
+            "10.0.0.40",
+            "NULL",
+            "NULL",
+            "NULL",
+            "2024-06-04T11:00:00",
+            "198.51.100.23",
+            "NL",
+            "64500",
+            "Example Transit",
+            "4444"
+        ])
+    );
+    // Without a database the rows are as the SQL gives them: no columns of NULL.
+    let r = run_with(LAKE.lake.root(), &pack, &ids, &sets, (None, None), None);
+    for id in ids {
+        let (columns, (status, ..)) = &r[id];
+        assert_eq!(status, "hits", "{id}");
+        assert!(!columns.iter().any(|c| c.ends_with("_country") || c.ends_with("_org")), "{id}: {columns:?}");
+    }
+}
+
+#[test]
+fn an_enrich_key_naming_no_column_fails_that_detection_and_lint() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("odd.sql"),
+        "-- title: Odd\n-- severity: low\n-- tables: firewall\n-- enrich: dst\nSELECT src_ip, dst_ip FROM firewall\n",
+    )
+    .unwrap();
+    let pack = Pack::load(dir.path()).unwrap();
+    let expected = "`-- enrich: dst`: the SQL returns no column dst (it returns src_ip, dst_ip)";
+    for geoip in [None, Some(test_geoip(dir.path()))] {
+        let (_, (status, detail, ..)) =
+            &run_with(LAKE.lake.root(), &pack, &["odd"], &[], (None, None), geoip)["odd"];
+        assert_eq!(status, "failed");
+        assert!(detail.ends_with(&format!("odd.sql: {expected}")), "{detail}");
+    }
+    let lint = Command::new(env!("CARGO_BIN_EXE_trawl"))
+        .args(["detect", "--lint", "--no-builtin", "--pack"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(lint.status.code(), Some(2));
+    let (stdout, stderr) = (String::from_utf8_lossy(&lint.stdout), String::from_utf8_lossy(&lint.stderr));
+    assert!(stdout.contains(expected), "{stdout}\n{stderr}");
+}
+
+#[test]
+fn crawler_and_http_library_agents_the_parser_names() {
+    let l = TestLake::new("Asia/Tokyo");
+    let dir = tempfile::tempdir().unwrap();
+    let line = |t: &str, client: &str, agent: &str| {
+        format!(
+            "{client} - - [04/Jun/2024:{t} +0900] \"GET http://www.example.com/ HTTP/1.1\" 200 512 \"-\" \"{agent}\" \
+             TCP_MISS:HIER_DIRECT\n"
+        )
+    };
+    let bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+    let log = line("10:00:00", "10.0.0.50", bot)
+        + &line("10:00:30", "10.0.0.50", bot)
+        + &line("11:00:00", "10.0.0.51", "PHP/8.2.1");
+    std::fs::write(dir.path().join("combined.log"), log).unwrap();
+    l.ingest(&[dir.path().to_path_buf()]);
+    let r = run_all(l.lake.root(), &Pack::builtin().unwrap(), &["scripted_agents"], &[], (None, None));
+    // Neither agent is in the tools pattern: the parser alone names them.
+    assert_eq!(
+        r["scripted_agents"].3,
+        vec![
+            row(&[
+                "10.0.0.50",
+                bot,
+                "Googlebot",
+                "0.18",
+                "crawler agent, 2 request(s) to 1 host(s); used by this client on 1 day(s) and by 1 client(s) in the lake; the agent parser classes it as a crawler",
+                "2",
+                "1",
+                "",
+                "2024-06-04T10:00:00",
+                "2024-06-04T10:00:30"
+            ]),
+            row(&[
+                "10.0.0.51",
+                "PHP/8.2.1",
+                "HTTP Library",
+                "0.09",
+                "tool agent, 1 request(s) to 1 host(s); used by this client on 1 day(s) and by 1 client(s) in the lake; the agent parser classes it as an HTTP library",
+                "1",
+                "1",
+                "",
+                "2024-06-04T11:00:00",
+                "2024-06-04T11:00:00"
+            ]),
+        ]
     );
 }
 

@@ -12,6 +12,7 @@ mod guards;
 mod hostile;
 mod hunt;
 mod ingest;
+mod mmdb;
 mod output;
 mod query;
 mod races;

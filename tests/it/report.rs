@@ -10,6 +10,7 @@ use trawl::report::timeline::{self, Mark, Who};
 use trawl::report::{By, FindingView, Lang, Pseudonymiser, coverage, local_time};
 
 use crate::common::{TestLake, row};
+use crate::mmdb;
 
 #[path = "../../benches/incidents.rs"]
 mod incidents;
@@ -281,7 +282,7 @@ fn report_over_the_planted_week_is_self_contained_shows_every_incident_and_the_p
     assert!(kept.len() < text.len());
     std::fs::write(&fw, kept).unwrap();
     let l = TestLake::new("Asia/Tokyo");
-    l.ingest(&[logs.clone()]);
+    l.ingest(std::slice::from_ref(&logs));
     let html_path = dir.path().join("case.html");
     let csv_dir = dir.path().join("case");
     let out = trawl()
@@ -355,10 +356,7 @@ fn report_over_the_planted_week_is_self_contained_shows_every_incident_and_the_p
 
 #[test]
 fn case_json_records_the_run_and_replay_shows_what_changed() {
-    let dir = tempfile::tempdir().unwrap();
-    two_formats_and_firewall(&dir.path().join("logs"));
-    let l = TestLake::new("Asia/Tokyo");
-    l.ingest(&[dir.path().join("logs")]);
+    let (dir, l) = fixture_lake();
     let out = dir.path().join("out");
     let run = trawl()
         .args(["detect", "--lake"])
@@ -425,7 +423,7 @@ fn case_json_records_the_run_and_replay_shows_what_changed() {
     big.method = "POST";
     big.request_bytes = 2_000_000;
     std::fs::write(&more, big.ifilter_line() + "\n").unwrap();
-    l.ingest(&[more.clone()]);
+    l.ingest(std::slice::from_ref(&more));
     let changed = replay();
     assert_eq!(changed.status.code(), Some(1));
     assert_eq!(
@@ -437,4 +435,141 @@ fn case_json_records_the_run_and_replay_shows_what_changed() {
             out.join("case.json").display()
         )
     );
+}
+
+/// The fixture of `two_formats_and_firewall` in `<dir>/logs`, ingested into a Tokyo lake.
+fn fixture_lake() -> (tempfile::TempDir, TestLake) {
+    let dir = tempfile::tempdir().unwrap();
+    two_formats_and_firewall(&dir.path().join("logs"));
+    let l = TestLake::new("Asia/Tokyo");
+    l.ingest(&[dir.path().join("logs")]);
+    (dir, l)
+}
+
+/// Runs `trawl report` over the lake with these arguments, writing `html`, and gives the page.
+fn report_html(l: &TestLake, args: &[&str], html: &Path) -> String {
+    let out = trawl()
+        .args(["report", "--lake"])
+        .arg(l.lake.root())
+        .args(args)
+        .arg("-o")
+        .arg(html)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::read_to_string(html).unwrap()
+}
+
+/// The section of the page with this id, from its opening tag to its end.
+fn section<'a>(html: &'a str, id: &str) -> &'a str {
+    let start = html.find(&format!("<section id=\"{id}\">")).unwrap_or_else(|| panic!("no section {id}"));
+    let end = html[start..].find("</section>").map_or(html.len(), |e| start + e);
+    &html[start..end]
+}
+
+#[test]
+fn report_shows_agents_by_browser_destinations_by_country_and_enriched_findings() {
+    let (dir, l) = fixture_lake();
+    let db = mmdb::file(
+        dir.path(),
+        &[
+            ("203.0.113.0/24", mmdb::record(Some("JP"), Some((64500, "Example Transit")))),
+            ("93.184.216.0/24", mmdb::record(Some("US"), Some((15133, "Edgecast")))),
+        ],
+    );
+    // 443 made odd, so the firewall's one egress is a finding to enrich.
+    let odd =
+        ["--lang", "en", "--only", "firewall_odd_ports", "--set", "allowed_ports=80", "--set", "min_score=0"];
+    let report = |name: &str, extra: &[&str]| {
+        let args: Vec<&str> = odd.iter().chain(extra).copied().collect();
+        report_html(&l, &args, &dir.path().join(name))
+    };
+    let html = report("geo.html", &["--geoip", db.to_str().unwrap()]);
+    let overview = section(&html, "overview");
+    let agents = overview.split("<h3>User agents by browser and OS</h3>").nth(1).unwrap();
+    assert!(
+        agents.starts_with(
+            "<table><thead><tr><th>browser</th><th>OS</th><th>device</th><th>requests</th><th>distinct agents</th></tr>\
+             </thead><tbody><tr><td>Chrome</td><td>Windows 10</td><td>pc</td><td class=\"n\">1</td><td class=\"n\">1</td></tr>\
+             </tbody></table><p class=\"note\">Formats that do not log the agent: squid (4)</p>"
+        ),
+        "{agents}"
+    );
+    let places = overview.split("<h3>Destinations by country and network</h3>").nth(1).unwrap();
+    // Squid's four rows went to 93.184.216.34; i-FILTER's one to an address of 203.0.113.0/24,
+    // as did the firewall's one public connection (10.1.0.5 is internal, so left out): proxy
+    // requests, firewall entries, addresses.
+    let (us, jp) = (
+        "<td class=\"n\">4</td><td class=\"n\">0</td><td class=\"n\">1</td>",
+        "<td class=\"n\">1</td><td class=\"n\">1</td><td class=\"n\">2</td>",
+    );
+    let by_country = format!(
+        "<th>country</th><th>proxy requests</th><th>firewall entries</th><th>addresses</th></tr></thead><tbody>\
+         <tr><td>US</td>{us}</tr><tr><td>JP</td>{jp}</tr></tbody>"
+    );
+    let by_network = format!(
+        "<th>network</th><th>organisation</th><th>proxy requests</th><th>firewall entries</th><th>addresses</th></tr>\
+         </thead><tbody><tr><td>AS15133</td><td>Edgecast</td>{us}</tr><tr><td>AS64500</td><td>Example Transit</td>{jp}</tr></tbody>"
+    );
+    assert!(places.contains(&by_country) && places.contains(&by_network), "{places}");
+    let finding = section(&html, "findings");
+    assert!(
+        finding.contains(
+            "<th>src_ip</th><th>dst_ip</th><th>dst_country</th><th>dst_asn</th><th>dst_org</th><th>dst_port</th>"
+        ) && finding.contains(
+            "<td>10.1.0.17</td><td>203.0.113.5</td><td>JP</td><td class=\"n\">64500</td><td>Example Transit</td>\
+             <td class=\"n\">443</td>"
+        ),
+        "{finding}"
+    );
+    // Without a database: no such columns, and the overview says what would show them.
+    let html = report("plain.html", &[]);
+    assert!(!section(&html, "findings").contains("dst_country"));
+    assert!(section(&html, "overview").contains(
+        "<p class=\"note\">Destinations by country and network need a GeoIP database (--geoip FILE.mmdb).</p>"
+    ));
+    let ja = report_html(
+        &l,
+        &["--lang", "ja", "--no-builtin", "--geoip", db.to_str().unwrap()],
+        &dir.path().join("ja.html"),
+    );
+    assert!(
+        ja.contains("<h3>ブラウザー・OS 別のユーザーエージェント</h3>")
+            && ja.contains("<h3>国・ネットワーク別の接続先</h3>")
+    );
+}
+
+#[test]
+fn report_runs_sigma_rules_and_shows_their_hits() {
+    let (dir, l) = fixture_lake();
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("proxy_dropbox_upload.yml"),
+        "title: Upload to Dropbox\nlevel: high\nlogsource:\n  category: proxy\ndetection:\n  sel:\n    \
+         cs-method: POST\n    cs-host|endswith: dropbox.com\n  condition: sel\n",
+    )
+    .unwrap();
+    let args = ["--lang", "en", "--no-builtin", "--user", "tanaka", "--sigma", rules.to_str().unwrap()];
+    let html = report_html(&l, &args, &dir.path().join("case.html"));
+    let findings = section(&html, "findings");
+    assert!(
+        findings.contains(
+            "<div class=\"finding\" id=\"f-proxy_dropbox_upload\"><h3><span class=\"sev sev-high\">high</span>\
+             Upload to Dropbox <small>(proxy_dropbox_upload)</small></h3>"
+        ),
+        "{findings}"
+    );
+    // The one hit: tanaka's POST from 10.1.0.17, its wall time in the lake's zone.
+    assert!(
+        findings.contains(
+            "<tr><td>10.1.0.17</td><td>2024-06-04T14:02:00</td><td>POST</td><td>www.dropbox.com</td>\
+             <td class=\"n\">1.0</td><td>Upload to Dropbox (matched sel)</td>"
+        ),
+        "{findings}"
+    );
+    assert!(findings.contains("<p><small>first rows 1 / 1</small></p>"), "{findings}");
+    // The rule's hit is about tanaka's address at that instant: marked on their timeline.
+    let timeline = section(&html, "timeline");
+    assert!(timeline.contains("<td>proxy_dropbox_upload</td>"), "{timeline}");
 }

@@ -179,6 +179,14 @@ impl RuleFile {
             && rule.aggregation.is_none()
         {
             d.entity = Some(compiled.entity.clone());
+            // Addresses a rule's rows show get country and network as the packs' do.
+            let shown = std::iter::once(compiled.entity.as_str())
+                .chain(compiled.fields.iter().filter(|(_, m)| m.sql.is_some()).map(|(n, _)| n.as_str()));
+            for c in shown.filter(|c| ADDRESS_FIELDS.contains(c)) {
+                if !d.enrich.iter().any(|e| e == c) {
+                    d.enrich.push(c.to_string());
+                }
+            }
         }
         Some(Detection::built(d, sql))
     }
@@ -192,6 +200,10 @@ impl RuleFile {
         }
     }
 }
+
+/// Sigma fields that hold an address (the proxy's `dst_ip` is its `server_ip`), shown as
+/// columns of those names.
+const ADDRESS_FIELDS: &[&str] = &["src_ip", "dst_ip"];
 
 /// Caveats as a notes query (the runner shows each row's `note` beside the result).
 fn notes_sql(notes: &[String]) -> Option<String> {
