@@ -21,6 +21,7 @@ use datafusion::scalar::ScalarValue;
 
 pub mod functions;
 pub mod geoip;
+pub mod materialize;
 pub mod views;
 
 pub use functions::reg_domain;
@@ -338,7 +339,7 @@ impl Engine {
     pub async fn sql(&self, sql: &str) -> Result<DataFrame, QueryError> {
         let ctx = self.ctx.clone();
         let sql = self.admit(sql)?;
-        self.on_sql_thread(async move { Self::plan(&ctx, &sql).await }).await
+        self.on_sql_thread(async move { Self::plan_once(&ctx, &sql).await }).await
     }
 
     /// Plans and runs a read-only statement: its schema and its batches.
@@ -346,7 +347,7 @@ impl Engine {
         let ctx = self.ctx.clone();
         let sql = self.admit(sql)?;
         self.on_sql_thread(async move {
-            let df = Self::plan(&ctx, &sql).await?;
+            let df = Self::plan_once(&ctx, &sql).await?;
             let schema = df.schema().inner().clone();
             Ok((schema, df.collect().await?))
         })
@@ -365,10 +366,17 @@ impl Engine {
         .await
     }
 
+    fn options() -> SQLOptions {
+        SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
+    }
+
     async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame, DataFusionError> {
-        let options =
-            SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        ctx.sql_with_options(sql, options).await
+        ctx.sql_with_options(sql, Self::options()).await
+    }
+
+    /// Plans a statement to be run, with each CTE it reads more than once computed once.
+    async fn plan_once(ctx: &SessionContext, sql: &str) -> Result<DataFrame, DataFusionError> {
+        materialize::plan(ctx, sql, Self::options()).await
     }
 
     /// Refuses a statement too long to plan safely, before any recursion starts.
