@@ -53,7 +53,7 @@ def param_literal(rest):
 
 
 def load_detection(path):
-    """(id, tables, main SQL, notes SQL or None), parameters substituted with their defaults."""
+    """(id, tables, main SQL, notes SQL or None, parameters), parameters substituted with their defaults."""
     params, tables, ident = {}, [], path.stem
     lines = path.read_text().splitlines(keepends=True)
     body_at = len(lines)
@@ -79,7 +79,7 @@ def load_detection(path):
     body = re.sub(r"\$\{(\w+)\}", lambda m: params[m.group(1)], body)
     sql, _, notes = body.partition(NOTES_MARKER)
     clean = lambda s: s.strip().rstrip(";").strip() or None
-    return ident, tables, clean(sql), clean(notes)
+    return ident, tables, clean(sql), clean(notes), params
 
 
 def load_pack(pack):
@@ -87,12 +87,59 @@ def load_pack(pack):
 
 
 def portable(d):
-    return not any(TRAWL_ONLY.search(s) for s in d[2:] if s)
+    return not any(TRAWL_ONLY.search(s) for s in d[2:4] if s)
+
+
+# A regular-expression match in DataFusion (`x ~ 'p'`) finds p anywhere in x; DuckDB's `~` must match
+# all of x, so the translation calls regexp_matches, which finds it anywhere too.
+REGEX_MATCH = re.compile(r"((?:\w+\.)?\w+)\s*~\s*('(?:[^']|'')*')")
+
+# DuckDB dialect of the views every trawl session has (src/engine/views.rs; constants as there). Without
+# --since/--until the history views are the tables. The row counts compared below show any drift.
+DUPLICATE_WITHIN_SECONDS, BUCKET_SECONDS, MACHINE_HOURS_PER_DAY = 2.0, 10, 18.0
+VIEWS = {
+    "proxy_history": "SELECT * FROM proxy",
+    "firewall_history": "SELECT * FROM firewall",
+    "proxy_unique": f"""
+        WITH k AS (
+          SELECT client_ip, method, url, ts, coalesce(log_host, '') || '|' || source_file AS src, source_format,
+                 duration_ms, request_bytes, response_bytes,
+                 CAST(floor(date_part('epoch', ts) / {BUCKET_SECONDS}) AS BIGINT) AS b
+          FROM proxy
+        ),
+        earlier AS (SELECT *, b AS kb FROM k UNION ALL SELECT *, b + 1 AS kb FROM k)
+        SELECT p.* EXCLUDE (src_, b_)
+        FROM (SELECT *, coalesce(log_host, '') || '|' || source_file AS src_,
+                     CAST(floor(date_part('epoch', ts) / {BUCKET_SECONDS}) AS BIGINT) AS b_ FROM proxy) p
+        ANTI JOIN earlier o
+          ON o.client_ip = p.client_ip AND o.method = p.method AND o.url = p.url AND o.kb = p.b_
+          AND o.src <> p.src_
+          AND (o.ts < p.ts OR (o.ts = p.ts AND o.src < p.src_))
+          AND date_part('epoch', p.ts) - date_part('epoch', o.ts)
+                <= {DUPLICATE_WITHIN_SECONDS} + greatest(coalesce(p.duration_ms, 0), coalesce(o.duration_ms, 0)) / 1000.0
+          AND (o.source_format <> p.source_format
+               OR ((o.request_bytes IS NOT DISTINCT FROM p.request_bytes)
+                   AND (o.response_bytes IS NOT DISTINCT FROM p.response_bytes)))""",
+    "proxy_actors": f"""
+        SELECT who, count(DISTINCT date) AS days, count(*) AS active_hours,
+               CAST(count(*) AS DOUBLE) / count(DISTINCT date) AS hours_per_day,
+               CAST(count(*) AS DOUBLE) / count(DISTINCT date) >= {MACHINE_HOURS_PER_DAY} AS machine
+        FROM (
+          SELECT coalesce(username, client_ip) AS who, date, date_part('hour', local_ts(ts)) AS hour
+          FROM proxy_history GROUP BY 1, 2, 3
+        ) h
+        GROUP BY who""",
+}
 
 
 def to_duckdb(sql, tz):
     # local_ts(x) is the wall time of x in the lake's zone; DuckDB's timezone(zone, timestamptz) is the same.
-    return re.sub(r"\blocal_ts\s*\(", f"timezone('{tz}', ", sql)
+    sql = re.sub(r"\blocal_ts\s*\(", f"timezone('{tz}', ", sql)
+    # to_char(ts, '%H:%M') formats with strftime's codes in both; DuckDB calls it strftime.
+    sql = re.sub(r"\bto_char\s*\(", "strftime(", sql)
+    # A date as a day number: DataFusion casts a DATE to INT (days since 1970); DuckDB subtracts.
+    sql = re.sub(r"CAST\(CAST\(((?:\w+\.)?\w+) AS DATE\) AS INT\)", r"(CAST(\1 AS DATE) - DATE '1970-01-01')", sql)
+    return REGEX_MATCH.sub(r"regexp_matches(\1, \2)", sql)
 
 
 def live_files(table_dir):
@@ -122,14 +169,28 @@ def run_duckdb(a):
             # `date` is the partition's local day as text, as trawl declares it (not DuckDB's guess, DATE).
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listed}], hive_partitioning = true, "
                         "hive_types = {'date': 'VARCHAR'})")
+    if (lake / "proxy" / "_delta_log").is_dir():
+        for name in ("proxy_history", "proxy_unique", "proxy_actors"):
+            con.execute(f"CREATE VIEW {name} AS {to_duckdb(VIEWS[name], tz)}")
+    if (lake / "firewall" / "_delta_log").is_dir():
+        con.execute(f"CREATE VIEW firewall_history AS {VIEWS['firewall_history']}")
+    # No --allow list in the benchmark: trawl's allow_domains table is empty too.
+    con.execute("CREATE TABLE allow_domains (domain VARCHAR)")
     for csv in sorted((Path(a.pack) / "lists").glob("*.csv")):
         name = csv.stem.replace("-", "_")
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_csv('{csv}', all_varchar = true)")
     pack = load_pack(a.pack)
     rows = {}
     for ident in a.ids.split(","):
-        _, _, sql, notes = pack[ident]
-        rows[ident] = len(con.execute(to_duckdb(sql, tz)).fetchall())
+        _, _, sql, notes, params = pack[ident]
+        result = con.execute(to_duckdb(sql, tz))
+        got = result.fetchall()
+        # Hits as trawl counts them: the rows whose score reaches the detection's min_score.
+        cols = [c[0] for c in result.description]
+        if "score" in cols and "min_score" in params:
+            k, floor = cols.index("score"), float(params["min_score"])
+            got = [r for r in got if r[k] is not None and r[k] >= floor]
+        rows[ident] = len(got)
         if notes:
             con.execute(to_duckdb(notes, tz)).fetchall()
     print(json.dumps(rows))

@@ -6,11 +6,11 @@
 --   Japanese public holidays (the editable list jp_holidays), per person and local day, scored
 --   against that person's earlier days in the lake. An hour's weight is its depth (night 23:00
 --   to 05:00: 1.0; other hours outside the working day: 0.6; daytime on a day off: 0.4) divided
---   by one plus the earlier days the person was active within an hour of it (for daytime on a
---   day off: the earlier days off they were active). The day's score is its highest hour's,
---   times the confidence of the baseline (earlier days / (earlier days + 2)) and the volume
---   (requests off hours / 10, at most 1). Machines (active about round the clock, see
---   proxy_actors) are left out and counted in a note.
+--   by one plus the earlier days the person was active within an hour of it (23:00 is within an
+--   hour of 00:00; for daytime on a day off: the earlier days off they were active).
+--   The day's score is its highest hour's, times the confidence of the baseline (earlier days /
+--   (earlier days + 2)) and the volume (requests off hours / 10, at most 1). Machines (active
+--   about round the clock, see proxy_actors) are left out and counted in a note.
 -- param: work_start_hour = 8  # working day starts at this local hour
 -- param: work_end_hour = 20  # and ends at this one (exclusive)
 -- param: baseline_days = 0  # earlier days to compare with (0: all of the lake before the day)
@@ -44,7 +44,7 @@ off AS (
 base AS (
   SELECT o.who, o.day, o.hour,
          count(DISTINCT h.date) AS prior_days,
-         count(DISTINCT CASE WHEN abs(h.hour - o.hour) <= 1 THEN h.date END) AS prior_near,
+         count(DISTINCT CASE WHEN least(abs(h.hour - o.hour), 24 - abs(h.hour - o.hour)) <= 1 THEN h.date END) AS prior_near,
          count(DISTINCT CASE WHEN hc.holiday IS NOT NULL OR hc.dow IN (0, 6) THEN h.date END) AS prior_offdays,
          min(h.date) AS since, max(h.date) AS until
   FROM off o

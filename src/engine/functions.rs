@@ -168,6 +168,34 @@ fn cidr_match(args: &[ColumnarValue]) -> DfResult<ColumnarValue> {
     })
 }
 
+/// `fingerprint(v, ...)`: a 64-bit hash of its arguments read as text (NULL hashed as a value of
+/// its own), the same for the same values throughout a run: one narrow join key standing in for
+/// several wide ones (a client, a method and a URL), where a hash table of the strings themselves
+/// would hold every URL of the lake.
+fn fingerprint(args: &[ColumnarValue]) -> DfResult<ColumnarValue> {
+    use datafusion::arrow::array::{AsArray, Int64Array};
+    use datafusion::arrow::compute::cast;
+    use std::hash::{Hash, Hasher};
+    let arrays = ColumnarValue::values_to_arrays(args)?;
+    let texts = arrays.iter().map(|a| cast(a, &DataType::Utf8View)).collect::<Result<Vec<_>, _>>()?;
+    let texts: Vec<_> = texts.iter().map(|a| a.as_string_view()).collect();
+    let rows = arrays.first().map_or(1, |a| a.len());
+    let out: Int64Array = (0..rows)
+        .map(|i| {
+            let mut h = std::hash::DefaultHasher::new();
+            for t in &texts {
+                t.is_valid(i).hash(&mut h);
+                if t.is_valid(i) {
+                    t.value(i).hash(&mut h);
+                }
+            }
+            // The bits as they are: only equality matters.
+            Some(h.finish() as i64)
+        })
+        .collect();
+    columnar(args, Arc::new(out))
+}
+
 /// A one-string-argument function taking any of Arrow's string types and giving a string.
 fn string_udf(name: &str, fun: ScalarFunctionImplementation) -> ScalarUDF {
     string_arg_udf(name, DataType::Utf8, fun)
@@ -275,6 +303,12 @@ pub fn register_functions(ctx: &SessionContext, tz: Tz, geoip: Option<Arc<GeoIp>
         "uri_extension",
         Arc::new(|args| utf8_map(args, |p| uri_extension(p).map(Cow::Borrowed))),
     ));
+    ctx.register_udf(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+        "fingerprint",
+        Signature::variadic_any(Volatility::Immutable),
+        DataType::Int64,
+        Arc::new(fingerprint),
+    )));
     ctx.register_udf(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
         "cidr_match",
         Signature::string(2, Volatility::Immutable),

@@ -21,6 +21,7 @@ use datafusion::scalar::ScalarValue;
 
 pub mod functions;
 pub mod geoip;
+pub mod materialize;
 pub mod rewrite;
 pub mod views;
 
@@ -347,7 +348,7 @@ impl Engine {
     pub async fn sql(&self, sql: &str) -> Result<DataFrame, QueryError> {
         let ctx = self.ctx.clone();
         let sql = self.admit(sql)?;
-        self.on_sql_thread(async move { Self::plan(&ctx, &sql).await }).await
+        self.on_sql_thread(async move { Self::plan_once(&ctx, &sql).await }).await
     }
 
     /// Plans and runs a read-only statement: its schema and its batches.
@@ -355,7 +356,7 @@ impl Engine {
         let ctx = self.ctx.clone();
         let sql = self.admit(sql)?;
         self.on_sql_thread(async move {
-            let df = Self::plan(&ctx, &sql).await?;
+            let df = Self::plan_once(&ctx, &sql).await?;
             let schema = df.schema().inner().clone();
             Ok((schema, df.collect().await?))
         })
@@ -381,17 +382,17 @@ impl Engine {
         .await
     }
 
-    /// Parses, reshapes long `OR`/`AND` chains (see [`rewrite`]), and plans a read-only statement.
+    fn options() -> SQLOptions {
+        SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false)
+    }
+
     async fn plan(ctx: &SessionContext, sql: &str) -> Result<DataFrame, DataFusionError> {
-        let options =
-            SQLOptions::new().with_allow_ddl(false).with_allow_dml(false).with_allow_statements(false);
-        let state = ctx.state();
-        let dialect = state.config().options().sql_parser.dialect;
-        let mut statement = state.sql_to_statement(sql, &dialect)?;
-        rewrite::long_chains(&mut statement);
-        let plan = state.statement_to_plan(statement).await?;
-        options.verify_plan(&plan)?;
-        ctx.execute_logical_plan(plan).await
+        plan_sql(ctx, sql, Self::options()).await
+    }
+
+    /// Plans a statement to be run, with each CTE it reads more than once computed once.
+    async fn plan_once(ctx: &SessionContext, sql: &str) -> Result<DataFrame, DataFusionError> {
+        materialize::plan(ctx, sql, Self::options()).await
     }
 
     /// Refuses a statement too long to plan safely, before any recursion starts.
@@ -443,6 +444,22 @@ impl Engine {
         let tables = if self.tables.is_empty() { "(none yet)".to_string() } else { self.tables.join(", ") };
         QueryError::Sql { message, tables }
     }
+}
+
+/// Parses one statement, reshapes its long `OR`/`AND` chains (see [`rewrite`]), plans it and
+/// checks it against `options` (read-only statements only, in trawl).
+pub(crate) async fn plan_sql(
+    ctx: &SessionContext,
+    sql: &str,
+    options: SQLOptions,
+) -> Result<DataFrame, DataFusionError> {
+    let state = ctx.state();
+    let dialect = state.config().options().sql_parser.dialect;
+    let mut statement = state.sql_to_statement(sql, &dialect)?;
+    rewrite::long_chains(&mut statement);
+    let plan = state.statement_to_plan(statement).await?;
+    options.verify_plan(&plan)?;
+    ctx.execute_logical_plan(plan).await
 }
 
 /// A time range over `ts`: `since` inclusive, `until` exclusive, microseconds since the epoch (UTC).

@@ -1,9 +1,15 @@
 //! Views every session has over the lake's tables: the whole history behind a time range, each
 //! request once however many sources logged it, and who is a person and who a machine. They are
-//! SQL over the tables (nothing is stored, no row of `proxy` is ever removed), registered here
+//! SQL over the tables (nothing is written to the lake, no row of `proxy` is ever removed; the small
+//! ones are computed once per session, in memory), registered here
 //! once so every detection and every ad-hoc query counts the same way.
 
-use datafusion::execution::context::SessionContext;
+use std::sync::Arc;
+
+use datafusion::datasource::TableProvider;
+use datafusion::execution::context::{SQLOptions, SessionContext};
+
+use super::materialize::Materialized;
 
 /// Seconds two sources' timestamps of one request may differ by, beyond the longer of their
 /// durations (Squid logs when a request ends, i-FILTER when it starts).
@@ -23,33 +29,48 @@ pub fn history_name(table: &str) -> String {
 /// stay under it.
 const BUCKET_SECONDS: i64 = 10;
 
-/// `proxy_unique`: `proxy` with each request once. A row is a copy when a row of the same
-/// client, method and URL came from another source (another file, or another syslog sender)
-/// earlier or at the same instant (then the source that sorts first is kept), within
-/// [`DUPLICATE_WITHIN_SECONDS`] plus the longer of the two durations, and, when both were read by
-/// the same parser, with the same sizes (different products count bytes differently).
-fn unique_sql() -> String {
-    let key = "coalesce(log_host, '') || '|' || source_file";
+/// `proxy_copies`: the rows of `proxy` that are copies of a request another source logged, by
+/// (`source_file`, `source_line`, `ts`). A row is a copy when a row of the same client, method and
+/// URL came from another source (another file, or another syslog sender) earlier or at the same
+/// instant (then one of the two, always the same, is kept), within [`DUPLICATE_WITHIN_SECONDS`]
+/// plus the longer of the two durations, and, when both were read by the same parser, with the
+/// same sizes (different products count bytes differently). The join is on a fingerprint of client, method and URL and a time bucket (integers, not the
+/// URLs themselves), over the rows read once (`k` is computed once: see `materialize`).
+fn copies_sql() -> String {
+    let src = "fingerprint(log_host, source_file)";
     let bucket = format!("CAST(floor(date_part('epoch', ts) / {BUCKET_SECONDS}) AS BIGINT)");
     format!(
         "WITH k AS (
-          SELECT client_ip, method, url, ts, {key} AS src, source_format, duration_ms,
-                 request_bytes, response_bytes, {bucket} AS b
+          SELECT fingerprint(client_ip, method, url) AS r, {src} AS src, ts, source_format,
+                 duration_ms, request_bytes, response_bytes, source_file, source_line, {bucket} AS b
           FROM proxy
+          WHERE client_ip IS NOT NULL AND method IS NOT NULL AND url IS NOT NULL
         ),
-        earlier AS (SELECT *, b AS kb FROM k UNION ALL SELECT *, b + 1 AS kb FROM k)
-        SELECT p.* EXCLUDE (src_, b_)
-        FROM (SELECT *, {key} AS src_, {bucket} AS b_ FROM proxy) p
-        LEFT ANTI JOIN earlier o
-          ON o.client_ip = p.client_ip AND o.method = p.method AND o.url = p.url AND o.kb = p.b_
-          AND o.src <> p.src_
-          AND (o.ts < p.ts OR (o.ts = p.ts AND o.src < p.src_))
+        earlier AS (
+          SELECT r, src, ts, source_format, duration_ms, request_bytes, response_bytes, b AS kb FROM k
+          UNION ALL
+          SELECT r, src, ts, source_format, duration_ms, request_bytes, response_bytes, b + 1 AS kb FROM k
+        )
+        SELECT DISTINCT p.source_file, p.source_line, p.ts
+        FROM k p
+        JOIN earlier o
+          ON o.r = p.r AND o.kb = p.b
+          AND o.src <> p.src
+          AND (o.ts < p.ts OR (o.ts = p.ts AND o.src < p.src))
           AND date_part('epoch', p.ts) - date_part('epoch', o.ts)
                 <= {DUPLICATE_WITHIN_SECONDS} + greatest(coalesce(p.duration_ms, 0), coalesce(o.duration_ms, 0)) / 1000.0
           AND (o.source_format <> p.source_format
                OR ((o.request_bytes IS NOT DISTINCT FROM p.request_bytes)
                    AND (o.response_bytes IS NOT DISTINCT FROM p.response_bytes)))"
     )
+}
+
+/// `proxy_unique`: `proxy` with each request once (without the rows of `proxy_copies`).
+fn unique_sql() -> String {
+    "SELECT p.* FROM proxy p
+     LEFT ANTI JOIN proxy_copies c
+       ON c.source_file = p.source_file AND c.source_line = p.source_line AND c.ts = p.ts"
+        .to_string()
 }
 
 /// `proxy_actors`: one row per actor (the user name, or the client address when there is none)
@@ -68,9 +89,21 @@ fn actors_sql() -> String {
     )
 }
 
-/// The derived views and their SQL, in the order they must be registered.
-pub fn derived() -> [(&'static str, String); 2] {
-    [("proxy_unique", unique_sql()), ("proxy_actors", actors_sql())]
+/// How a derived view is kept: as SQL run where it is read, or computed once per session the
+/// first time it is read (small results that several detections read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kept {
+    View,
+    Once,
+}
+
+/// The derived views, their SQL and how each is kept, in the order they must be registered.
+pub fn derived() -> [(&'static str, String, Kept); 3] {
+    [
+        ("proxy_copies", copies_sql(), Kept::Once),
+        ("proxy_unique", unique_sql(), Kept::View),
+        ("proxy_actors", actors_sql(), Kept::Once),
+    ]
 }
 
 /// Registers (or re-registers, after the tables under them changed) the derived views.
@@ -78,10 +111,14 @@ pub async fn register(ctx: &SessionContext) -> datafusion::error::Result<()> {
     if !ctx.table_exist("proxy")? {
         return Ok(());
     }
-    for (name, sql) in derived() {
-        let view = ctx.sql(&sql).await?.into_view();
+    for (name, sql, kept) in derived() {
+        let df = super::materialize::plan(ctx, &sql, SQLOptions::new()).await?;
+        let table: Arc<dyn TableProvider> = match kept {
+            Kept::View => df.into_view(),
+            Kept::Once => Arc::new(Materialized::new(name, df.into_optimized_plan()?)),
+        };
         ctx.deregister_table(name)?;
-        ctx.register_table(name, view)?;
+        ctx.register_table(name, table)?;
     }
     Ok(())
 }

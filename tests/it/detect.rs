@@ -1169,6 +1169,34 @@ fn overlapping_sources_count_each_request_once() {
     assert_eq!(rows[0][5], "25");
 }
 
+/// Hours wrap at midnight: someone who works until after 23:30 most nights is near 00:10 too.
+#[test]
+fn after_hours_hours_wrap_at_midnight() {
+    let day = |d: i64, h: i64, m: i64| MONDAY + d * 86_400 + h * 3600 + m * 60;
+    let url = "https://www.google.com/";
+    let mut v = Vec::new();
+    for d in 0..3 {
+        v.extend((0..10).map(|i| Request::get(day(d, 23, 30) + i * 60, "10.0.0.1", Some("owl"), url)));
+    }
+    v.extend((0..10).map(|i| Request::get(day(4, 0, 10) + i * 60, "10.0.0.1", Some("owl"), url)));
+    let l = lake_of(&[v], &[]);
+    let pack = Pack::builtin().unwrap();
+    let r = run_all(l.lake.root(), &pack, &["after_hours"], &[], (Some("2024-06-07"), Some("2024-06-07")));
+    assert_eq!(
+        r["after_hours"].3,
+        vec![row(&[
+            "owl",
+            "2024-06-07",
+            "0.15",
+            "weekday: 10 requests off hours, 00:10-00:19; active near 00:00 on 3 of 3 earlier days \
+             (2024-06-03 to 2024-06-05)",
+            "10",
+            "2024-06-07T00:10:00",
+            "2024-06-07T00:19:00"
+        ])]
+    );
+}
+
 /// The same hour scores high for someone who never works then and low for someone who often does.
 #[test]
 fn after_hours_baseline_is_the_persons_own() {
