@@ -20,7 +20,8 @@ WITH r AS (
   WHERE host IS NOT NULL
 ),
 b AS (SELECT who, host, ts, t FROM r WHERE blocked),
-a AS (SELECT who, host, ts, t FROM r WHERE ok),
+-- Allowed requests only of users and hosts that had a block: the pairs join stays small.
+a AS (SELECT who, host, ts, t FROM r WHERE ok AND who IN (SELECT who FROM b) AND host IN (SELECT host FROM b)),
 pairs AS (
   SELECT b.who, b.host, count(DISTINCT b.ts) AS blocks, count(DISTINCT a.ts) AS allowed_after,
          min(b.ts) AS first_ts, min(a.ts) AS first_allowed_ts, max(a.ts) AS last_ts

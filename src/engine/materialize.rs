@@ -64,7 +64,7 @@ impl Materialized {
         let mut stream = execute_stream(physical, state.task_ctx())?;
         let mut batches = Vec::new();
         while let Some(batch) = stream.next().await {
-            let batch = batch?;
+            let batch = compact(batch?)?;
             if reservation.try_grow(batch.get_array_memory_size()).is_err() {
                 return Ok(None);
             }
@@ -72,6 +72,23 @@ impl Materialized {
         }
         Ok(Some(Kept { batches, _reservation: reservation }))
     }
+}
+
+/// The batch with only the bytes its rows use: string views read from Parquet point into whole
+/// pages, which kept as they are would hold (and count) each page once per batch that uses it.
+fn compact(batch: RecordBatch) -> Result<RecordBatch> {
+    use datafusion::arrow::array::{ArrayRef, AsArray};
+    use datafusion::arrow::datatypes::DataType;
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Utf8View => Arc::new(c.as_string_view().gc()) as ArrayRef,
+            DataType::BinaryView => Arc::new(c.as_binary_view().gc()) as ArrayRef,
+            _ => c.clone(),
+        })
+        .collect();
+    Ok(RecordBatch::try_new(batch.schema(), columns)?)
 }
 
 #[async_trait]

@@ -456,7 +456,7 @@ pub(crate) async fn plan_sql(
     let state = ctx.state();
     let dialect = state.config().options().sql_parser.dialect;
     let mut statement = state.sql_to_statement(sql, &dialect)?;
-    rewrite::long_chains(&mut statement);
+    rewrite::reshape(&mut statement);
     let plan = state.statement_to_plan(statement).await?;
     options.verify_plan(&plan)?;
     ctx.execute_logical_plan(plan).await
