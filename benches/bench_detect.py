@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 # trawl's SQL functions; a detection calling one cannot run in DuckDB.
-TRAWL_ONLY = re.compile(r"\b(reg_domain|url_host)\s*\(", re.I)
+TRAWL_ONLY = re.compile(r"\b(reg_domain|url_host|ua_\w+|ip_country|ip_asn|ip_org|fingerprint)\s*\(", re.I)
 NOTES_MARKER = "\n-- @notes\n"
 
 
@@ -231,7 +231,7 @@ def timed(label, cmd, reps, other=None):
 def trawl_hits(out_dir):
     """Hits per detection from `trawl detect --out`'s summary.csv."""
     import csv
-    with open(out_dir / "summary.csv", newline="") as f:
+    with open(out_dir / "summary.csv", newline="", encoding="utf-8-sig") as f:
         return {r["detection"]: int(r["hits"] or 0) for r in csv.DictReader(f)}
 
 

@@ -288,7 +288,7 @@ fn workday(
 ) {
     let client = client_of(u);
     let user = format!("user{u:02}");
-    let agent = if u % 3 == 0 { FIREFOX } else { CHROME };
+    let agent = if u.is_multiple_of(3) { FIREFOX } else { CHROME };
     let mut t = from;
     while t < to {
         let pick = r.below(1000);

@@ -16,9 +16,9 @@ use async_trait::async_trait;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
+use datafusion::dataframe::DataFrame;
 use datafusion::datasource::TableProvider;
 use datafusion::datasource::memory::{DataSourceExec, MemorySourceConfig};
-use datafusion::dataframe::DataFrame;
 use datafusion::error::Result;
 use datafusion::execution::context::{SQLOptions, SessionContext};
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
@@ -58,8 +58,8 @@ impl Materialized {
 
     /// Runs the plan and keeps its batches, or gives None when they outgrow the memory pool.
     async fn compute(&self, state: &dyn Session) -> Result<Option<Kept>> {
-        let reservation =
-            MemoryConsumer::new(format!("materialized {}", self.name)).register(&state.runtime_env().memory_pool);
+        let reservation = MemoryConsumer::new(format!("materialized {}", self.name))
+            .register(&state.runtime_env().memory_pool);
         let physical = state.create_physical_plan(&self.plan).await?;
         let mut stream = execute_stream(physical, state.task_ctx())?;
         let mut batches = Vec::new();
@@ -110,8 +110,11 @@ impl TableProvider for Materialized {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         match self.kept.get_or_try_init(|| self.compute(state)).await? {
             Some(kept) => {
-                let source =
-                    MemorySourceConfig::try_new(&[kept.batches.clone()], self.schema.clone(), projection.cloned())?;
+                let source = MemorySourceConfig::try_new(
+                    std::slice::from_ref(&kept.batches),
+                    self.schema.clone(),
+                    projection.cloned(),
+                )?;
                 Ok(DataSourceExec::from_data_source(source))
             }
             None => {
@@ -246,7 +249,11 @@ pub fn split_ctes(sql: &str) -> Option<Split> {
 fn names_cte(relation: &ObjectName, name: &str) -> bool {
     match relation.0.as_slice() {
         [ObjectNamePart::Identifier(id)] => {
-            if id.quote_style.is_some() { id.value == name } else { id.value.to_lowercase() == name }
+            if id.quote_style.is_some() {
+                id.value == name
+            } else {
+                id.value.to_lowercase() == name
+            }
         }
         _ => false,
     }
@@ -280,7 +287,12 @@ impl VisitorMut for Rename<'_> {
             && names_cte(name, self.from)
         {
             if alias.is_none() {
-                *alias = Some(TableAlias { explicit: true, name: Ident::new(self.from), columns: vec![], at: None });
+                *alias = Some(TableAlias {
+                    explicit: true,
+                    name: Ident::new(self.from),
+                    columns: vec![],
+                    at: None,
+                });
             }
             *name = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(self.to))]);
         }
@@ -317,7 +329,8 @@ mod tests {
 
     #[test]
     fn a_materialised_cte_carries_the_kept_ctes_it_reads() {
-        let s = split_ctes("WITH k AS (SELECT 1 AS x), m AS (SELECT x FROM k) SELECT * FROM m, m AS n").unwrap();
+        let s =
+            split_ctes("WITH k AS (SELECT 1 AS x), m AS (SELECT x FROM k) SELECT * FROM m, m AS n").unwrap();
         assert_eq!(s.ctes.len(), 1);
         assert_eq!(s.ctes[0].1, "WITH k AS (SELECT 1 AS x) SELECT x FROM k");
         let m = &s.ctes[0].0;

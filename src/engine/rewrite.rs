@@ -88,7 +88,9 @@ fn distinct_values(subquery: &mut Box<Query>) {
     select.distinct = Some(Distinct::Distinct);
     *item = SelectItem::ExprWithAlias { expr: value, alias: Ident::new("__trawl_in") };
     let wrapped = format!("SELECT __trawl_in FROM ({subquery}) AS __trawl_in_set");
-    if let Ok(query) = Parser::new(&GenericDialect {}).try_with_sql(&wrapped).and_then(|mut p| p.parse_query()) {
+    if let Ok(query) =
+        Parser::new(&GenericDialect {}).try_with_sql(&wrapped).and_then(|mut p| p.parse_query())
+    {
         *subquery = query;
     }
 }
@@ -266,7 +268,10 @@ mod tests {
             reshaped("SELECT 1 WHERE h = 'x' OR h IN (SELECT lower(e) FROM j)"),
             "SELECT 1 WHERE h = 'x' OR h IN (SELECT __trawl_in FROM (SELECT DISTINCT lower(e) AS __trawl_in FROM j) AS __trawl_in_set)"
         );
-        assert_eq!(reshaped("SELECT 1 WHERE a IN (SELECT b FROM u LIMIT 3)"), "SELECT 1 WHERE a IN (SELECT b FROM u LIMIT 3)");
+        assert_eq!(
+            reshaped("SELECT 1 WHERE a IN (SELECT b FROM u LIMIT 3)"),
+            "SELECT 1 WHERE a IN (SELECT b FROM u LIMIT 3)"
+        );
         // A set operation is left as written.
         assert_eq!(
             reshaped("SELECT 1 WHERE a IN (SELECT b FROM u UNION ALL SELECT c FROM v)"),

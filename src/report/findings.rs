@@ -150,11 +150,13 @@ pub async fn chart(
         return Ok(None);
     }
     let shown: Vec<String> = who.iter().map(|w| p.user(w)).collect();
+    // Proxy charts count as the detections do, each request once (proxy_unique): a poll logged by
+    // two proxies a second apart would otherwise draw a beacon's period as 1 s.
     match v.id.as_str() {
         "after_hours" if has("proxy") => {
             let sql = format!(
                 "SELECT CAST(date_part('dow', local_ts(ts)) AS BIGINT), CAST(date_part('hour', local_ts(ts)) AS BIGINT), \
-                 count(*) FROM proxy WHERE coalesce(username, client_ip) IN ({}) GROUP BY 1, 2",
+                 count(*) FROM proxy_unique WHERE coalesce(username, client_ip) IN ({}) GROUP BY 1, 2",
                 sql_list(&who)
             );
             let mut counts = [[0u64; 24]; 7];
@@ -174,7 +176,7 @@ pub async fn chart(
         }
         "large_uploads" if has("proxy") => {
             let sql = format!(
-                "SELECT CAST(ts AS BIGINT) AS t, request_bytes FROM proxy WHERE coalesce(username, client_ip) = {} \
+                "SELECT CAST(ts AS BIGINT) AS t, request_bytes FROM proxy_unique WHERE coalesce(username, client_ip) = {} \
                  AND method IN ('POST', 'PUT') AND request_bytes IS NOT NULL",
                 sql_list(&who[..1])
             );
@@ -192,7 +194,7 @@ pub async fn chart(
                 return Ok(None);
             };
             let sql = format!(
-                "SELECT CAST(ts AS BIGINT) AS t FROM proxy WHERE client_ip = {} AND host = {} ORDER BY 1",
+                "SELECT CAST(ts AS BIGINT) AS t FROM proxy_unique WHERE client_ip = {} AND host = {} ORDER BY 1",
                 sql_list(&[client[0].to_string()]),
                 sql_list(&[host[0].to_string()])
             );

@@ -325,6 +325,8 @@ fn report_over_the_planted_week_is_self_contained_shows_every_incident_and_the_p
     assert!(html.contains(&listed), "gap not listed");
     assert!(html.contains("<title>2024-06-05 11:00:00: 0</title>"), "gap hour not drawn");
     assert!(html.contains("id=\"timeline\""));
+    // The beacon's chart counts each poll once, as the detection does, though two proxies log it.
+    assert!(html.contains("≈ 60 s)"), "the planted beacon's period");
 
     // Pseudonymised: nobody's name or internal address in the page or the CSV files; the same
     // pseudonym in both.

@@ -414,13 +414,7 @@ impl Ctx<'_> {
                 quote(&format!("{flags}(?:{})", alts.join("|")))
             )));
         }
-        let lhs = if numeric {
-            expr.clone()
-        } else if m.cased {
-            expr.clone()
-        } else {
-            format!("lower({expr})")
-        };
+        let lhs = if numeric || m.cased { expr.clone() } else { format!("lower({expr})") };
         // Equalities in one flat IN list (no tree at all); with |all each must hold.
         if m.all {
             leaves.extend(equal.into_iter().map(|e| Sql::Leaf(format!("{lhs} = {e}"))));
