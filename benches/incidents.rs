@@ -1,7 +1,7 @@
 //! Seeded office traffic with planted incidents, one per built-in detection: the ground truth
 //! for measuring the detection pack (recall and precision) and for timing it on large lakes.
 //!
-//! Shared by the integration tests (`#[path]` from `tests/it/detect.rs`) and the benchmark
+//! Shared by the integration tests (`#[path]` from `tests/it/main.rs`) and the benchmark
 //! generator (`cargo run --example generate -- --incidents ...`). Proxy traffic is written as
 //! i-FILTER Ver.9 lines (it logs request sizes, agents, categories and block decisions), firewall
 //! traffic as a Windows Firewall log; local times are Japan time (+09:00).

@@ -14,8 +14,7 @@ use trawl::engine::{Engine, GeoIp, TimeRange};
 use crate::common::{TestLake, row};
 use crate::mmdb;
 
-#[path = "../../benches/incidents.rs"]
-mod incidents;
+use crate::incidents;
 
 use incidents::{Connection, FIREWALL_HEADER, MONDAY, Request, post};
 

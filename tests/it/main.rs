@@ -11,6 +11,9 @@ mod growth;
 mod guards;
 mod hostile;
 mod hunt;
+// The planted-incident world, shared with the benchmark's `generate` example: one module for all.
+#[path = "../../benches/incidents.rs"]
+mod incidents;
 mod ingest;
 mod mmdb;
 mod output;

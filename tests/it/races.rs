@@ -94,7 +94,7 @@ fn a_cut_line_rewrite_planned_before_a_compact_is_refused_not_doubled() {
     let l = TestLake::new("UTC");
     let dir = tempfile::tempdir().unwrap();
     let (log, _) = cut_log(dir.path(), 10, 30);
-    l.ingest(&[log.clone()]);
+    l.ingest(std::slice::from_ref(&log));
     l.ingest(&[write(dir.path(), "other.log", &squid_lines(20, 30))]);
     let rt = trawl::runtime();
     let before = rt.block_on(l.lake.load_table(&PROXY)).unwrap().unwrap();
@@ -172,7 +172,7 @@ fn a_log_that_grows_while_it_is_read_is_not_read_again_from_byte_0() {
         let f = &first.files[0];
         assert_eq!(f.error, None, "{step:?}");
         assert_eq!((f.lines, f.size), (u64::from(taken), numbered_lines(0, taken).len() as u64), "{step:?}");
-        l.ingest(&[log.clone()]);
+        l.ingest(std::slice::from_ref(&log));
         let n = (N + 2_000).to_string();
         assert_eq!(l.rows(LINES), vec![row(&[&n, &n])], "{step:?}");
         assert_eq!(l.scalar("SELECT sum(lines) FROM ingests"), n, "{step:?}");
@@ -274,7 +274,7 @@ fn copytruncate_while_a_grown_file_is_read_from_the_middle_loses_nothing() {
     // Read once with its last line cut mid-write, then grown: the next read starts at that line.
     let earlier = numbered_lines(0, 5_000);
     let log = write(dir.path(), "access.log", &earlier[..earlier.len() - 5]).canonicalize().unwrap();
-    l.ingest(&[log.clone()]);
+    l.ingest(std::slice::from_ref(&log));
     std::fs::write(&log, &text).unwrap();
     let start = numbered_lines(0, 4_999).len() as u64;
     let rotated = dir.path().join("access.log.1");
@@ -316,7 +316,7 @@ fn a_lost_delta_log_file_keeps_its_data_files_and_verify_says_so() {
     let l = TestLake::new("UTC");
     let dir = tempfile::tempdir().unwrap();
     let a = write(dir.path(), "a.log", &squid_lines(1, 30));
-    l.ingest(&[a.clone()]);
+    l.ingest(std::slice::from_ref(&a));
     let before = l.lake.files_on_disk(&PROXY).unwrap();
     undo_last_commit(&l, "proxy");
     l.ingest(&[write(dir.path(), "b.log", &squid_lines(2, 20))]);
@@ -424,12 +424,12 @@ fn a_run_stopped_after_a_cut_line_rewrite_still_counts_the_replaced_row() {
     let l = TestLake::new("UTC");
     let dir = tempfile::tempdir().unwrap();
     let (log, whole) = cut_log(dir.path(), 5, 11);
-    l.ingest(&[log.clone()]);
+    l.ingest(std::slice::from_ref(&log));
     std::fs::write(&log, &whole).unwrap();
-    assert_eq!(l.ingest(&[log.clone()]).files[0].replaced_rows, 1);
+    assert_eq!(l.ingest(std::slice::from_ref(&log)).files[0].replaced_rows, 1);
     // Killed after the table commits and before the ledger's: the rerun completes the ledger.
     undo_last_commit(&l, "ingests");
-    let rerun = l.ingest(&[log.clone()]);
+    let rerun = l.ingest(std::slice::from_ref(&log));
     assert_eq!((rerun.files[0].rows, rerun.files[0].replaced_rows), (1, 1));
     assert_eq!(
         l.rows(
@@ -448,7 +448,7 @@ fn a_skipped_copy_that_grows_later_is_noticed_by_verify() {
     std::fs::create_dir(&logs).unwrap();
     write(&logs, "a.log", &squid_lines(1, 10));
     let copy = write(&logs, "b.log", &squid_lines(1, 10));
-    let r = l.ingest(&[logs.clone()]);
+    let r = l.ingest(std::slice::from_ref(&logs));
     assert_eq!((r.files.len(), r.skipped.len()), (1, 1));
     let mut f = std::fs::OpenOptions::new().append(true).open(&copy).unwrap();
     std::io::Write::write_all(&mut f, squid_lines(2, 3).as_bytes()).unwrap();

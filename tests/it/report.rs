@@ -12,8 +12,7 @@ use trawl::report::{By, FindingView, Lang, Pseudonymiser, coverage, local_time};
 use crate::common::{TestLake, row};
 use crate::mmdb;
 
-#[path = "../../benches/incidents.rs"]
-mod incidents;
+use crate::incidents;
 
 use incidents::{Connection, FIREWALL_HEADER, MONDAY, Request};
 

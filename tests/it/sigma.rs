@@ -15,9 +15,7 @@ use trawl::ingest::{IngestOptions, ingest};
 
 use crate::common::{TestLake, batch_rows, testdata};
 
-#[path = "../../benches/incidents.rs"]
-#[allow(dead_code)]
-mod incidents;
+use crate::incidents;
 
 const LOGFORMAT: &str =
     "sigma %ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt \"%{User-Agent}>h\"";
