@@ -16,20 +16,13 @@
 -- param: baseline_days = 0  # earlier days to compare with (0: all of the lake before the day)
 -- param: min_score = 0.5  # lowest score that is a hit
 WITH
-hist AS (
-  SELECT coalesce(username, client_ip) AS who, date, date_part('hour', local_ts(ts)) AS hour
-  FROM proxy_history GROUP BY 1, 2, 3
-),
+hist AS (SELECT who, date, hour FROM proxy_hours_history),
 cal AS (
   SELECT d.date, h.name AS holiday, date_part('dow', CAST(d.date AS DATE)) AS dow,
          CAST(CAST(d.date AS DATE) AS INT) AS n
   FROM (SELECT DISTINCT date FROM hist) d LEFT JOIN jp_holidays h ON h.date = d.date
 ),
-c AS (
-  SELECT coalesce(username, client_ip) AS who, date AS day, date_part('hour', local_ts(ts)) AS hour,
-         count(*) AS requests, min(ts) AS first_ts, max(ts) AS last_ts
-  FROM proxy GROUP BY 1, 2, 3
-),
+c AS (SELECT who, date AS day, hour, requests, first_ts, last_ts FROM proxy_hours),
 off AS (
   SELECT c.*, cal.holiday, cal.dow, cal.n,
          c.hour < ${work_start_hour} OR c.hour >= ${work_end_hour} AS outside,
@@ -88,5 +81,5 @@ ORDER BY score DESC, who, day
 -- @notes
 SELECT count(*) || ' machine(s) active about round the clock left out: '
        || array_to_string(array_sort(array_agg(who)), ' ') AS note
-FROM proxy_actors WHERE machine AND who IN (SELECT coalesce(username, client_ip) FROM proxy)
+FROM proxy_actors WHERE machine AND who IN (SELECT who FROM proxy_hours)
 HAVING count(*) > 0

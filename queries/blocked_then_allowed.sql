@@ -29,13 +29,24 @@ pairs AS (
     AND a.t > b.t AND a.t <= b.t + ${within_minutes} * 60
   GROUP BY 1, 2
 ),
--- Per candidate host and user: other users' requests to the host anywhere in the lake.
-others AS (
-  SELECT p.who, p.host, count(h.host) AS requests,
-         sum(CASE WHEN h.action = 'block' OR h.cache_result LIKE 'TCP_DENIED%' THEN 1 ELSE 0 END) AS blocked
-  FROM pairs p LEFT JOIN proxy_history h
-    ON h.host = p.host AND coalesce(h.username, h.client_ip) <> p.who
+-- Requests to the candidate hosts anywhere in the lake, per host and user; other users' share
+-- is the host's total less the user's own (joining each pair to every request to its host
+-- would make a row per pair and request: a hundred million for a popular host).
+hh AS (
+  SELECT host, coalesce(username, client_ip) AS who, count(*) AS requests,
+         sum(CASE WHEN action = 'block' OR cache_result LIKE 'TCP_DENIED%' THEN 1 ELSE 0 END) AS blocked
+  FROM proxy_history
+  WHERE host IN (SELECT host FROM pairs) AND coalesce(username, client_ip) IS NOT NULL
   GROUP BY 1, 2
+),
+ht AS (SELECT host, sum(requests) AS requests, sum(blocked) AS blocked FROM hh GROUP BY 1),
+others AS (
+  SELECT p.who, p.host,
+         coalesce(t.requests, 0) - coalesce(own.requests, 0) AS requests,
+         coalesce(t.blocked, 0) - coalesce(own.blocked, 0) AS blocked
+  FROM pairs p
+  LEFT JOIN ht t ON t.host = p.host
+  LEFT JOIN hh own ON own.host = p.host AND own.who = p.who
 )
 SELECT
   p.who,

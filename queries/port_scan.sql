@@ -22,13 +22,31 @@ WITH f AS (
   FROM firewall
   WHERE dst_port IS NOT NULL AND dst_ip IS NOT NULL
 ),
+-- A window's ordinary traffic is millions of (source, target, port) triples seen once; only a
+-- target reached at least min_ports / 2 times (vertical) or a port reached on at least
+-- min_hosts / 2 internal targets (horizontal) can reach either threshold, so only those rows
+-- are grouped further (each kept group is kept whole: the gates depend on its keys only).
+vgate AS (
+  SELECT src_ip, w, dst_ip FROM f GROUP BY 1, 2, 3 HAVING count(*) >= ${min_ports} / 2
+),
+hgate AS (
+  SELECT src_ip, w, dst_port FROM f WHERE dst_ip ~ ${internal}
+  GROUP BY 1, 2, 3 HAVING count(*) >= ${min_hosts} / 2
+),
+g AS (
+  SELECT f.* FROM f JOIN vgate v ON v.src_ip = f.src_ip AND v.w = f.w AND v.dst_ip = f.dst_ip
+  UNION ALL
+  SELECT f.* FROM f JOIN hgate h ON h.src_ip = f.src_ip AND h.w = f.w AND h.dst_port = f.dst_port
+  WHERE f.dst_ip ~ ${internal}
+    AND NOT EXISTS (SELECT 1 FROM vgate v WHERE v.src_ip = f.src_ip AND v.w = f.w AND v.dst_ip = f.dst_ip)
+),
 -- One row per source, window, target and port: distinct counts come from grouping twice, not
 -- count(DISTINCT ...), which keeps a hash set per group.
 pp AS (
   SELECT src_ip, w, dst_ip, dst_port, bool_or(dst_ip ~ ${internal}) AS internal,
          max(CASE WHEN action = 'DROP' THEN 1 ELSE 0 END) AS refused, count(*) AS attempts,
          min(ts) AS first_ts, max(ts) AS last_ts, min(date) AS day
-  FROM f GROUP BY src_ip, w, dst_ip, dst_port
+  FROM g GROUP BY src_ip, w, dst_ip, dst_port
 ),
 vertical AS (
   SELECT src_ip, w, 'vertical' AS kind, dst_ip AS target, count(*) AS n, sum(refused) AS refused,
@@ -50,7 +68,8 @@ cands AS (SELECT * FROM vertical UNION ALL SELECT * FROM horizontal),
 -- When each candidate source first reached each target and port, over the whole lake.
 known AS (
   SELECT src_ip, dst_ip, dst_port, min(CAST(CAST(date AS DATE) AS INT)) AS first_n
-  FROM firewall_history WHERE src_ip IN (SELECT src_ip FROM cands) AND dst_port IS NOT NULL
+  FROM firewall_history WHERE src_ip IN (SELECT src_ip FROM cands) AND dst_ip IN (SELECT dst_ip FROM pp)
+    AND dst_port IN (SELECT dst_port FROM pp)
   GROUP BY 1, 2, 3
 ),
 routine AS (

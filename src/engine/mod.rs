@@ -261,7 +261,7 @@ impl Engine {
         engine.register_batch("ifilter_categories", ifilter_categories())?;
         // Present and empty until `--allow` lists replace it, so detections can always join it.
         engine.register_batch(ALLOW_DOMAINS, RecordBatch::new_empty(allow_domains_schema()))?;
-        views::register(&engine.ctx).await.map_err(|e| engine.explain(e))?;
+        views::register(&engine.ctx, false).await.map_err(|e| engine.explain(e))?;
         Ok(engine)
     }
 
@@ -317,7 +317,7 @@ impl Engine {
             self.ctx.register_table(name, view).map_err(|e| self.explain(e))?;
         }
         // The views were planned over the unrestricted tables; plan them again over the range.
-        views::register(&self.ctx).await.map_err(|e| self.explain(e))?;
+        views::register(&self.ctx, true).await.map_err(|e| self.explain(e))?;
         self.restricted = true;
         Ok(())
     }

@@ -73,19 +73,28 @@ fn unique_sql() -> String {
         .to_string()
 }
 
-/// `proxy_actors`: one row per actor (the user name, or the client address when there is none)
-/// over the whole lake: days seen, distinct local hours a day on average, and whether that shape
-/// is a machine's (busy round the clock) rather than a person's.
+/// `proxy_hours`: one row per actor (the user name, or the client address when there is none),
+/// partition date and local hour, with its requests and first and last times. Hour-of-day habits
+/// (after-hours baselines, who is a machine) read this instead of millions of rows; over `table`
+/// (`proxy` for the time range, `proxy_history` for its history twin).
+fn hours_sql(table: &str) -> String {
+    format!(
+        "SELECT coalesce(username, client_ip) AS who, date, date_part('hour', local_ts(ts)) AS hour,
+                count(*) AS requests, min(ts) AS first_ts, max(ts) AS last_ts
+        FROM {table} GROUP BY 1, 2, 3"
+    )
+}
+
+/// `proxy_actors`: one row per actor over the whole lake: days seen, distinct local hours a day
+/// on average, and whether that shape is a machine's (busy round the clock) rather than a person's.
 fn actors_sql() -> String {
     format!(
         "SELECT who, count(DISTINCT date) AS days, count(*) AS active_hours,
                 CAST(count(*) AS DOUBLE) / count(DISTINCT date) AS hours_per_day,
                 CAST(count(*) AS DOUBLE) / count(DISTINCT date) >= {MACHINE_HOURS_PER_DAY} AS machine
-        FROM (
-          SELECT coalesce(username, client_ip) AS who, date, date_part('hour', local_ts(ts)) AS hour
-          FROM proxy_history GROUP BY 1, 2, 3
-        ) h
-        GROUP BY who"
+        FROM {} h
+        GROUP BY who",
+        history_name("proxy_hours")
     )
 }
 
@@ -97,28 +106,60 @@ pub enum Kept {
     Once,
 }
 
-/// The derived views, their SQL and how each is kept, in the order they must be registered.
-pub fn derived() -> [(&'static str, String, Kept); 3] {
-    [
-        ("proxy_copies", copies_sql(), Kept::Once),
-        ("proxy_unique", unique_sql(), Kept::View),
-        ("proxy_actors", actors_sql(), Kept::Once),
+/// A derived view: its name, its SQL, how it is kept, and whether it has a history twin
+/// (`<name>_history`, the same SQL over the `_history` tables).
+pub struct Derived {
+    pub name: String,
+    pub sql: String,
+    pub kept: Kept,
+    twin: Option<String>,
+}
+
+/// The derived views in the order they must be registered (a twin before the views reading it).
+pub fn derived() -> Vec<Derived> {
+    let view = |name: &str, sql: String, kept| Derived { name: name.to_string(), sql, kept, twin: None };
+    vec![
+        view("proxy_copies", copies_sql(), Kept::Once),
+        view("proxy_unique", unique_sql(), Kept::View),
+        Derived {
+            name: "proxy_hours".to_string(),
+            sql: hours_sql("proxy"),
+            kept: Kept::Once,
+            twin: Some(hours_sql(&history_name("proxy"))),
+        },
+        view("proxy_actors", actors_sql(), Kept::Once),
     ]
 }
 
-/// Registers (or re-registers, after the tables under them changed) the derived views.
-pub async fn register(ctx: &SessionContext) -> datafusion::error::Result<()> {
+/// Registers (or re-registers, after the tables under them changed) the derived views. Without a
+/// time range a view and its history twin are one table, computed once.
+pub async fn register(ctx: &SessionContext, restricted: bool) -> datafusion::error::Result<()> {
     if !ctx.table_exist("proxy")? {
         return Ok(());
     }
-    for (name, sql, kept) in derived() {
-        let df = super::materialize::plan(ctx, &sql, SQLOptions::new()).await?;
-        let table: Arc<dyn TableProvider> = match kept {
-            Kept::View => df.into_view(),
-            Kept::Once => Arc::new(Materialized::new(name, df.into_optimized_plan()?)),
-        };
-        ctx.deregister_table(name)?;
-        ctx.register_table(name, table)?;
+    for d in derived() {
+        let table = kept_table(ctx, &d.name, &d.sql, d.kept).await?;
+        if let Some(twin_sql) = &d.twin {
+            let twin_name = history_name(&d.name);
+            let twin = if restricted { kept_table(ctx, &twin_name, twin_sql, d.kept).await? } else { Arc::clone(&table) };
+            ctx.deregister_table(twin_name.as_str())?;
+            ctx.register_table(twin_name.as_str(), twin)?;
+        }
+        ctx.deregister_table(d.name.as_str())?;
+        ctx.register_table(d.name.as_str(), table)?;
     }
     Ok(())
+}
+
+async fn kept_table(
+    ctx: &SessionContext,
+    name: &str,
+    sql: &str,
+    kept: Kept,
+) -> datafusion::error::Result<Arc<dyn TableProvider>> {
+    let df = super::materialize::plan(ctx, sql, SQLOptions::new()).await?;
+    Ok(match kept {
+        Kept::View => df.into_view(),
+        Kept::Once => Arc::new(Materialized::new(name, df.into_optimized_plan()?)),
+    })
 }
