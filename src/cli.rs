@@ -316,7 +316,7 @@ pub struct VerifyArgs {
 /// Where the lake is.
 #[derive(Debug, Args)]
 pub struct LakeArg {
-    /// The lake folder (created by the first ingest).
+    /// The lake folder (created by the first ingest), or a file:// URL of it.
     #[arg(long, value_name = "DIR")]
     pub lake: PathBuf,
 }

@@ -43,6 +43,7 @@ use url::Url;
 
 mod commit;
 mod custody;
+mod location;
 mod manifest;
 mod meta;
 mod stats;
@@ -93,8 +94,10 @@ pub struct Lake {
 }
 
 impl Lake {
-    /// Opens an existing lake; a clear error when the folder is not one.
+    /// Opens an existing lake (`root` as given after `--lake`: a path or a `file:` URL); a clear
+    /// error when it is not one, or is on object storage.
     pub fn open(root: &Path) -> Result<Lake, LakeError> {
+        let root = &location::resolve(root)?;
         let path = root.join(META_FILE);
         // The tables' own record of the zone outranks trawl.json (see `meta`).
         let recorded = meta::recorded_zone(root)?;
@@ -132,6 +135,7 @@ impl Lake {
 
     /// Opens a lake, creating it (with `tz`, else the machine's zone) when the folder has none.
     pub fn open_or_create(root: &Path, tz: Option<&str>) -> Result<Lake, LakeError> {
+        let root = &location::resolve(root)?;
         let asked = tz.map(parse_tz).transpose().map_err(LakeError::BadZone)?;
         match Lake::open(root) {
             Ok(lake) => match asked {

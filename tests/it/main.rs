@@ -15,6 +15,7 @@ mod hunt;
 #[path = "../../benches/incidents.rs"]
 mod incidents;
 mod ingest;
+mod location;
 mod mmdb;
 mod output;
 mod query;
