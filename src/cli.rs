@@ -48,6 +48,13 @@ pub enum Command {
         unchanged). Files the log removed longer ago than the retention are deleted (vacuum),\n\
         and files a killed ingest wrote but never committed are deleted at once.")]
     Compact(CompactArgs),
+    /// Rewrite each table's list of live files for plain-Parquet readers (Spark, DuckDB, polars).
+    #[command(after_help = "Examples:\n  \
+        trawl manifest --lake ./lake\n\n\
+        Every commit writes <table>/_symlink_format_manifest/<partition>/manifest; this repairs\n\
+        lists that a run stopped right after its commit left behind, or that name the old place\n\
+        of a lake that was moved or copied. `trawl verify` reports lists that are stale.")]
+    Manifest(LakeArg),
     /// Re-hash the lake's files, and the original logs if given, against what was recorded.
     #[command(after_help = "Examples:\n  \
         trawl verify --lake ./lake\n  \
