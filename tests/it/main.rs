@@ -7,6 +7,7 @@ mod custody;
 mod detect;
 mod formats;
 mod fuzz;
+mod graduate;
 mod growth;
 mod guards;
 mod hostile;
