@@ -223,3 +223,27 @@ fn a_list_left_behind_by_a_run_stopped_after_its_commit_is_reported_and_repaired
     assert!(r.commits.iter().all(|(t, _)| t == "ingests"), "only the ledger's skip: {r:?}");
     assert_manifests_are_live(&l, "an ingest that read nothing");
 }
+
+#[test]
+fn a_moved_lake_has_every_list_reported_until_trawl_manifest_names_the_new_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+    let log = dir.path().join("a.log");
+    // Two days (2024-05-01 and 2024-05-02 UTC): two proxy lists and ingests' one (rejects' is empty,
+    // so the same wherever the lake is).
+    std::fs::write(&log, format!("{}{}", squid_lines(1, 3), squid_lines(200, 2))).unwrap();
+    let trawl = |args: &[&str], lake: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).arg("--lake").arg(lake).output().unwrap()
+    };
+    assert!(trawl(&["ingest", "-q", "--tz", "UTC", log.to_str().unwrap()], &old).status.success());
+    std::fs::rename(&old, &new).unwrap();
+
+    let out = trawl(&["verify"], &new);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(stdout.matches("manifest stale").count(), 3, "{stdout}");
+    assert!(stdout.contains("names 1 file(s) that are not live and lacks 1 live file(s)"), "{stdout}");
+    assert!(trawl(&["manifest"], &new).status.success());
+    assert_manifests_are_live(&TestLake::open(&new), "after a move");
+    assert!(trawl(&["verify"], &new).status.success());
+}
