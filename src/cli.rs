@@ -46,8 +46,16 @@ pub enum Command {
         trawl compact --lake ./lake --retention-hours 0\n\n\
         Each partition's files under 256 MiB are merged into one (a Delta optimize commit, rows\n\
         unchanged). Files the log removed longer ago than the retention are deleted (vacuum),\n\
-        and files a killed ingest wrote but never committed are deleted at once.")]
+        files a killed ingest wrote but never committed are deleted at once, and each table's list of\n\
+        live files for plain-Parquet readers is rewritten.")]
     Compact(CompactArgs),
+    /// Rewrite each table's list of live files for plain-Parquet readers (Spark, DuckDB, polars).
+    #[command(after_help = "Examples:\n  \
+        trawl manifest --lake ./lake\n\n\
+        Every commit writes <table>/_symlink_format_manifest/<partition>/manifest; this repairs\n\
+        lists that a run stopped right after its commit left behind, or that name the old place\n\
+        of a lake that was moved or copied. `trawl verify` reports lists that are stale.")]
+    Manifest(LakeArg),
     /// Re-hash the lake's files, and the original logs if given, against what was recorded.
     #[command(after_help = "Examples:\n  \
         trawl verify --lake ./lake\n  \
@@ -316,7 +324,7 @@ pub struct VerifyArgs {
 /// Where the lake is.
 #[derive(Debug, Args)]
 pub struct LakeArg {
-    /// The lake folder (created by the first ingest).
+    /// The lake folder (created by the first ingest), or a file:// URL of it.
     #[arg(long, value_name = "DIR")]
     pub lake: PathBuf,
 }
@@ -433,7 +441,7 @@ pub struct TimeRangeArgs {
 
 #[derive(Debug, Args)]
 pub struct DetectArgs {
-    /// The lake folder (created by the first ingest).
+    /// The lake folder (created by the first ingest), or a file:// URL of it.
     #[arg(long, value_name = "DIR", required_unless_present_any = ["list", "lint", "replay"])]
     pub lake: Option<PathBuf>,
     /// Run a recorded case again (case.json from --out or `trawl report`): the same detections,

@@ -10,6 +10,14 @@ pub enum LakeError {
     #[error("{path} is not a lake trawl can read: {reason}")]
     BadMeta { path: PathBuf, reason: String },
     #[error(
+        "--lake {url}: lakes on object storage ({scheme}://) are not supported yet; trawl needs the \
+         lake on a local or mounted disk: copy it there ({copy}), give that folder as --lake, and \
+         copy it back after an ingest or compact if others read it there"
+    )]
+    ObjectStore { url: String, scheme: String, copy: String },
+    #[error("--lake {url} is not a lake folder: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error(
         "the lake at {path} uses time zone {lake}, not {asked}: a lake's zone is fixed when it is \
          created (drop --tz, or ingest into a new lake)"
     )]

@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use trawl::cli::{Cli, Command};
 use trawl::commands::{
-    run_compact, run_coverage, run_detect, run_hunt, run_ingest, run_query, run_report, run_sigma,
-    run_timeline, run_verify,
+    run_compact, run_coverage, run_detect, run_hunt, run_ingest, run_manifest, run_query, run_report,
+    run_sigma, run_timeline, run_verify,
 };
 
 fn main() -> ExitCode {
@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         Command::Ingest(args) => run_ingest(args),
         Command::Query(args) => run_query(args),
         Command::Compact(args) => run_compact(args),
+        Command::Manifest(args) => run_manifest(args),
         Command::Verify(args) => run_verify(args),
         Command::Detect(args) => run_detect(args),
         Command::Sigma(args) => run_sigma(args),

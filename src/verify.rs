@@ -27,6 +27,8 @@ pub enum Problem {
     LedgerMismatch,
     /// A lake file written before hashes were recorded: only its size could be checked.
     Unrecorded,
+    /// A list of live files for plain-Parquet readers that names other files than the log.
+    ManifestStale,
     /// An original log whose bytes differ from every read of that path.
     SourceModified,
     /// An original log that grew after it was read; the bytes read are unchanged.
@@ -50,6 +52,7 @@ impl Problem {
             Problem::Missing => "missing",
             Problem::Extra => "extra",
             Problem::LedgerMismatch => "ledger mismatch",
+            Problem::ManifestStale => "manifest stale",
             Problem::Unrecorded => "no recorded hash",
             Problem::SourceModified => "source modified",
             Problem::SourceGrown => "source grew",
@@ -126,6 +129,20 @@ pub fn verify(lake: &Lake, sources: &[PathBuf]) -> Result<VerifyReport, LakeErro
         report.lake_files += live.len();
         report.lake_bytes += live.iter().map(|f| f.size).sum::<u64>();
         report.findings.extend(checked.into_iter().flatten());
+        for list in lake.stale_manifests(spec, &table)? {
+            report.findings.push(Finding {
+                problem: Problem::ManifestStale,
+                scope: spec.table.clone(),
+                path: list.path,
+                detail: format!(
+                    "{}: readers of plain Parquet would read other rows than the table holds (a run \
+                     stopped after its commit, or the lake was moved); `trawl manifest --lake {}` \
+                     rewrites it",
+                    list.detail,
+                    lake.root().display()
+                ),
+            });
+        }
         for rel in lake.files_on_disk(spec)? {
             // A run still writing has files no version names yet: not extra, just not done.
             if !referenced.contains(&rel) && !lake.in_progress(&rel) {

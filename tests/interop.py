@@ -11,8 +11,6 @@ each, DuckDB sees the same per-day split, and a chosen row's values.
 """
 import glob
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,17 +22,12 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from graduate import DATED, TABLES, live_files, spark_session  # noqa: E402  (README's readers, shared)
+
 ROOT = Path(__file__).resolve().parent.parent
-TABLES = ["proxy", "firewall", "rejects", "ingests"]
-DATED = {"proxy", "firewall"}
 # A filter README gives for every reader; it spans the cut-line log's day and testdata's.
 DAYS = ("2024-04-30", "2024-05-01")
-
-
-def live_files(lake, table):
-    """The files a table's newest version names, from its symlink-format manifest (README)."""
-    return [line for m in sorted(glob.glob(f"{lake}/{table}/_symlink_format_manifest/**/manifest", recursive=True))
-            for line in open(m).read().splitlines()]
 
 
 def duckdb_count(con, lake, table, where=""):
@@ -54,22 +47,6 @@ def pyarrow_dataset(lake, table):
     part = ds.partitioning(pa.schema([("date", pa.string())]), flavor="hive")
     return ds.dataset(live_files(lake, table), format="parquet", partitioning=part,
                       partition_base_dir=f"{lake}/{table}")
-
-
-def spark_session():
-    """A local Spark session, or None (with the reason) where pyspark or Java is missing."""
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        return None, "no Java"
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        return None, "pyspark is not installed"
-    spark = (SparkSession.builder.master("local[1]")
-             .config("spark.sql.sources.partitionColumnTypeInference.enabled", "false")
-             .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-             .getOrCreate())
-    spark.sparkContext.setLogLevel("ERROR")
-    return spark, None
 
 
 def trawl(binary, *args):

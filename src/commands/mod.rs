@@ -12,8 +12,8 @@ use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
 use datafusion::arrow::array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
 
 use crate::cli::{
-    CompactArgs, DetectArgs, IngestArgs, PackArgs, QueryArgs, SigmaArgs, SigmaCommand, TimeRangeArgs,
-    VerifyArgs,
+    CompactArgs, DetectArgs, IngestArgs, LakeArg, PackArgs, QueryArgs, SigmaArgs, SigmaCommand,
+    TimeRangeArgs, VerifyArgs,
 };
 use crate::detect::{self, Finding, Outcome, Pack, sigma};
 use crate::engine::{Engine, MemoryLimit, TimeRange};
@@ -598,6 +598,21 @@ pub fn run_compact(args: CompactArgs) -> Result<ExitCode> {
         );
     }
     let _ = writeln!(err, "compacted {}", lake.root().display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `trawl manifest`.
+pub fn run_manifest(args: LakeArg) -> Result<ExitCode> {
+    let lake = Lake::open(&args.lake)?;
+    let rt = crate::runtime();
+    let mut err = io::stderr().lock();
+    for spec in all_tables() {
+        let changed = rt.block_on(lake.write_manifest(spec))?;
+        if changed > 0 {
+            let _ = writeln!(err, "{}: rewrote {changed} partition list(s)", spec.table);
+        }
+    }
+    let _ = writeln!(err, "the manifests of {} name the live files", lake.root().display());
     Ok(ExitCode::SUCCESS)
 }
 

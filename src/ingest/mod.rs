@@ -328,6 +328,8 @@ fn run(
             // A killed run's uncommitted files: invisible to Delta readers, but not to a glob.
             orphans_removed += lake.remove_orphans(spec).await?.len();
             m.insert(spec.table.as_str(), lake.ensure_table(spec).await?);
+            // A run killed between a commit and its list for Parquet readers left that behind.
+            lake.write_manifest(spec).await?;
         }
         Ok::<_, LakeError>(m)
     })?;

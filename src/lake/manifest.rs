@@ -14,7 +14,7 @@
 //! old list or its new one; rows never move between partitions, so a reader between two
 //! partitions' renames sees each partition as of one version or the next.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -52,17 +52,95 @@ pub(crate) fn lock(table_dir: &Path) -> Result<ManifestLock, LakeError> {
 }
 
 /// Rewrites the manifests of the table in `table_dir` to name exactly `live` (call with the lock
-/// held): changed partitions replaced, partitions without files any more removed.
+/// held): changed partitions replaced, partitions without files any more removed. Returns how
+/// many lists it replaced or removed (0: they were current).
 pub(crate) fn write(
     _lock: &ManifestLock,
     table_dir: &Path,
     partitioned: bool,
     live: &[LakeFile],
-) -> Result<(), LakeError> {
+) -> Result<usize, LakeError> {
+    let lists = expected(table_dir, partitioned, live)?;
+    let mut changed = 0;
+    for (dir, text) in &lists {
+        changed += usize::from(replace(dir, text)?);
+    }
+    Ok(changed + remove_stale(&root_of(table_dir)?, &lists)?)
+}
+
+/// A partition's list that does not name what the table's newest version holds.
+#[derive(Debug, Clone)]
+pub struct StaleList {
+    /// The list's path inside the table folder (`_symlink_format_manifest/date=.../manifest`).
+    pub path: String,
+    /// What is wrong with it, in words.
+    pub detail: String,
+}
+
+/// The lists of the table in `table_dir` that differ from what [`write`] would write for `live`
+/// (missing, naming other files, or of a partition with no live file left); reads only.
+pub(crate) fn stale(
+    table_dir: &Path,
+    partitioned: bool,
+    live: &[LakeFile],
+) -> Result<Vec<StaleList>, LakeError> {
+    let lists = expected(table_dir, partitioned, live)?;
+    let root = root_of(table_dir)?;
+    let rel = |dir: &Path| {
+        let inner = dir.strip_prefix(&root).unwrap_or(dir).join(FILE);
+        format!("{DIR}/{}", inner.to_string_lossy().replace('\\', "/"))
+    };
+    let mut out = Vec::new();
+    for (dir, want) in &lists {
+        let detail = match fs::read_to_string(dir.join(FILE)) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => "missing".to_string(),
+            Err(e) => format!("unreadable: {e}"),
+            Ok(have) if have == *want => continue,
+            Ok(have) => {
+                let want: BTreeSet<&str> = want.lines().collect();
+                let have: BTreeSet<&str> = have.lines().collect();
+                let extra = have.difference(&want).count();
+                let lacking = want.difference(&have).count();
+                match (extra, lacking) {
+                    (0, n) => format!("lacks {n} live file(s)"),
+                    (n, 0) => format!("names {n} file(s) that are not live"),
+                    (n, m) => format!("names {n} file(s) that are not live and lacks {m} live file(s)"),
+                }
+            }
+        };
+        out.push(StaleList { path: rel(dir), detail });
+    }
+    if let Ok(entries) = fs::read_dir(&root) {
+        for e in entries.flatten() {
+            let dir = e.path();
+            if is_partition_dir(&dir) && !lists.contains_key(&dir) && dir.join(FILE).exists() {
+                out.push(StaleList {
+                    path: rel(&dir),
+                    detail: "the partition has no live file any more".into(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// The manifest folder of the table in `table_dir`, as an absolute path.
+fn root_of(table_dir: &Path) -> Result<PathBuf, LakeError> {
     let abs = table_dir
         .canonicalize()
         .map_err(|e| LakeError::io(format!("resolving {}", table_dir.display()), e))?;
-    let root = abs.join(DIR);
+    Ok(abs.join(DIR))
+}
+
+/// Each list's folder with the text it should hold: absolute paths of `live`, one a line.
+fn expected(
+    table_dir: &Path,
+    partitioned: bool,
+    live: &[LakeFile],
+) -> Result<BTreeMap<PathBuf, String>, LakeError> {
+    let root = root_of(table_dir)?;
+    let abs = root.parent().expect("the manifest folder is inside the table's").to_path_buf();
     let mut lists: BTreeMap<PathBuf, String> = BTreeMap::new();
     if !partitioned {
         // An empty table still has its (empty) list, as Delta writes it.
@@ -77,17 +155,18 @@ pub(crate) fn write(
         text.push_str(&abs.join(&f.rel_path).to_string_lossy());
         text.push('\n');
     }
-    for (dir, text) in &lists {
-        replace(dir, text)?;
-    }
-    remove_stale(&root, &lists)
+    Ok(lists)
 }
 
-/// Replaces `dir/manifest` with `text` unless it holds it already.
-fn replace(dir: &Path, text: &str) -> Result<(), LakeError> {
+fn is_partition_dir(p: &Path) -> bool {
+    p.is_dir() && p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(&format!("{DATE_COLUMN}=")))
+}
+
+/// Replaces `dir/manifest` with `text` unless it holds it already; whether it did.
+fn replace(dir: &Path, text: &str) -> Result<bool, LakeError> {
     let path = dir.join(FILE);
     if fs::read_to_string(&path).is_ok_and(|old| old == text) {
-        return Ok(());
+        return Ok(false);
     }
     fs::create_dir_all(dir).map_err(|e| LakeError::io(format!("creating {}", dir.display()), e))?;
     let tmp = dir.join(format!("{TMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
@@ -96,22 +175,24 @@ fn replace(dir: &Path, text: &str) -> Result<(), LakeError> {
         let _ = fs::remove_file(&tmp);
         return Err(LakeError::io(ctx("writing"), e));
     }
-    fs::rename(&tmp, &path).map_err(|e| LakeError::io(ctx("replacing"), e))
+    fs::rename(&tmp, &path).map_err(|e| LakeError::io(ctx("replacing"), e))?;
+    Ok(true)
 }
 
 /// Removes partition folders no live file is in, and temporary files of rewrites that stopped
-/// (the lock is held, so no rewrite is under way).
-fn remove_stale(root: &Path, lists: &BTreeMap<PathBuf, String>) -> Result<(), LakeError> {
+/// (the lock is held, so no rewrite is under way); returns how many folders it removed.
+fn remove_stale(root: &Path, lists: &BTreeMap<PathBuf, String>) -> Result<usize, LakeError> {
     let listing = |e| LakeError::io(format!("listing {}", root.display()), e);
     let mut stale_tmp: Vec<PathBuf> = Vec::new();
+    let mut removed = 0;
     for e in fs::read_dir(root).map_err(listing)? {
         let e = e.map_err(listing)?;
         let path = e.path();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if path.is_dir() && name.starts_with(&format!("{DATE_COLUMN}=")) {
+        if is_partition_dir(&path) {
             if !lists.contains_key(&path) {
                 fs::remove_dir_all(&path)
                     .map_err(|e| LakeError::io(format!("removing {}", path.display()), e))?;
+                removed += 1;
             } else if let Ok(inner) = fs::read_dir(&path) {
                 stale_tmp.extend(inner.flatten().map(|i| i.path()).filter(|p| is_tmp(p)));
             }
@@ -126,7 +207,7 @@ fn remove_stale(root: &Path, lists: &BTreeMap<PathBuf, String>) -> Result<(), La
             Err(e) => return Err(LakeError::io(format!("removing {}", p.display()), e)),
         }
     }
-    Ok(())
+    Ok(removed)
 }
 
 fn is_tmp(p: &Path) -> bool {

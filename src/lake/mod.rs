@@ -43,11 +43,13 @@ use url::Url;
 
 mod commit;
 mod custody;
+mod location;
 mod manifest;
 mod meta;
 mod stats;
 
 pub use custody::trawl_named;
+pub use manifest::StaleList;
 pub use meta::ZONE_KEY;
 
 use crate::error::LakeError;
@@ -93,8 +95,10 @@ pub struct Lake {
 }
 
 impl Lake {
-    /// Opens an existing lake; a clear error when the folder is not one.
+    /// Opens an existing lake (`root` as given after `--lake`: a path or a `file:` URL); a clear
+    /// error when it is not one, or is on object storage.
     pub fn open(root: &Path) -> Result<Lake, LakeError> {
+        let root = &location::resolve(root)?;
         let path = root.join(META_FILE);
         // The tables' own record of the zone outranks trawl.json (see `meta`).
         let recorded = meta::recorded_zone(root)?;
@@ -132,6 +136,7 @@ impl Lake {
 
     /// Opens a lake, creating it (with `tz`, else the machine's zone) when the folder has none.
     pub fn open_or_create(root: &Path, tz: Option<&str>) -> Result<Lake, LakeError> {
+        let root = &location::resolve(root)?;
         let asked = tz.map(parse_tz).transpose().map_err(LakeError::BadZone)?;
         match Lake::open(root) {
             Ok(lake) => match asked {
@@ -309,7 +314,7 @@ impl Lake {
             LakeError::io(
                 format!(
                     "{} is committed (version {version}) but its file list for Parquet readers is not \
-                     rewritten; `trawl compact --lake {}` rewrites it",
+                     rewritten; `trawl manifest --lake {}` rewrites it",
                     spec.table,
                     self.root.display()
                 ),
@@ -320,14 +325,25 @@ impl Lake {
     }
 
     /// Rewrites the table's symlink-format manifest (its live files, for readers of plain
-    /// Parquet) from its newest version; every commit does, `trawl compact` repairs it.
-    pub async fn write_manifest(&self, spec: &TableSpec) -> Result<(), LakeError> {
+    /// Parquet) from its newest version; returns how many partitions' lists changed. Every
+    /// commit does it; ingest and compact at their start, and `trawl manifest`, repair a list a
+    /// run stopped between its commit and this left behind.
+    pub async fn write_manifest(&self, spec: &TableSpec) -> Result<usize, LakeError> {
+        if !has_commit(&self.table_dir(spec).join("_delta_log")) {
+            return Ok(0);
+        }
         let dir = self.table_dir(spec);
         let lock = manifest::lock(&dir)?;
         let Some(table) = self.load_table(spec).await? else {
-            return Ok(());
+            return Ok(0);
         };
         manifest::write(&lock, &dir, spec.partition_by_date, &self.live_files(spec, &table)?)
+    }
+
+    /// The lists of the table's manifest that do not name exactly the live files of `table`
+    /// (what `verify` reports); changes nothing.
+    pub fn stale_manifests(&self, spec: &TableSpec, table: &DeltaTable) -> Result<Vec<StaleList>, LakeError> {
+        manifest::stale(&self.table_dir(spec), spec.partition_by_date, &self.live_files(spec, table)?)
     }
 
     /// Which of `sources` (file hashes) the table held in the state `table` was loaded at, each
@@ -412,7 +428,8 @@ impl Lake {
                 let p = e.path();
                 let name = e.file_name();
                 if p.is_dir() {
-                    if name != "_delta_log" {
+                    // The log, and the lists for Parquet readers: neither holds table data.
+                    if name != "_delta_log" && name != manifest::DIR {
                         stack.push(p);
                     }
                 } else if name.to_string_lossy().ends_with(".parquet")

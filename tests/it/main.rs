@@ -7,6 +7,7 @@ mod custody;
 mod detect;
 mod formats;
 mod fuzz;
+mod graduate;
 mod growth;
 mod guards;
 mod hostile;
@@ -15,6 +16,7 @@ mod hunt;
 #[path = "../../benches/incidents.rs"]
 mod incidents;
 mod ingest;
+mod location;
 mod mmdb;
 mod output;
 mod query;

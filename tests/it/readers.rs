@@ -150,3 +150,100 @@ fn add_actions_carry_ranges_and_null_counts_that_let_a_time_filter_skip_files() 
     assert!(text.contains("count_files_scanned=1"), "{text}");
     assert_eq!(l.scalar("SELECT count(*) FROM proxy WHERE ts >= TIMESTAMP '2024-05-02T00:00:00Z'"), "2");
 }
+
+/// Every file under `dir` with its bytes, by path relative to it.
+fn folder_contents(dir: &Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.path().is_dir() {
+                stack.push(e.path());
+            } else {
+                out.push((
+                    e.path().strip_prefix(dir).unwrap().to_path_buf(),
+                    std::fs::read(e.path()).unwrap(),
+                ));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Puts a table's manifest folder back as `saved` had it: the state a run killed right after
+/// its commit, before its lists were rewritten, leaves.
+fn restore_manifest(table_dir: &Path, saved: &[(std::path::PathBuf, Vec<u8>)]) {
+    let dir = table_dir.join("_symlink_format_manifest");
+    std::fs::remove_dir_all(&dir).unwrap();
+    for (rel, bytes) in saved {
+        std::fs::create_dir_all(dir.join(rel).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(rel), bytes).unwrap();
+    }
+}
+
+#[test]
+fn a_list_left_behind_by_a_run_stopped_after_its_commit_is_reported_and_repaired() {
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    std::fs::write(&a, squid_lines(1, 5)).unwrap();
+    // A day of its own (2024-05-03 UTC), so the stale lists lack a whole partition.
+    std::fs::write(&b, squid_lines(250, 4)).unwrap();
+    l.ingest(std::slice::from_ref(&a));
+    let proxy_dir = l.lake.root().join("proxy");
+    let saved = folder_contents(&proxy_dir.join("_symlink_format_manifest"));
+    l.ingest(std::slice::from_ref(&b));
+    restore_manifest(&proxy_dir, &saved);
+    let trawl = |cmd: &str| {
+        Command::new(env!("CARGO_BIN_EXE_trawl")).args([cmd, "--lake"]).arg(l.lake.root()).output().unwrap()
+    };
+
+    let out = trawl("verify");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("manifest stale"), "{stdout}");
+    assert!(stdout.contains("_symlink_format_manifest/date=2024-05-03/manifest"), "{stdout}");
+    assert!(stdout.contains("missing: readers of plain Parquet would read other rows"), "{stdout}");
+    assert!(stdout.contains(&format!("`trawl manifest --lake {}` rewrites it", l.lake.root().display())));
+    assert!(!stdout.contains("extra"), "the lists are no data files: {stdout}");
+    assert!(stdout.contains("1 problem(s)"), "{stdout}");
+
+    let out = trawl("manifest");
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("proxy: rewrote 1 partition list(s)\n"));
+    assert_manifests_are_live(&l, "trawl manifest");
+    let out = trawl("verify");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // The next ingest repairs it at its start, even one that finds nothing new to commit.
+    restore_manifest(&proxy_dir, &saved);
+    let r = l.ingest(std::slice::from_ref(&b));
+    assert_eq!((r.files.len(), r.skipped.len()), (0, 1), "already read: {r:?}");
+    assert!(r.commits.iter().all(|(t, _)| t == "ingests"), "only the ledger's skip: {r:?}");
+    assert_manifests_are_live(&l, "an ingest that read nothing");
+}
+
+#[test]
+fn a_moved_lake_has_every_list_reported_until_trawl_manifest_names_the_new_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old"), dir.path().join("new"));
+    let log = dir.path().join("a.log");
+    // Two days (2024-05-01 and 2024-05-02 UTC): two proxy lists and ingests' one (rejects' is empty,
+    // so the same wherever the lake is).
+    std::fs::write(&log, format!("{}{}", squid_lines(1, 3), squid_lines(200, 2))).unwrap();
+    let trawl = |args: &[&str], lake: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).arg("--lake").arg(lake).output().unwrap()
+    };
+    assert!(trawl(&["ingest", "-q", "--tz", "UTC", log.to_str().unwrap()], &old).status.success());
+    std::fs::rename(&old, &new).unwrap();
+
+    let out = trawl(&["verify"], &new);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert_eq!(stdout.matches("manifest stale").count(), 3, "{stdout}");
+    assert!(stdout.contains("names 1 file(s) that are not live and lacks 1 live file(s)"), "{stdout}");
+    assert!(trawl(&["manifest"], &new).status.success());
+    assert_manifests_are_live(&TestLake::open(&new), "after a move");
+    assert!(trawl(&["verify"], &new).status.success());
+}
