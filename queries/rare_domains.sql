@@ -14,14 +14,14 @@
 WITH seen AS (
   SELECT reg_domain(host) AS domain, count(DISTINCT client_ip) AS clients, count(DISTINCT date) AS days,
          min(date) AS first_day
-  FROM proxy_history
+  FROM proxy_host_days_history
   WHERE reg_domain(host) IS NOT NULL
     AND NOT (host ~ '^[0-9]{1,3}(\.[0-9]{1,3}){3}$' OR host LIKE '%:%')
     AND reg_domain(host) NOT IN (SELECT domain FROM allow_domains)
   GROUP BY 1
   HAVING count(DISTINCT client_ip) <= ${max_clients}
 ),
-lake_days AS (SELECT DISTINCT date FROM proxy_history),
+lake_days AS (SELECT DISTINCT date FROM proxy_host_days_history),
 before AS (
   SELECT s.domain, count(l.date) AS days_before
   FROM seen s LEFT JOIN lake_days l ON l.date < s.first_day

@@ -219,8 +219,8 @@ pub struct ReportArgs {
     pub range: TimeRangeArgs,
     #[command(flatten)]
     pub coverage: CoverageOptions,
-    /// Run only this detection (repeatable; default: every detection of the pack).
-    #[arg(long, value_name = "ID")]
+    /// Run only this detection (repeatable, or comma-separated; default: every detection of the pack).
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
     pub only: Vec<String>,
     /// Add this user's timeline to the report (repeatable).
     #[arg(long, value_name = "USER")]
@@ -453,8 +453,8 @@ pub struct DetectArgs {
     pub pack: PackArgs,
     #[command(flatten)]
     pub range: TimeRangeArgs,
-    /// Run only this detection (repeatable).
-    #[arg(long, value_name = "ID")]
+    /// Run only this detection (repeatable, or comma-separated).
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
     pub only: Vec<String>,
     /// List the pack's detections with their parameters and defaults, and run nothing.
     #[arg(long)]
