@@ -13,16 +13,16 @@ use trawl::lake::Lake;
 use trawl::schema::PROXY;
 
 const QUERIES: &[(&str, &str)] = &[
-    ("count", "SELECT count(*) FROM {t}"),
-    ("per day", "SELECT date, count(*), sum(response_bytes) FROM {t} GROUP BY date ORDER BY date"),
+    ("count", "SELECT count(*) AS n FROM {t}"),
+    ("per day", "SELECT date, count(*) AS n, sum(response_bytes) AS bytes FROM {t} GROUP BY date ORDER BY date"),
     ("one day", "SELECT host, count(*) AS n FROM {t} WHERE date = '{day}' GROUP BY host ORDER BY n DESC, host LIMIT 10"),
     (
         "ts range",
         "SELECT client_ip, count(*) AS n FROM {t} WHERE ts >= TIMESTAMP '{from}' AND ts < TIMESTAMP '{to}' \
          GROUP BY client_ip ORDER BY n DESC, client_ip LIMIT 10",
     ),
-    ("errors", "SELECT status, count(*) FROM {t} WHERE status >= 400 GROUP BY status ORDER BY status"),
-    ("like", "SELECT count(*) FROM {t} WHERE url LIKE '%login%'"),
+    ("errors", "SELECT status, count(*) AS n FROM {t} WHERE status >= 400 GROUP BY status ORDER BY status"),
+    ("like", "SELECT count(*) AS n FROM {t} WHERE url LIKE '%login%'"),
     ("wide", "SELECT * FROM {t} WHERE username = 'user0042' ORDER BY ts, source_line LIMIT 50"),
 ];
 
@@ -53,7 +53,8 @@ fn main() -> anyhow::Result<()> {
                 template.replace("{t}", t).replace("{day}", &day).replace("{from}", &from).replace("{to}", &to)
             };
             let (ours, theirs) = (sql("proxy"), sql("delta_proxy"));
-            anyhow::ensure!(first(&ours).await? == first(&theirs).await?, "{name}: results differ");
+            let (x, y) = (first(&ours).await?, first(&theirs).await?);
+            anyhow::ensure!(x == y, "{name}: results differ\n{x}\n{y}");
             let (mut a, mut b) = (Vec::new(), Vec::new());
             for _ in 0..reps {
                 for (sql, times) in [(&ours, &mut a), (&theirs, &mut b)] {
