@@ -14,8 +14,14 @@ use trawl::schema::PROXY;
 
 const QUERIES: &[(&str, &str)] = &[
     ("count", "SELECT count(*) AS n FROM {t}"),
-    ("per day", "SELECT date, count(*) AS n, sum(response_bytes) AS bytes FROM {t} GROUP BY date ORDER BY date"),
-    ("one day", "SELECT host, count(*) AS n FROM {t} WHERE date = '{day}' GROUP BY host ORDER BY n DESC, host LIMIT 10"),
+    (
+        "per day",
+        "SELECT date, count(*) AS n, sum(response_bytes) AS bytes FROM {t} GROUP BY date ORDER BY date",
+    ),
+    (
+        "one day",
+        "SELECT host, count(*) AS n FROM {t} WHERE date = '{day}' GROUP BY host ORDER BY n DESC, host LIMIT 10",
+    ),
     (
         "ts range",
         "SELECT client_ip, count(*) AS n FROM {t} WHERE ts >= TIMESTAMP '{from}' AND ts < TIMESTAMP '{to}' \
@@ -50,7 +56,11 @@ fn main() -> anyhow::Result<()> {
         let mut ratios = Vec::new();
         for (name, template) in QUERIES {
             let sql = |t: &str| {
-                template.replace("{t}", t).replace("{day}", &day).replace("{from}", &from).replace("{to}", &to)
+                template
+                    .replace("{t}", t)
+                    .replace("{day}", &day)
+                    .replace("{from}", &from)
+                    .replace("{to}", &to)
             };
             let (ours, theirs) = (sql("proxy"), sql("delta_proxy"));
             let (x, y) = (first(&ours).await?, first(&theirs).await?);

@@ -31,9 +31,9 @@ pub use functions::reg_domain;
 pub use geoip::GeoIp;
 
 use crate::error::LakeError;
-use tables::LakeTable;
 use crate::lake::Lake;
 use crate::schema::{DATE_COLUMN, TableSpec, all_tables};
+use tables::LakeTable;
 
 /// Errors from running SQL, with what the user can do about them.
 #[derive(Debug, thiserror::Error)]
@@ -195,8 +195,10 @@ impl Engine {
             };
             let files = lake.scan_files(spec, &table)?;
             let sql = |e: DataFusionError| QueryError::Sql { message: e.to_string(), tables: String::new() };
-            let opening =
-                |e: DataFusionError| QueryError::Sql { message: format!("opening table {}: {e}", spec.table), tables: String::new() };
+            let opening = |e: DataFusionError| QueryError::Sql {
+                message: format!("opening table {}: {e}", spec.table),
+                tables: String::new(),
+            };
             let provider: Arc<dyn TableProvider> = Arc::new(LakeTable::new(spec, files).map_err(opening)?);
             // Baselines compare a time range with everything else in the lake, which --since and
             // --until must not hide: `<table>_history` is never restricted.

@@ -20,7 +20,8 @@ use datafusion::datasource::listing::helpers::{expr_applicable_for_cols, filter_
 use datafusion::datasource::object_store::ObjectStoreUrl;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{
-    FileGroup, FileScanConfigBuilder, ParquetSource, wrap_partition_type_in_dict, wrap_partition_value_in_dict,
+    FileGroup, FileScanConfigBuilder, ParquetSource, wrap_partition_type_in_dict,
+    wrap_partition_value_in_dict,
 };
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::datasource::table_schema::TableSchema;
@@ -93,8 +94,11 @@ impl LakeTable {
     /// (exactly), and of those the ones whose stats may hold a row the other filters keep.
     pub(crate) fn files_for(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<PartitionedFile>> {
         let names: Vec<&str> = self.partition_cols.iter().map(|f| f.name().as_str()).collect();
-        let on_date: Vec<Expr> =
-            filters.iter().filter(|f| !names.is_empty() && expr_applicable_for_cols(&names, f)).cloned().collect();
+        let on_date: Vec<Expr> = filters
+            .iter()
+            .filter(|f| !names.is_empty() && expr_applicable_for_cols(&names, f))
+            .cloned()
+            .collect();
         let mut files = self.files.clone();
         if !on_date.is_empty() {
             let dates = DFSchema::try_from(Schema::new(self.partition_cols.clone()))?;
@@ -110,7 +114,8 @@ impl LakeTable {
         let table = DFSchema::try_from(Arc::clone(&self.schema))?;
         let physical = state.create_physical_expr(predicate, &table)?;
         // A filter stats cannot judge (a function call, say) keeps every file.
-        let Some(pruning) = PruningPredicateBuilder::new().with_file_schema(Arc::clone(&self.schema)).build(physical)
+        let Some(pruning) =
+            PruningPredicateBuilder::new().with_file_schema(Arc::clone(&self.schema)).build(physical)
         else {
             return Ok(files);
         };
@@ -175,12 +180,20 @@ impl FileRanges<'_> {
         Some((i, self.schema.field(i).data_type()))
     }
 
-    fn values(&self, column: &Column, pick: impl Fn(&ColumnStatistics) -> &Precision<ScalarValue>) -> Option<ArrayRef> {
+    fn values(
+        &self,
+        column: &Column,
+        pick: impl Fn(&ColumnStatistics) -> &Precision<ScalarValue>,
+    ) -> Option<ArrayRef> {
         let (i, ty) = self.column(column)?;
         let null = ScalarValue::try_from(ty).ok()?;
         let mut any = false;
         let values = self.files.iter().map(|f| {
-            let v = f.statistics.as_ref().and_then(|s| s.column_statistics.get(i)).and_then(|c| pick(c).get_value());
+            let v = f
+                .statistics
+                .as_ref()
+                .and_then(|s| s.column_statistics.get(i))
+                .and_then(|c| pick(c).get_value());
             any |= v.is_some();
             v.cloned().unwrap_or_else(|| null.clone())
         });
@@ -216,8 +229,11 @@ impl PruningStatistics for FileRanges<'_> {
     }
 
     fn row_counts(&self) -> Option<ArrayRef> {
-        let rows: UInt64Array =
-            self.files.iter().map(|f| f.statistics.as_ref()?.num_rows.get_value().map(|&n| n as u64)).collect();
+        let rows: UInt64Array = self
+            .files
+            .iter()
+            .map(|f| f.statistics.as_ref()?.num_rows.get_value().map(|&n| n as u64))
+            .collect();
         Some(Arc::new(rows))
     }
 
@@ -267,7 +283,8 @@ impl TableProvider for LakeTable {
             };
             return Ok(Arc::new(EmptyExec::new(schema)));
         }
-        let stats = Statistics::try_merge_iter(files.iter().filter_map(|f| f.statistics.as_deref()), &self.schema)?;
+        let stats =
+            Statistics::try_merge_iter(files.iter().filter_map(|f| f.statistics.as_deref()), &self.schema)?;
         let table_schema = table_schema(&self.file_schema, &self.partition_cols);
         let options = TableParquetOptions {
             global: state.config_options().execution.parquet.clone(),
@@ -279,7 +296,10 @@ impl TableProvider for LakeTable {
         // materialisation), as delta-rs's reader did, besides pruning row groups and pages.
         let source = ParquetSource::new(table_schema)
             .with_table_parquet_options(options)
-            .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(store, metadata_cache)))
+            .with_parquet_file_reader_factory(Arc::new(CachedParquetFileReaderFactory::new(
+                store,
+                metadata_cache,
+            )))
             .with_pushdown_filters(true);
         let config = FileScanConfigBuilder::new(self.store.clone(), Arc::new(source))
             .with_file_groups(vec![FileGroup::new(files)])

@@ -8,10 +8,10 @@
 //! milliseconds, so a minimum is rounded down and a maximum up.
 
 use datafusion::parquet::basic::{LogicalType, TimeUnit};
-use datafusion::scalar::ScalarValue;
 use datafusion::parquet::file::metadata::RowGroupMetaData;
 use datafusion::parquet::file::statistics::Statistics;
 use datafusion::parquet::schema::types::ColumnDescriptor;
+use datafusion::scalar::ScalarValue;
 use serde_json::{Map, Value, json};
 
 use crate::schema::{ColumnType, TableSpec};
@@ -245,15 +245,18 @@ mod tests {
         let utc = |us| ScalarValue::TimestampMicrosecond(Some(us), Some("UTC".into()));
         // 1.0005 s is written as 1.000 (down) and 2.000 s as 2.000; read back, the maximum
         // covers all of its millisecond.
-        assert_eq!((col("ts").min.clone(), col("ts").max.clone()), (Some(utc(1_000_000)), Some(utc(2_000_999))));
+        assert_eq!(
+            (col("ts").min.clone(), col("ts").max.clone()),
+            (Some(utc(1_000_000)), Some(utc(2_000_999)))
+        );
         assert_eq!(col("username").min, Some(ScalarValue::Utf8(Some("bob".into()))));
         assert_eq!(col("username").nulls, Some(1));
         assert_eq!(col("source_line").max, Some(ScalarValue::Int64(Some(9))));
         assert_eq!(*col("url"), ColumnBounds::default(), "a column the file lacks has no stats");
-        assert_eq!(read_stats(Some("not json"), spec), FileStats {
-            rows: None,
-            columns: vec![ColumnBounds::default(); spec.columns.len()],
-        });
+        assert_eq!(
+            read_stats(Some("not json"), spec),
+            FileStats { rows: None, columns: vec![ColumnBounds::default(); spec.columns.len()] }
+        );
         assert_eq!(read_stats(None, spec).rows, None);
     }
 

@@ -24,7 +24,8 @@ fn three_days() -> TestLake {
     let l = TestLake::new("UTC");
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("access.log");
-    std::fs::write(&log, format!("{}{}{}", squid_lines(1, 3), squid_lines(200, 2), squid_lines(400, 4))).unwrap();
+    std::fs::write(&log, format!("{}{}{}", squid_lines(1, 3), squid_lines(200, 2), squid_lines(400, 4)))
+        .unwrap();
     l.ingest(std::slice::from_ref(&log));
     l
 }
@@ -77,13 +78,19 @@ fn tables_show_the_schema_delta_rs_showed() {
             let table = l.lake.load_table(spec).await.unwrap().expect("every table has a commit");
             let theirs = table.table_provider().await.unwrap().schema();
             let shape = |s: &datafusion::arrow::datatypes::Schema| -> Vec<String> {
-                s.fields().iter().map(|f| format!("{} {} {}", f.name(), f.data_type(), f.is_nullable())).collect()
+                s.fields()
+                    .iter()
+                    .map(|f| format!("{} {} {}", f.name(), f.data_type(), f.is_nullable()))
+                    .collect()
             };
             assert_eq!(shape(&ours), shape(&theirs), "table {}", spec.table);
         }
         let date = engine.ctx().table_provider("proxy").await.unwrap().schema();
         let date = date.field_with_name("date").unwrap();
-        assert_eq!((date.data_type().to_string(), date.is_nullable()), ("Dictionary(UInt16, Utf8)".into(), false));
+        assert_eq!(
+            (date.data_type().to_string(), date.is_nullable()),
+            ("Dictionary(UInt16, Utf8)".into(), false)
+        );
     });
 }
 
@@ -128,7 +135,10 @@ fn date_filters_and_time_ranges_open_only_the_matching_days() {
         assert!(files_opened(&none).is_empty());
 
         // --since/--until restrict every table to the range: one day's file.
-        engine.restrict(&TimeRange::parse(Some("2024-05-02"), Some("2024-05-02"), l.lake.tz()).unwrap()).await.unwrap();
+        engine
+            .restrict(&TimeRange::parse(Some("2024-05-02"), Some("2024-05-02"), l.lake.tz()).unwrap())
+            .await
+            .unwrap();
         let ranged = plan(&engine, "SELECT count(*) FROM proxy").await;
         assert_eq!(days_opened(&ranged), ["date=2024-05-02"]);
         let (_, batches) = engine.collect("SELECT count(*) FROM proxy").await.unwrap();
@@ -138,6 +148,13 @@ fn date_filters_and_time_ranges_open_only_the_matching_days() {
         assert_eq!(days_opened(&history).len(), 3);
     });
     assert_eq!(l.scalar("SELECT count(*) FROM proxy WHERE date = '2023-01-01'"), "0");
+    // Row counts come from the files' stats only where no row can be filtered out.
+    assert_eq!(l.scalar("SELECT count(*) FROM proxy"), "9");
+    assert_eq!(l.scalar("SELECT count(*) FROM proxy WHERE date = '2024-05-04'"), "4");
+    assert_eq!(l.scalar("SELECT count(*) FROM proxy WHERE ts >= TIMESTAMP '2024-05-02T17:20:01Z'"), "5");
+    // A table whose snapshot has no files reads as empty.
+    assert_eq!(l.scalar("SELECT count(*) FROM firewall"), "0");
+    assert_eq!(l.rows("SELECT src_ip FROM firewall WHERE date = '2024-05-01'"), Vec::<Vec<String>>::new());
     assert_eq!(
         l.rows("SELECT date, count(*) FROM proxy WHERE ts >= TIMESTAMP '2024-05-02T00:00:00Z' GROUP BY date ORDER BY date"),
         vec![row(&["2024-05-02", "2"]), row(&["2024-05-04", "4"])]
