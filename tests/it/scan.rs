@@ -1,6 +1,7 @@
 //! Lake tables are read by DataFusion's own Parquet scan over the snapshot's live files: the
 //! schema delta-rs's provider showed, no delta-rs node in any plan, only the files a filter on
-//! `date` or a time range may match opened, projection and limit in the scan.
+//! `date` or a time range may match opened, projection and limit in the scan, and plans that
+//! travel to a cluster's executors as DataFusion's protobuf.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -179,4 +180,28 @@ fn projection_and_limit_reach_the_scan() {
         l.rows("SELECT client_ip, date FROM proxy WHERE date = '2024-05-04' ORDER BY client_ip LIMIT 2"),
         vec![row(&["10.0.400.0", "2024-05-04"]), row(&["10.0.400.1", "2024-05-04"])]
     );
+}
+
+#[test]
+fn plans_serialise_to_datafusion_protobuf_and_back_with_their_files() {
+    let l = three_days();
+    trawl::runtime().block_on(async {
+        let engine = Engine::new(&l.lake).await.unwrap();
+        let sql = "SELECT client_ip, count(*) AS n FROM proxy \
+                   WHERE date >= '2024-05-02' AND status = 200 GROUP BY client_ip ORDER BY client_ip";
+        let plan = plan(&engine, sql).await;
+        let bytes = datafusion_proto::bytes::physical_plan_to_bytes(Arc::clone(&plan)).expect("serialisable");
+        let back =
+            datafusion_proto::bytes::physical_plan_from_bytes(&bytes, &engine.ctx().task_ctx()).unwrap();
+        assert_eq!(files_opened(&back), files_opened(&plan));
+        assert_eq!(days_opened(&back), ["date=2024-05-02", "date=2024-05-04"]);
+        // What an executor would run gives the rows the local plan gives.
+        let run = |p: Arc<dyn ExecutionPlan>| {
+            let ctx = engine.ctx().task_ctx();
+            async move { datafusion::physical_plan::collect(p, ctx).await.unwrap() }
+        };
+        let (local, remote) = (run(plan).await, run(back).await);
+        assert_eq!(crate::common::batch_rows(&remote), crate::common::batch_rows(&local));
+        assert_eq!(crate::common::batch_rows(&local).len(), 6);
+    });
 }
