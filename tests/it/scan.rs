@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use datafusion::datasource::physical_plan::ParquetSource;
+use datafusion::datasource::physical_plan::{FileSource, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::ExecutionPlan;
 use trawl::engine::{Engine, TimeRange};
@@ -167,14 +167,29 @@ fn projection_and_limit_reach_the_scan() {
     let l = three_days();
     trawl::runtime().block_on(async {
         let engine = Engine::new(&l.lake).await.unwrap();
-        let plan = plan(&engine, "SELECT client_ip, date FROM proxy WHERE date = '2024-05-04' LIMIT 2").await;
-        let all = nodes(&plan);
+        let limited =
+            plan(&engine, "SELECT client_ip, date FROM proxy WHERE date = '2024-05-04' LIMIT 2").await;
+        let all = nodes(&limited);
         let scan = all.iter().find_map(|n| n.downcast_ref::<DataSourceExec>()).expect("a scan");
         let (config, _) = scan.downcast_to_file_source::<ParquetSource>().unwrap();
         assert_eq!(config.limit, Some(2));
         let columns: Vec<String> =
             config.projected_schema().unwrap().fields().iter().map(|f| f.name().clone()).collect();
         assert_eq!(columns, ["client_ip", "date"]);
+
+        // Other filters go into the Parquet reader, which skips row groups and pages by them and
+        // filters rows as it decodes: no filter is left above the scan.
+        let filtered = plan(&engine, "SELECT client_ip FROM proxy WHERE status = 200").await;
+        let all = nodes(&filtered);
+        assert!(
+            all.iter().all(|n| n.name() != "FilterExec"),
+            "{:?}",
+            all.iter().map(|n| n.name()).collect::<Vec<_>>()
+        );
+        let scan = all.iter().find_map(|n| n.downcast_ref::<DataSourceExec>()).expect("a scan");
+        let (_, parquet) = scan.downcast_to_file_source::<ParquetSource>().unwrap();
+        let predicate = parquet.filter().expect("the filter reached the reader").to_string();
+        assert!(predicate.contains("status") && predicate.contains("200"), "{predicate}");
     });
     assert_eq!(
         l.rows("SELECT client_ip, date FROM proxy WHERE date = '2024-05-04' ORDER BY client_ip LIMIT 2"),
