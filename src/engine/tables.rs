@@ -90,15 +90,16 @@ impl LakeTable {
         Ok(LakeTable { schema, file_schema, partition_cols, store, files })
     }
 
+    /// Whether `filter` reads only `date`, so that choosing files by their day applies it exactly.
+    fn on_date(&self, filter: &Expr) -> bool {
+        let names: Vec<&str> = self.partition_cols.iter().map(|f| f.name().as_str()).collect();
+        !names.is_empty() && expr_applicable_for_cols(&names, filter)
+    }
+
     /// The files a scan with `filters` must open: those whose `date` passes the filters on it
     /// (exactly), and of those the ones whose stats may hold a row the other filters keep.
     pub(crate) fn files_for(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<PartitionedFile>> {
-        let names: Vec<&str> = self.partition_cols.iter().map(|f| f.name().as_str()).collect();
-        let on_date: Vec<Expr> = filters
-            .iter()
-            .filter(|f| !names.is_empty() && expr_applicable_for_cols(&names, f))
-            .cloned()
-            .collect();
+        let on_date: Vec<Expr> = filters.iter().filter(|f| self.on_date(f)).cloned().collect();
         let mut files = self.files.clone();
         if !on_date.is_empty() {
             let dates = DFSchema::try_from(Schema::new(self.partition_cols.clone()))?;
@@ -108,19 +109,17 @@ impl LakeTable {
                 .filter_map(Result::transpose)
                 .collect::<Result<_>>()?;
         }
-        let Some(predicate) = conjunction(filters.iter().cloned()) else {
-            return Ok(files);
-        };
+        // Skipping by stats only saves work: a filter they cannot judge (a function call, say),
+        // or one that fails here, keeps every file, and the scan still applies it to the rows.
         let table = DFSchema::try_from(Arc::clone(&self.schema))?;
-        let physical = state.create_physical_expr(predicate, &table)?;
-        // A filter stats cannot judge (a function call, say) keeps every file.
-        let Some(pruning) =
-            PruningPredicateBuilder::new().with_file_schema(Arc::clone(&self.schema)).build(physical)
-        else {
-            return Ok(files);
-        };
-        let keep = pruning.prune(&FileRanges { files: &files, schema: &self.schema })?;
-        Ok(files.into_iter().zip(keep).filter_map(|(f, k)| k.then_some(f)).collect())
+        let keep = conjunction(filters.iter().cloned())
+            .and_then(|p| state.create_physical_expr(p, &table).ok())
+            .and_then(|p| PruningPredicateBuilder::new().with_file_schema(Arc::clone(&self.schema)).build(p))
+            .and_then(|p| p.prune(&FileRanges { files: &files, schema: &self.schema }).ok());
+        Ok(match keep {
+            Some(keep) => files.into_iter().zip(keep).filter_map(|(f, k)| k.then_some(f)).collect(),
+            None => files,
+        })
     }
 }
 
@@ -255,11 +254,10 @@ impl TableProvider for LakeTable {
     /// Filters on `date` alone are exact (a file is read or not by its day); the others are
     /// also applied above the scan, and pushed into the Parquet reader by DataFusion.
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
-        let names: Vec<&str> = self.partition_cols.iter().map(|f| f.name().as_str()).collect();
         Ok(filters
             .iter()
             .map(|f| {
-                if !names.is_empty() && expr_applicable_for_cols(&names, f) {
+                if self.on_date(f) {
                     TableProviderFilterPushDown::Exact
                 } else {
                     TableProviderFilterPushDown::Inexact

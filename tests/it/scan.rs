@@ -132,6 +132,9 @@ fn date_filters_and_time_ranges_open_only_the_matching_days() {
         // A time filter alone opens only the files whose Add-action range of ts it meets.
         let late = plan(&engine, "SELECT * FROM proxy WHERE ts >= TIMESTAMP '2024-05-02T00:00:00Z'").await;
         assert_eq!(days_opened(&late), ["date=2024-05-02", "date=2024-05-04"]);
+        // A filter stats cannot judge opens every file and is applied to the rows.
+        let judged = plan(&engine, "SELECT * FROM proxy WHERE reg_domain(host) = 'example.com'").await;
+        assert_eq!(days_opened(&judged).len(), 3);
         let none = plan(&engine, "SELECT * FROM proxy WHERE date = '2023-01-01'").await;
         assert!(files_opened(&none).is_empty());
 
@@ -149,6 +152,8 @@ fn date_filters_and_time_ranges_open_only_the_matching_days() {
         assert_eq!(days_opened(&history).len(), 3);
     });
     assert_eq!(l.scalar("SELECT count(*) FROM proxy WHERE date = '2023-01-01'"), "0");
+    assert_eq!(l.scalar("SELECT count(*) FROM proxy WHERE reg_domain(host) = 'example.com'"), "9");
+    assert_eq!(l.scalar("SELECT count(*) FROM proxy WHERE reg_domain(host) = 'example.org'"), "0");
     // Row counts come from the files' stats only where no row can be filtered out.
     assert_eq!(l.scalar("SELECT count(*) FROM proxy"), "9");
     assert_eq!(l.scalar("SELECT count(*) FROM proxy WHERE date = '2024-05-04'"), "4");
