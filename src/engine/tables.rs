@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, BooleanArray, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::pruning::PruningStatistics;
@@ -16,7 +16,7 @@ use datafusion::common::{Column, ColumnStatistics, DFSchema, Statistics};
 use datafusion::config::TableParquetOptions;
 use datafusion::datasource::TableType;
 use datafusion::datasource::listing::PartitionedFile;
-use datafusion::datasource::listing::helpers::{expr_applicable_for_cols, filter_partitioned_file};
+use datafusion::datasource::listing::helpers::expr_applicable_for_cols;
 use datafusion::datasource::object_store::ObjectStoreUrl;
 use datafusion::datasource::physical_plan::parquet::CachedParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::{
@@ -96,19 +96,34 @@ impl LakeTable {
         !names.is_empty() && expr_applicable_for_cols(&names, filter)
     }
 
+    /// For each file, whether its `date` passes `filter`: evaluated once over every file's
+    /// value, as SQL evaluates it over rows (NULL does not pass).
+    fn days_passing(&self, state: &dyn Session, filter: Expr) -> Result<BooleanArray> {
+        let schema = Arc::new(Schema::new(self.partition_cols.clone()));
+        let physical = state.create_physical_expr(filter, &DFSchema::try_from(Arc::clone(&schema))?)?;
+        let columns = (0..self.partition_cols.len())
+            .map(|c| ScalarValue::iter_to_array(self.files.iter().map(|f| f.partition_values[c].clone())))
+            .collect::<Result<Vec<_>>>()?;
+        let values = RecordBatch::try_new(schema, columns)?;
+        let passed = physical.evaluate(&values)?.into_array(self.files.len())?;
+        Ok(passed.as_boolean().clone())
+    }
+
     /// The files a scan with `filters` must open: those whose `date` passes the filters on it
     /// (exactly), and of those the ones whose stats may hold a row the other filters keep.
     pub(crate) fn files_for(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<PartitionedFile>> {
-        let on_date: Vec<Expr> = filters.iter().filter(|f| self.on_date(f)).cloned().collect();
-        let mut files = self.files.clone();
-        if !on_date.is_empty() {
-            let dates = DFSchema::try_from(Schema::new(self.partition_cols.clone()))?;
-            files = files
-                .into_iter()
-                .map(|f| filter_partitioned_file(f, &on_date, &dates))
-                .filter_map(Result::transpose)
-                .collect::<Result<_>>()?;
-        }
+        let on_date = conjunction(filters.iter().filter(|f| self.on_date(f)).cloned());
+        let files = match on_date {
+            Some(on_date) if !self.files.is_empty() => {
+                let keep = self.days_passing(state, on_date)?;
+                self.files
+                    .iter()
+                    .zip(keep.iter())
+                    .filter_map(|(f, k)| (k == Some(true)).then(|| f.clone()))
+                    .collect()
+            }
+            _ => self.files.clone(),
+        };
         // Skipping by stats only saves work: a filter they cannot judge (a function call, say),
         // or one that fails here, keeps every file, and the scan still applies it to the rows.
         let table = DFSchema::try_from(Arc::clone(&self.schema))?;
