@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use datafusion::datasource::physical_plan::{FileSource, ParquetSource};
+use datafusion::datasource::physical_plan::{FileScanConfig, FileSource, ParquetSource};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::physical_plan::ExecutionPlan;
 use trawl::engine::{Engine, TimeRange};
@@ -60,6 +60,14 @@ fn files_opened(plan: &Arc<dyn ExecutionPlan>) -> BTreeSet<String> {
         }
     }
     out
+}
+
+/// The plan's first Parquet scan: its file scan and its reader's settings.
+fn first_scan(plan: &Arc<dyn ExecutionPlan>) -> (FileScanConfig, ParquetSource) {
+    let all = nodes(plan);
+    let scan = all.iter().find_map(|n| n.downcast_ref::<DataSourceExec>()).expect("a scan");
+    let (config, parquet) = scan.downcast_to_file_source::<ParquetSource>().expect("a Parquet file scan");
+    (config.clone(), parquet.clone())
 }
 
 /// Just the days of [`files_opened`].
@@ -174,9 +182,7 @@ fn projection_and_limit_reach_the_scan() {
         let engine = Engine::new(&l.lake).await.unwrap();
         let limited =
             plan(&engine, "SELECT client_ip, date FROM proxy WHERE date = '2024-05-04' LIMIT 2").await;
-        let all = nodes(&limited);
-        let scan = all.iter().find_map(|n| n.downcast_ref::<DataSourceExec>()).expect("a scan");
-        let (config, _) = scan.downcast_to_file_source::<ParquetSource>().unwrap();
+        let (config, _) = first_scan(&limited);
         assert_eq!(config.limit, Some(2));
         let columns: Vec<String> =
             config.projected_schema().unwrap().fields().iter().map(|f| f.name().clone()).collect();
@@ -191,8 +197,7 @@ fn projection_and_limit_reach_the_scan() {
             "{:?}",
             all.iter().map(|n| n.name()).collect::<Vec<_>>()
         );
-        let scan = all.iter().find_map(|n| n.downcast_ref::<DataSourceExec>()).expect("a scan");
-        let (_, parquet) = scan.downcast_to_file_source::<ParquetSource>().unwrap();
+        let (_, parquet) = first_scan(&filtered);
         let predicate = parquet.filter().expect("the filter reached the reader").to_string();
         assert!(predicate.contains("status") && predicate.contains("200"), "{predicate}");
     });
