@@ -119,7 +119,8 @@ impl LakeTable {
                 self.files
                     .iter()
                     .zip(keep.iter())
-                    .filter_map(|(f, k)| (k == Some(true)).then(|| f.clone()))
+                    .filter(|(_, k)| *k == Some(true))
+                    .map(|(f, _)| f.clone())
                     .collect()
             }
             _ => self.files.clone(),
