@@ -9,6 +9,7 @@ use std::sync::Arc;
 use chrono_tz::Tz;
 use datafusion::arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::TableProvider;
 use datafusion::config::ConfigOptions;
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
@@ -23,6 +24,7 @@ pub mod functions;
 pub mod geoip;
 pub mod materialize;
 pub mod rewrite;
+mod tables;
 pub mod views;
 
 pub use functions::reg_domain;
@@ -31,6 +33,7 @@ pub use geoip::GeoIp;
 use crate::error::LakeError;
 use crate::lake::Lake;
 use crate::schema::{DATE_COLUMN, TableSpec, all_tables};
+use tables::LakeTable;
 
 /// Errors from running SQL, with what the user can do about them.
 #[derive(Debug, thiserror::Error)]
@@ -190,13 +193,13 @@ impl Engine {
             let Some(table) = lake.load_table(spec).await? else {
                 continue;
             };
-            let delta = |e: deltalake::DeltaTableError| LakeError::delta(&spec.table, e);
-            table.update_datafusion_session(&ctx.state()).map_err(delta)?;
-            let provider = table.table_provider().await.map_err(|e| QueryError::Sql {
+            let files = lake.scan_files(spec, &table)?;
+            let sql = |e: DataFusionError| QueryError::Sql { message: e.to_string(), tables: String::new() };
+            let opening = |e: DataFusionError| QueryError::Sql {
                 message: format!("opening table {}: {e}", spec.table),
                 tables: String::new(),
-            })?;
-            let sql = |e: DataFusionError| QueryError::Sql { message: e.to_string(), tables: String::new() };
+            };
+            let provider: Arc<dyn TableProvider> = Arc::new(LakeTable::new(spec, files).map_err(opening)?);
             // Baselines compare a time range with everything else in the lake, which --since and
             // --until must not hide: `<table>_history` is never restricted.
             if spec.partition_by_date {

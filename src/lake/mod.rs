@@ -51,6 +51,7 @@ mod stats;
 pub use custody::trawl_named;
 pub use manifest::StaleList;
 pub use meta::ZONE_KEY;
+pub use stats::{ColumnBounds, FileStats};
 
 use crate::error::LakeError;
 use crate::formats::Batch;
@@ -467,6 +468,42 @@ impl Lake {
         Ok(out)
     }
 
+    /// The live files as a reader opens them: where each is, its day, and its Add action's
+    /// stats, so a query reads only the files its filters may match. Only the read path uses
+    /// this; it never reads the Delta log itself, `table` has.
+    pub fn scan_files(&self, spec: &TableSpec, table: &DeltaTable) -> Result<Vec<ScanFile>, LakeError> {
+        let base = self.table_url(spec)?;
+        let state = table.snapshot().map_err(Self::delta_err(spec))?;
+        let mut out = Vec::new();
+        for v in state.log_data().iter() {
+            let rel = v.path();
+            let url = base.join(&rel).map_err(|e| LakeError::BadMeta {
+                path: self.table_dir(spec).join(rel.as_ref()),
+                reason: format!("the Delta log names a file whose path is no URL ({e}): the log is damaged"),
+            })?;
+            let day = v.partition_values_map().get(DATE_COLUMN).cloned().flatten();
+            if spec.partition_by_date && day.is_none() {
+                return Err(LakeError::BadMeta {
+                    path: self.table_dir(spec).join(rel.as_ref()),
+                    reason: format!(
+                        "the Delta log of table {} names this file without its {DATE_COLUMN}: the log is \
+                         damaged; run trawl verify --lake {}",
+                        spec.table,
+                        self.root.display()
+                    ),
+                });
+            }
+            out.push(ScanFile {
+                url,
+                size: v.size() as u64,
+                day,
+                stats: stats::read_stats(v.stats().as_deref(), spec),
+            });
+        }
+        out.sort_by(|a, b| a.url.as_str().cmp(b.url.as_str()));
+        Ok(out)
+    }
+
     /// Files the log still needs: live ones, and removed ones kept for older versions until
     /// vacuum's retention has passed.
     pub async fn referenced(
@@ -717,6 +754,17 @@ fn run_of(rel_path: &str) -> Option<&str> {
     let rest = name.strip_prefix("part-")?;
     let (run, _) = rest.split_once('-')?;
     (run.len() == 32 && run.bytes().all(|b| b.is_ascii_hexdigit())).then_some(run)
+}
+
+/// A live file as a query reads it.
+#[derive(Debug, Clone)]
+pub struct ScanFile {
+    /// Where it is (a `file:` URL today).
+    pub url: Url,
+    pub size: u64,
+    /// Partition (`YYYY-MM-DD`), for date-partitioned tables.
+    pub day: Option<String>,
+    pub stats: FileStats,
 }
 
 /// A file the table's current state names.

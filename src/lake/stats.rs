@@ -11,7 +11,10 @@ use datafusion::parquet::basic::{LogicalType, TimeUnit};
 use datafusion::parquet::file::metadata::RowGroupMetaData;
 use datafusion::parquet::file::statistics::Statistics;
 use datafusion::parquet::schema::types::ColumnDescriptor;
+use datafusion::scalar::ScalarValue;
 use serde_json::{Map, Value, json};
+
+use crate::schema::{ColumnType, TableSpec};
 
 /// The stats JSON of a file of `rows` rows made of `row_groups`.
 pub(crate) fn delta_stats(row_groups: &[RowGroupMetaData], rows: u64) -> String {
@@ -53,6 +56,62 @@ pub(crate) fn delta_stats(row_groups: &[RowGroupMetaData], rows: u64) -> String 
         }
     }
     json!({ "numRecords": rows, "minValues": min, "maxValues": max, "nullCount": nulls }).to_string()
+}
+
+/// What a file's Add action says of its rows: readers skip files by it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FileStats {
+    /// `numRecords`.
+    pub rows: Option<u64>,
+    /// One entry per column of the table's files, in schema order.
+    pub columns: Vec<ColumnBounds>,
+}
+
+/// A column's range and null count in one file; `None` where the stats do not say.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ColumnBounds {
+    /// A value no greater than any in the column, typed as the file column is.
+    pub min: Option<ScalarValue>,
+    /// A value no smaller than any in the column.
+    pub max: Option<ScalarValue>,
+    pub nulls: Option<u64>,
+}
+
+/// Reads a stats JSON (as [`delta_stats`] writes it, or any Delta writer) against the table's
+/// columns. Stats that do not parse say nothing: a reader then reads the file.
+pub(crate) fn read_stats(json: Option<&str>, spec: &TableSpec) -> FileStats {
+    let unknown = || FileStats { rows: None, columns: vec![ColumnBounds::default(); spec.columns.len()] };
+    let Some(Ok(v)) = json.map(serde_json::from_str::<Value>) else {
+        return unknown();
+    };
+    let of = |key: &str, name: &str| v.get(key).and_then(|m| m.get(name));
+    let columns = spec
+        .columns
+        .iter()
+        .map(|c| ColumnBounds {
+            min: of("minValues", &c.name).and_then(|x| bound(c.ty, x, false)),
+            max: of("maxValues", &c.name).and_then(|x| bound(c.ty, x, true)),
+            nulls: of("nullCount", &c.name).and_then(Value::as_u64),
+        })
+        .collect();
+    FileStats { rows: v.get("numRecords").and_then(Value::as_u64), columns }
+}
+
+/// A stats value as a bound of a column of type `ty`.
+fn bound(ty: ColumnType, v: &Value, upper: bool) -> Option<ScalarValue> {
+    match ty {
+        ColumnType::Long => Some(ScalarValue::Int64(Some(v.as_i64()?))),
+        ColumnType::Int => Some(ScalarValue::Int32(Some(i32::try_from(v.as_i64()?).ok()?))),
+        ColumnType::String => Some(ScalarValue::Utf8(Some(v.as_str()?.to_string()))),
+        ColumnType::Timestamp => {
+            let us = chrono::DateTime::parse_from_rfc3339(v.as_str()?).ok()?.timestamp_micros();
+            // Delta keeps milliseconds, and other writers truncate to them: a maximum covers
+            // the whole millisecond it names.
+            let us = if upper { us.checked_add(999)? } else { us };
+            Some(ScalarValue::TimestampMicrosecond(Some(us), Some("UTC".into())))
+        }
+        ColumnType::Binary | ColumnType::IntList | ColumnType::StringMap => None,
+    }
 }
 
 /// A column value as statistics order it.
@@ -167,6 +226,38 @@ mod tests {
         );
         assert_eq!((&s["minValues"]["source_line"], &s["maxValues"]["source_line"]), (&json!(3), &json!(12)));
         assert_eq!(s["nullCount"], json!({ "ts": 2, "username": 3, "source_line": 0 }));
+    }
+
+    #[test]
+    fn stats_read_back_as_bounds_that_cover_each_millisecond() {
+        let a = batch(vec![Some(1_000_500), Some(2_000_000)], vec![Some("bob"), None], vec![7, 9]);
+        let json = {
+            let mut w = ArrowWriter::try_new(Vec::new(), a.schema(), None).unwrap();
+            w.write(&a).unwrap();
+            w.flush().unwrap();
+            delta_stats(w.flushed_row_groups(), 2)
+        };
+        let spec = &crate::schema::PROXY;
+        let s = read_stats(Some(&json), spec);
+        assert_eq!(s.rows, Some(2));
+        assert_eq!(s.columns.len(), spec.columns.len());
+        let col = |name: &str| &s.columns[spec.index_of(name).unwrap()];
+        let utc = |us| ScalarValue::TimestampMicrosecond(Some(us), Some("UTC".into()));
+        // 1.0005 s is written as 1.000 (down) and 2.000 s as 2.000; read back, the maximum
+        // covers all of its millisecond.
+        assert_eq!(
+            (col("ts").min.clone(), col("ts").max.clone()),
+            (Some(utc(1_000_000)), Some(utc(2_000_999)))
+        );
+        assert_eq!(col("username").min, Some(ScalarValue::Utf8(Some("bob".into()))));
+        assert_eq!(col("username").nulls, Some(1));
+        assert_eq!(col("source_line").max, Some(ScalarValue::Int64(Some(9))));
+        assert_eq!(*col("url"), ColumnBounds::default(), "a column the file lacks has no stats");
+        assert_eq!(
+            read_stats(Some("not json"), spec),
+            FileStats { rows: None, columns: vec![ColumnBounds::default(); spec.columns.len()] }
+        );
+        assert_eq!(read_stats(None, spec).rows, None);
     }
 
     #[test]

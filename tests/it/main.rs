@@ -23,4 +23,5 @@ mod query;
 mod races;
 mod readers;
 mod report;
+mod scan;
 mod sigma;
