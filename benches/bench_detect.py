@@ -124,12 +124,7 @@ VIEWS = {
         SELECT coalesce(username, client_ip) AS who, date, date_part('hour', local_ts(ts)) AS hour,
                count(*) AS requests, min(ts) AS first_ts, max(ts) AS last_ts
         FROM proxy GROUP BY 1, 2, 3""",
-    "proxy_host_days": """
-        SELECT client_ip, username, date, host, count(*) AS requests,
-               sum(CASE WHEN action = 'block' OR cache_result LIKE 'TCP_DENIED%' THEN 1 ELSE 0 END) AS blocked
-        FROM proxy GROUP BY 1, 2, 3, 4""",
     "proxy_hours_history": "SELECT * FROM proxy_hours",
-    "proxy_host_days_history": "SELECT * FROM proxy_host_days",
     "proxy_actors": f"""
         SELECT who, count(DISTINCT date) AS days, count(*) AS active_hours,
                CAST(count(*) AS DOUBLE) / count(DISTINCT date) AS hours_per_day,
@@ -177,8 +172,7 @@ def run_duckdb(a):
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM read_parquet([{listed}], hive_partitioning = true, "
                         "hive_types = {'date': 'VARCHAR'})")
     if (lake / "proxy" / "_delta_log").is_dir():
-        for name in ("proxy_history", "proxy_unique", "proxy_hours", "proxy_host_days", "proxy_hours_history",
-                     "proxy_host_days_history", "proxy_actors"):
+        for name in ("proxy_history", "proxy_unique", "proxy_hours", "proxy_hours_history", "proxy_actors"):
             con.execute(f"CREATE VIEW {name} AS {to_duckdb(VIEWS[name], tz)}")
     if (lake / "firewall" / "_delta_log").is_dir():
         con.execute(f"CREATE VIEW firewall_history AS {VIEWS['firewall_history']}")

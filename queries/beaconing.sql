@@ -70,7 +70,7 @@ scored AS (
 -- Clients per registrable domain over the whole lake, for the candidate series' domains only.
 prevalence AS (
   SELECT reg_domain(host) AS domain, count(DISTINCT client_ip) AS clients
-  FROM proxy_host_days_history WHERE reg_domain(host) IN (SELECT reg_domain(host) FROM scored)
+  FROM proxy_history WHERE reg_domain(host) IN (SELECT reg_domain(host) FROM scored)
   GROUP BY 1
 ),
 final AS (

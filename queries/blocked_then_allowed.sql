@@ -33,8 +33,9 @@ pairs AS (
 -- is the host's total less the user's own (joining each pair to every request to its host
 -- would make a row per pair and request: a hundred million for a popular host).
 hh AS (
-  SELECT host, coalesce(username, client_ip) AS who, sum(requests) AS requests, sum(blocked) AS blocked
-  FROM proxy_host_days_history
+  SELECT host, coalesce(username, client_ip) AS who, count(*) AS requests,
+         sum(CASE WHEN action = 'block' OR cache_result LIKE 'TCP_DENIED%' THEN 1 ELSE 0 END) AS blocked
+  FROM proxy_history
   WHERE host IN (SELECT host FROM pairs) AND coalesce(username, client_ip) IS NOT NULL
   GROUP BY 1, 2
 ),

@@ -23,7 +23,7 @@ WITH d AS (
 ),
 prevalence AS (
   SELECT host AS address, count(DISTINCT client_ip) AS clients
-  FROM proxy_host_days_history WHERE host IN (SELECT address FROM d)
+  FROM proxy_history WHERE host IN (SELECT address FROM d)
   GROUP BY 1
 )
 SELECT

@@ -87,18 +87,6 @@ fn hours_sql(table: &str) -> String {
     )
 }
 
-/// `proxy_host_days`: one row per client address, user name, partition date and host, with its
-/// requests and how many of them the filter blocked (i-FILTER's action `block`, Squid's
-/// `TCP_DENIED`). Who reached a host, how often and on which days (a domain's prevalence, its
-/// first day, others' requests to it) reads this instead of millions of rows; over `table`.
-fn host_days_sql(table: &str) -> String {
-    format!(
-        "SELECT client_ip, username, date, host, count(*) AS requests,
-                sum(CASE WHEN action = 'block' OR cache_result LIKE 'TCP_DENIED%' THEN 1 ELSE 0 END) AS blocked
-        FROM {table} GROUP BY 1, 2, 3, 4"
-    )
-}
-
 /// `proxy_actors`: one row per actor over the whole lake: days seen, distinct local hours a day
 /// on average, and whether that shape is a machine's (busy round the clock) rather than a person's.
 fn actors_sql() -> String {
@@ -140,12 +128,6 @@ pub fn derived() -> Vec<Derived> {
             sql: hours_sql("proxy"),
             kept: Kept::Once,
             twin: Some(hours_sql(&history_name("proxy"))),
-        },
-        Derived {
-            name: "proxy_host_days".to_string(),
-            sql: host_days_sql("proxy"),
-            kept: Kept::Once,
-            twin: Some(host_days_sql(&history_name("proxy"))),
         },
         view("proxy_actors", actors_sql(), Kept::Once),
     ]
