@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::{DataType, Field};
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::bytes::percent_decode_into;
-use super::{Batch, LineMeta, ParseError, Pushed, RowSink};
+use super::{Batch, FinishSized, LineMeta, ParseError, Pushed, RowSink};
 use crate::localtime::LocalDays;
 use crate::schema::{LIST_ITEM, PROXY, TableSpec};
 use crate::urlparts::split_url;
@@ -311,38 +311,38 @@ impl ProxyBuilders {
     /// Finished arrays by column name: the schema file decides the order.
     fn column(&mut self, name: &str) -> ArrayRef {
         match name {
-            "ts" => Arc::new(self.ts.finish()),
-            "duration_ms" => Arc::new(self.duration_ms.finish()),
-            "client_ip" => Arc::new(self.client_ip.finish()),
-            "username" => Arc::new(self.username.finish()),
-            "method" => Arc::new(self.method.finish()),
-            "url" => Arc::new(self.url.finish()),
-            "scheme" => Arc::new(self.scheme.finish()),
-            "host" => Arc::new(self.host.finish()),
-            "port" => Arc::new(self.port.finish()),
-            "path" => Arc::new(self.path.finish()),
-            "status" => Arc::new(self.status.finish()),
-            "request_bytes" => Arc::new(self.request_bytes.finish()),
-            "response_bytes" => Arc::new(self.response_bytes.finish()),
-            "user_agent" => Arc::new(self.user_agent.finish()),
-            "referrer" => Arc::new(self.referrer.finish()),
-            "content_type" => Arc::new(self.content_type.finish()),
-            "cache_result" => Arc::new(self.cache_result.finish()),
-            "hierarchy" => Arc::new(self.hierarchy.finish()),
-            "server_ip" => Arc::new(self.server_ip.finish()),
-            "action" => Arc::new(self.action.finish()),
-            "filter_reason" => Arc::new(self.filter_reason.finish()),
-            "rule_id" => Arc::new(self.rule_id.finish()),
+            "ts" => self.ts.finish_sized(),
+            "duration_ms" => self.duration_ms.finish_sized(),
+            "client_ip" => self.client_ip.finish_sized(),
+            "username" => self.username.finish_sized(),
+            "method" => self.method.finish_sized(),
+            "url" => self.url.finish_sized(),
+            "scheme" => self.scheme.finish_sized(),
+            "host" => self.host.finish_sized(),
+            "port" => self.port.finish_sized(),
+            "path" => self.path.finish_sized(),
+            "status" => self.status.finish_sized(),
+            "request_bytes" => self.request_bytes.finish_sized(),
+            "response_bytes" => self.response_bytes.finish_sized(),
+            "user_agent" => self.user_agent.finish_sized(),
+            "referrer" => self.referrer.finish_sized(),
+            "content_type" => self.content_type.finish_sized(),
+            "cache_result" => self.cache_result.finish_sized(),
+            "hierarchy" => self.hierarchy.finish_sized(),
+            "server_ip" => self.server_ip.finish_sized(),
+            "action" => self.action.finish_sized(),
+            "filter_reason" => self.filter_reason.finish_sized(),
+            "rule_id" => self.rule_id.finish_sized(),
             "categories" => Arc::new(self.categories.finish()),
-            "user_group" => Arc::new(self.user_group.finish()),
-            "client_name" => Arc::new(self.client_name.finish()),
-            "virus_name" => Arc::new(self.virus_name.finish()),
-            "post_file" => Arc::new(self.post_file.finish()),
-            "log_host" => Arc::new(self.log_host.finish()),
+            "user_group" => self.user_group.finish_sized(),
+            "client_name" => self.client_name.finish_sized(),
+            "virus_name" => self.virus_name.finish_sized(),
+            "post_file" => self.post_file.finish_sized(),
+            "log_host" => self.log_host.finish_sized(),
             "extra" => Arc::new(self.extra.finish()),
-            "source_format" => Arc::new(self.source_format.finish()),
-            "source_file" => Arc::new(self.source_file_col.finish()),
-            "source_line" => Arc::new(self.source_line.finish()),
+            "source_format" => self.source_format.finish_sized(),
+            "source_file" => self.source_file_col.finish_sized(),
+            "source_line" => self.source_line.finish_sized(),
             other => unreachable!("schemas/proxy.json names column {other:?} that ProxySink lacks"),
         }
     }

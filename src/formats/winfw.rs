@@ -13,7 +13,7 @@ use datafusion::arrow::record_batch::RecordBatch;
 
 use super::bytes::{Fields, dash_is_none, days_from_civil, parse_i64, parse_u64};
 use super::proxy::{append_text, extra_builder};
-use super::{Batch, LineMeta, ParseError, Pushed, RowSink};
+use super::{Batch, FinishSized, LineMeta, ParseError, Pushed, RowSink};
 use crate::localtime::{LocalDays, LocalToUtc};
 use crate::schema::{FIREWALL, TableSpec};
 
@@ -203,21 +203,21 @@ impl FirewallSink {
 
     fn column(&mut self, name: &str) -> ArrayRef {
         let c = match name {
-            "ts" => return Arc::new(self.ts.finish()),
-            "log_host" => return Arc::new(self.log_host.finish()),
+            "ts" => return self.ts.finish_sized(),
+            "log_host" => return self.log_host.finish_sized(),
             "extra" => return Arc::new(self.extra.finish()),
-            "source_format" => return Arc::new(self.source_format.finish()),
-            "source_file" => return Arc::new(self.source_file_col.finish()),
-            "source_line" => return Arc::new(self.source_line.finish()),
+            "source_format" => return self.source_format.finish_sized(),
+            "source_file" => return self.source_file_col.finish_sized(),
+            "source_line" => return self.source_line.finish_sized(),
             other => match slot(other.replace('_', "-").as_bytes()) {
                 Slot::Col(c) => c,
                 _ => unreachable!("schemas/firewall.json names {other:?}, unknown to FirewallSink"),
             },
         };
         match place(c) {
-            (0, i) => Arc::new(self.strings[i].finish()),
-            (1, i) => Arc::new(self.ints[i].finish()),
-            (_, i) => Arc::new(self.longs[i].finish()),
+            (0, i) => self.strings[i].finish_sized(),
+            (1, i) => self.ints[i].finish_sized(),
+            (_, i) => self.longs[i].finish_sized(),
         }
     }
 }

@@ -20,6 +20,8 @@ use memchr::memchr_iter;
 use rayon::prelude::*;
 use serde::Serialize;
 
+mod readahead;
+
 use crate::digest::{Prefix, hex, read_blocks, sha256_file, sha256_stream};
 use crate::error::{IngestError, LakeError};
 use crate::formats::logformat::Logformat;
@@ -1453,6 +1455,11 @@ impl<'a> Worker<'a> {
             &tally,
             self.after_block.as_ref(),
         )
+        .and_then(|s| {
+            // A compressed file is one worker's alone: inflating it in a thread of its own
+            // keeps a second core busy when it is the last (or only) file left.
+            if plain { Ok(s) } else { Ok(Box::new(readahead::ReadAhead::new(s)?) as Box<dyn Read + Send>) }
+        })
         .and_then(|mut s| {
             // Content an earlier read of this log already took.
             let passed = io::copy(&mut (&mut s).take(item.skip), &mut io::sink())?;
