@@ -336,8 +336,8 @@ impl Lake {
 
     /// Rewrites the table's symlink-format manifest (its live files, for readers of plain
     /// Parquet) from its newest version; returns how many partitions' lists changed. Every
-    /// commit does it; ingest and compact at their start, and `trawl manifest`, repair a list a
-    /// run stopped between its commit and this left behind.
+    /// commit does it; ingest at its start, compact before its vacuum deletes old files, and
+    /// `trawl manifest` repair a list a run stopped between its commit and this left behind.
     pub async fn write_manifest(&self, spec: &TableSpec) -> Result<usize, LakeError> {
         if !has_commit(&self.table_dir(spec).join("_delta_log")) {
             return Ok(0);
@@ -350,10 +350,24 @@ impl Lake {
         manifest::write(&lock, &dir, spec.partition_by_date, &self.live_files(spec, &table)?)
     }
 
-    /// The lists of the table's manifest that do not name exactly the live files of `table`
-    /// (what `verify` reports); changes nothing.
-    pub fn stale_manifests(&self, spec: &TableSpec, table: &DeltaTable) -> Result<Vec<StaleList>, LakeError> {
-        manifest::stale(&self.table_dir(spec), spec.partition_by_date, &self.live_files(spec, table)?)
+    /// The lists of the table's manifest that do not name exactly its live files, either as of
+    /// `table` or as of the newest version now (what `verify` reports); changes nothing. A run
+    /// that committed since `table` was loaded rewrote its lists for its own version: a list is
+    /// stale only if it matches neither.
+    pub async fn stale_manifests(
+        &self,
+        spec: &TableSpec,
+        table: &DeltaTable,
+    ) -> Result<Vec<StaleList>, LakeError> {
+        let dir = self.table_dir(spec);
+        let then = manifest::stale(&dir, spec.partition_by_date, &self.live_files(spec, table)?)?;
+        if then.is_empty() {
+            return Ok(then);
+        }
+        let Some(newest) = self.load_table(spec).await? else { return Ok(then) };
+        let now = manifest::stale(&dir, spec.partition_by_date, &self.live_files(spec, &newest)?)?;
+        let stale_then: HashSet<&str> = then.iter().map(|l| l.path.as_str()).collect();
+        Ok(now.into_iter().filter(|l| stale_then.contains(l.path.as_str())).collect())
     }
 
     /// Which of `sources` (file hashes) the table held in the state `table` was loaded at, each

@@ -246,3 +246,43 @@ fn a_moved_lake_has_every_list_reported_until_trawl_manifest_names_the_new_place
     assert_manifests_are_live(&TestLake::open(&new), "after a move");
     assert!(trawl(&["verify"], &new).status.success());
 }
+
+#[test]
+fn verify_reports_a_list_only_if_stale_against_the_newest_version_too() {
+    let l = TestLake::new("UTC");
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
+    std::fs::write(&a, squid_lines(1, 5)).unwrap();
+    // 2024-05-03 UTC: a day a.log has none of, so b's commit changes only that day's list.
+    std::fs::write(&b, squid_lines(250, 4)).unwrap();
+    l.ingest(std::slice::from_ref(&a));
+    let proxy = table("proxy").unwrap();
+    let before = trawl::runtime().block_on(l.lake.load_table(proxy)).unwrap().unwrap();
+    // An ingest commits (and rewrites its lists) while verify, holding `before`, hashes files.
+    l.ingest(std::slice::from_ref(&b));
+    let stale = trawl::runtime().block_on(l.lake.stale_manifests(proxy, &before)).unwrap();
+    assert!(stale.is_empty(), "lists of the newer version: {stale:?}");
+
+    // The same files in other text are stale against every version, and said to be.
+    let list = l.lake.root().join("proxy/_symlink_format_manifest/date=2024-05-01/manifest");
+    let text = std::fs::read_to_string(&list).unwrap();
+    std::fs::write(&list, text.replace('\n', "\r\n")).unwrap();
+    let stale = trawl::runtime().block_on(l.lake.stale_manifests(proxy, &before)).unwrap();
+    let found: Vec<(&str, &str)> = stale.iter().map(|s| (s.path.as_str(), s.detail.as_str())).collect();
+    assert_eq!(
+        found,
+        [(
+            "_symlink_format_manifest/date=2024-05-01/manifest",
+            "same files, different text (order, a repeated line or line ends)"
+        )]
+    );
+    let report = trawl::verify::verify(&l.lake, &[]).unwrap();
+    let details: Vec<&str> = report.findings.iter().map(|f| f.detail.as_str()).collect();
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert!(details[0].starts_with("same files, different text"), "{details:?}");
+    assert!(
+        details[0].contains("a lake copied read-only passes once `trawl manifest` has run"),
+        "{details:?}"
+    );
+    assert!(report.failed());
+}
