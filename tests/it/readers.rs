@@ -181,15 +181,22 @@ fn restore_manifest(table_dir: &Path, saved: &[(std::path::PathBuf, Vec<u8>)]) {
     }
 }
 
-#[test]
-fn a_list_left_behind_by_a_run_stopped_after_its_commit_is_reported_and_repaired() {
+/// A lake of five rows of 2024-05-01 (UTC), and a log of four rows of a day of its own,
+/// 2024-05-03, not yet ingested (its folder kept alive by the `TempDir`), so its commit changes
+/// only that day's list.
+fn lake_and_a_new_day() -> (TestLake, tempfile::TempDir, std::path::PathBuf) {
     let l = TestLake::new("UTC");
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
     std::fs::write(&a, squid_lines(1, 5)).unwrap();
-    // A day of its own (2024-05-03 UTC), so the stale lists lack a whole partition.
     std::fs::write(&b, squid_lines(250, 4)).unwrap();
     l.ingest(std::slice::from_ref(&a));
+    (l, dir, b)
+}
+
+#[test]
+fn a_list_left_behind_by_a_run_stopped_after_its_commit_is_reported_and_repaired() {
+    let (l, _dir, b) = lake_and_a_new_day();
     let proxy_dir = l.lake.root().join("proxy");
     let saved = folder_contents(&proxy_dir.join("_symlink_format_manifest"));
     l.ingest(std::slice::from_ref(&b));
@@ -249,13 +256,7 @@ fn a_moved_lake_has_every_list_reported_until_trawl_manifest_names_the_new_place
 
 #[test]
 fn verify_reports_a_list_only_if_stale_against_the_newest_version_too() {
-    let l = TestLake::new("UTC");
-    let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
-    std::fs::write(&a, squid_lines(1, 5)).unwrap();
-    // 2024-05-03 UTC: a day a.log has none of, so b's commit changes only that day's list.
-    std::fs::write(&b, squid_lines(250, 4)).unwrap();
-    l.ingest(std::slice::from_ref(&a));
+    let (l, _dir, b) = lake_and_a_new_day();
     let proxy = table("proxy").unwrap();
     let before = trawl::runtime().block_on(l.lake.load_table(proxy)).unwrap().unwrap();
     // An ingest commits (and rewrites its lists) while verify, holding `before`, hashes files.
