@@ -38,6 +38,11 @@ pub enum LakeError {
     Io { context: String, source: std::io::Error },
     #[error("writing Parquet {path}: {source}")]
     Parquet { path: PathBuf, source: Box<datafusion::parquet::errors::ParquetError> },
+    #[error(
+        "table {table} ({path}) uses {feature}, which trawl cannot read yet, so a query would show \
+         wrong rows; {fix}"
+    )]
+    UnreadableFeature { table: String, path: PathBuf, feature: String, fix: String },
     #[error("Delta table {table}: {source}")]
     Delta { table: String, source: Box<deltalake::DeltaTableError> },
 }

@@ -129,7 +129,7 @@ pub fn verify(lake: &Lake, sources: &[PathBuf]) -> Result<VerifyReport, LakeErro
         report.lake_files += live.len();
         report.lake_bytes += live.iter().map(|f| f.size).sum::<u64>();
         report.findings.extend(checked.into_iter().flatten());
-        for list in lake.stale_manifests(spec, &table)? {
+        for list in rt.block_on(lake.stale_manifests(spec, &table))? {
             report.findings.push(Finding {
                 problem: Problem::ManifestStale,
                 scope: spec.table.clone(),
@@ -137,7 +137,8 @@ pub fn verify(lake: &Lake, sources: &[PathBuf]) -> Result<VerifyReport, LakeErro
                 detail: format!(
                     "{}: readers of plain Parquet would read other rows than the table holds (a run \
                      stopped after its commit, or the lake was moved); `trawl manifest --lake {}` \
-                     rewrites it",
+                     rewrites it (a lake copied read-only passes once `trawl manifest` has run on a \
+                     writable copy of it: the lists name the place it ran at)",
                     list.detail,
                     lake.root().display()
                 ),

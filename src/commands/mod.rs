@@ -573,9 +573,11 @@ pub fn run_compact(args: CompactArgs) -> Result<ExitCode> {
     for spec in all_tables() {
         let orphans = rt.block_on(lake.remove_orphans(spec))?;
         let done = rt.block_on(lake.compact(spec, &lease))?;
-        let vacuumed = rt.block_on(lake.vacuum(spec, retention))?;
         // Also when nothing was merged: repairs a list a stopped run left one commit behind, or
-        // one naming the old place of a lake that was moved.
+        // one naming the old place of a lake that was moved, before vacuum deletes files such a
+        // list may still name. Again after: vacuum's own commits must leave them current.
+        rt.block_on(lake.write_manifest(spec))?;
+        let vacuumed = rt.block_on(lake.vacuum(spec, retention))?;
         rt.block_on(lake.write_manifest(spec))?;
         if done.version.is_none() && orphans.is_empty() && vacuumed == 0 {
             continue;

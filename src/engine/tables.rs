@@ -3,11 +3,13 @@
 //! holds only DataFusion's nodes, which a cluster's executors can be sent; nothing here reads the
 //! Delta log or knows the lake's layout.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, AsArray, BooleanArray, RecordBatch, UInt32Array, UInt64Array};
+use datafusion::arrow::compute::take;
 use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Schema, SchemaRef};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::pruning::PruningStatistics;
@@ -96,17 +98,18 @@ impl LakeTable {
         !names.is_empty() && expr_applicable_for_cols(&names, filter)
     }
 
-    /// For each file, whether its `date` passes `filter`: evaluated once over every file's
-    /// value, as SQL evaluates it over rows (NULL does not pass).
+    /// For each file, whether its `date` passes `filter`: evaluated once over each distinct
+    /// day, as SQL evaluates it over rows (NULL does not pass), then mapped back to the files.
     fn days_passing(&self, state: &dyn Session, filter: Expr) -> Result<BooleanArray> {
         let schema = Arc::new(Schema::new(self.partition_cols.clone()));
         let physical = state.create_physical_expr(filter, &DFSchema::try_from(Arc::clone(&schema))?)?;
+        let (days, index) = distinct(self.files.iter().map(|f| &f.partition_values));
         let columns = (0..self.partition_cols.len())
-            .map(|c| ScalarValue::iter_to_array(self.files.iter().map(|f| f.partition_values[c].clone())))
+            .map(|c| ScalarValue::iter_to_array(days.iter().map(|d| d[c].clone())))
             .collect::<Result<Vec<_>>>()?;
         let values = RecordBatch::try_new(schema, columns)?;
-        let passed = physical.evaluate(&values)?.into_array(self.files.len())?;
-        Ok(passed.as_boolean().clone())
+        let passed = physical.evaluate(&values)?.into_array(days.len())?;
+        Ok(take(&passed, &index, None)?.as_boolean().clone())
     }
 
     /// The files a scan with `filters` must open: those whose `date` passes the filters on it
@@ -137,6 +140,24 @@ impl LakeTable {
             None => files,
         })
     }
+}
+
+/// Each distinct item once, in order of first sight, and for every item the index of its own.
+/// Arrays built from the distinct values alone stay within a dictionary's keys (`date` is
+/// `Dictionary(UInt16, _)`, and building one gives every entry a key of its own), however many
+/// files share a day.
+fn distinct<T: Hash + Eq + Clone>(items: impl Iterator<Item = T>) -> (Vec<T>, UInt32Array) {
+    let mut seen: HashMap<T, u32> = HashMap::new();
+    let mut values = Vec::new();
+    let index = items
+        .map(|item| {
+            *seen.entry(item.clone()).or_insert_with(|| {
+                values.push(item);
+                (values.len() - 1) as u32
+            })
+        })
+        .collect();
+    (values, index)
 }
 
 /// The file columns and partition columns as DataFusion's file scans take them.
@@ -212,7 +233,9 @@ impl FileRanges<'_> {
             any |= v.is_some();
             v.cloned().unwrap_or_else(|| null.clone())
         });
-        let array = ScalarValue::iter_to_array(values.collect::<Vec<_>>()).ok()?;
+        let (distinct, index) = distinct(values);
+        let array = ScalarValue::iter_to_array(distinct).ok()?;
+        let array = take(&array, &index, None).ok()?;
         any.then_some(array)
     }
 }
@@ -322,5 +345,58 @@ impl TableProvider for LakeTable {
             .with_limit(limit)
             .build();
         Ok(DataSourceExec::from_data_source(config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::logical_expr::{col, lit};
+    use datafusion::prelude::SessionContext;
+
+    use super::*;
+    use crate::lake::{ColumnBounds, FileStats};
+    use crate::schema::FIREWALL;
+
+    /// More files than a `UInt16` dictionary has keys, over 100 days (no disk: only the list).
+    fn many_files() -> LakeTable {
+        let files = (0..70_000u32)
+            .map(|i| ScanFile {
+                url: url::Url::parse(&format!("file:///lake/firewall/part-{i:05}.parquet")).unwrap(),
+                size: 1,
+                day: Some(format!("2024-{:02}-{:02}", 1 + (i % 100) / 28, 1 + (i % 100) % 28)),
+                stats: FileStats {
+                    rows: Some(1),
+                    columns: vec![ColumnBounds::default(); FIREWALL.columns.len()],
+                },
+            })
+            .collect();
+        LakeTable::new(&FIREWALL, files).unwrap()
+    }
+
+    #[test]
+    fn date_filters_over_more_files_than_dictionary_keys() {
+        let table = many_files();
+        let state = SessionContext::new().state();
+        // Day 30 of the cycle is 2024-02-03 (1 + 30/28 = 2, 1 + 30%28 = 3).
+        let picked = table.files_for(&state, &[col(DATE_COLUMN).eq(lit("2024-02-03"))]).unwrap();
+        let names: Vec<u32> = picked
+            .iter()
+            .map(|f| f.object_meta.location.filename().unwrap()[5..10].parse().unwrap())
+            .collect();
+        let expected: Vec<u32> = (0..70_000).filter(|i| i % 100 == 30).collect();
+        assert_eq!(names, expected);
+        let later = table.files_for(&state, &[col(DATE_COLUMN).gt_eq(lit("2024-04-01"))]).unwrap();
+        // Cycle days 84..=99 fall in April: 16 of every 100 files.
+        assert_eq!(later.len(), 16 * 700);
+    }
+
+    #[test]
+    fn date_ranges_for_pruning_over_more_files_than_dictionary_keys() {
+        let table = many_files();
+        let ranges = FileRanges { files: &table.files, schema: &table.schema };
+        let min = ranges.min_values(&Column::from_name(DATE_COLUMN)).expect("a range per file");
+        assert_eq!(min.len(), 70_000);
+        let day = ScalarValue::try_from_array(&min, 69_999).unwrap();
+        assert_eq!(day, wrap_partition_value_in_dict(ScalarValue::from("2024-04-16")));
     }
 }

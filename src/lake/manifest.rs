@@ -102,6 +102,7 @@ pub(crate) fn stale(
                 let extra = have.difference(&want).count();
                 let lacking = want.difference(&have).count();
                 match (extra, lacking) {
+                    (0, 0) => "same files, different text (order, a repeated line or line ends)".to_string(),
                     (0, n) => format!("lacks {n} live file(s)"),
                     (n, 0) => format!("names {n} file(s) that are not live"),
                     (n, m) => format!("names {n} file(s) that are not live and lacks {m} live file(s)"),

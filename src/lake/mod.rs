@@ -76,6 +76,15 @@ const OPEN_FILES: usize = 4;
 pub const COMPACT_TARGET_BYTES: u64 = 256 << 20;
 /// Where runs keep their leases.
 const RUNS_DIR: &str = "_trawl/runs";
+/// Delta reader features whose tables trawl's scan reads as written: they change only how the
+/// log is kept or typed columns trawl's schemas never hold.
+const READER_FEATURES: [&str; 3] = ["v2Checkpoint", "vacuumProtocolCheck", "timestampNtz"];
+/// The table property that turns column mapping on.
+const COLUMN_MAPPING_MODE: &str = "delta.columnMapping.mode";
+const DELETION_VECTORS_FIX: &str = "purge them with the engine that wrote them (in Spark: REORG TABLE ... \
+     APPLY (PURGE), then ALTER TABLE ... DROP FEATURE deletionVectors), or ingest the logs into a new lake";
+const COLUMN_MAPPING_FIX: &str = "rewrite the table without column mapping with the engine that turned it on \
+     (in Spark: ALTER TABLE ... DROP FEATURE columnMapping), or ingest the logs into a new lake";
 /// Tag of a file's SHA-256 in its Add action.
 const SHA256_TAG: &str = "trawl.sha256";
 
@@ -327,8 +336,8 @@ impl Lake {
 
     /// Rewrites the table's symlink-format manifest (its live files, for readers of plain
     /// Parquet) from its newest version; returns how many partitions' lists changed. Every
-    /// commit does it; ingest and compact at their start, and `trawl manifest`, repair a list a
-    /// run stopped between its commit and this left behind.
+    /// commit does it; ingest at its start, compact before its vacuum deletes old files, and
+    /// `trawl manifest` repair a list a run stopped between its commit and this left behind.
     pub async fn write_manifest(&self, spec: &TableSpec) -> Result<usize, LakeError> {
         if !has_commit(&self.table_dir(spec).join("_delta_log")) {
             return Ok(0);
@@ -341,10 +350,24 @@ impl Lake {
         manifest::write(&lock, &dir, spec.partition_by_date, &self.live_files(spec, &table)?)
     }
 
-    /// The lists of the table's manifest that do not name exactly the live files of `table`
-    /// (what `verify` reports); changes nothing.
-    pub fn stale_manifests(&self, spec: &TableSpec, table: &DeltaTable) -> Result<Vec<StaleList>, LakeError> {
-        manifest::stale(&self.table_dir(spec), spec.partition_by_date, &self.live_files(spec, table)?)
+    /// The lists of the table's manifest that do not name exactly its live files, either as of
+    /// `table` or as of the newest version now (what `verify` reports); changes nothing. A run
+    /// that committed since `table` was loaded rewrote its lists for its own version: a list is
+    /// stale only if it matches neither.
+    pub async fn stale_manifests(
+        &self,
+        spec: &TableSpec,
+        table: &DeltaTable,
+    ) -> Result<Vec<StaleList>, LakeError> {
+        let dir = self.table_dir(spec);
+        let then = manifest::stale(&dir, spec.partition_by_date, &self.live_files(spec, table)?)?;
+        if then.is_empty() {
+            return Ok(then);
+        }
+        let Some(newest) = self.load_table(spec).await? else { return Ok(then) };
+        let now = manifest::stale(&dir, spec.partition_by_date, &self.live_files(spec, &newest)?)?;
+        let stale_then: HashSet<&str> = then.iter().map(|l| l.path.as_str()).collect();
+        Ok(now.into_iter().filter(|l| stale_then.contains(l.path.as_str())).collect())
     }
 
     /// Which of `sources` (file hashes) the table held in the state `table` was loaded at, each
@@ -474,9 +497,17 @@ impl Lake {
     pub fn scan_files(&self, spec: &TableSpec, table: &DeltaTable) -> Result<Vec<ScanFile>, LakeError> {
         let base = self.table_url(spec)?;
         let state = table.snapshot().map_err(Self::delta_err(spec))?;
+        self.check_readable(spec, state)?;
         let mut out = Vec::new();
         for v in state.log_data().iter() {
             let rel = v.path();
+            if v.deletion_vector_descriptor().is_some() {
+                return Err(self.unreadable(
+                    spec,
+                    format!("a deletion vector on {rel}"),
+                    DELETION_VECTORS_FIX,
+                ));
+            }
             let url = base.join(&rel).map_err(|e| LakeError::BadMeta {
                 path: self.table_dir(spec).join(rel.as_ref()),
                 reason: format!("the Delta log names a file whose path is no URL ({e}): the log is damaged"),
@@ -502,6 +533,56 @@ impl Lake {
         }
         out.sort_by(|a, b| a.url.as_str().cmp(b.url.as_str()));
         Ok(out)
+    }
+
+    /// Refuses a table another engine changed in ways trawl's plain Parquet scan would misread:
+    /// a reader version or reader feature it does not handle (deletion vectors would show
+    /// deleted rows, column mapping NULL columns).
+    fn check_readable(
+        &self,
+        spec: &TableSpec,
+        state: &deltalake::table::state::DeltaTableState,
+    ) -> Result<(), LakeError> {
+        let protocol = state.protocol();
+        let version = protocol.min_reader_version();
+        let mapping = state.metadata().configuration().get(COLUMN_MAPPING_MODE).map(String::as_str);
+        if !matches!(mapping, None | Some("none")) {
+            return Err(self.unreadable(
+                spec,
+                format!("column mapping ({COLUMN_MAPPING_MODE} = {})", mapping.unwrap_or_default()),
+                COLUMN_MAPPING_FIX,
+            ));
+        }
+        if version > 3 {
+            return Err(self.unreadable(
+                spec,
+                format!("Delta reader version {version} (trawl reads up to 3)"),
+                "rewrite it with a Delta writer at reader version 3 or below, or ingest the logs into a new lake",
+            ));
+        }
+        for feature in protocol.reader_features().unwrap_or_default() {
+            let name = feature.to_string();
+            if !READER_FEATURES.contains(&name.as_str()) {
+                let fix = match name.as_str() {
+                    "deletionVectors" => DELETION_VECTORS_FIX,
+                    "columnMapping" => COLUMN_MAPPING_FIX,
+                    _ => {
+                        "rewrite it without that feature with the engine that added it, or ingest the logs into a new lake"
+                    }
+                };
+                return Err(self.unreadable(spec, format!("the Delta reader feature {name}"), fix));
+            }
+        }
+        Ok(())
+    }
+
+    fn unreadable(&self, spec: &TableSpec, feature: String, fix: &str) -> LakeError {
+        LakeError::UnreadableFeature {
+            table: spec.table.clone(),
+            path: self.table_dir(spec),
+            feature,
+            fix: fix.to_string(),
+        }
     }
 
     /// Files the log still needs: live ones, and removed ones kept for older versions until

@@ -181,15 +181,22 @@ fn restore_manifest(table_dir: &Path, saved: &[(std::path::PathBuf, Vec<u8>)]) {
     }
 }
 
-#[test]
-fn a_list_left_behind_by_a_run_stopped_after_its_commit_is_reported_and_repaired() {
+/// A lake of five rows of 2024-05-01 (UTC), and a log of four rows of a day of its own,
+/// 2024-05-03, not yet ingested (its folder kept alive by the `TempDir`), so its commit changes
+/// only that day's list.
+fn lake_and_a_new_day() -> (TestLake, tempfile::TempDir, std::path::PathBuf) {
     let l = TestLake::new("UTC");
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.log"), dir.path().join("b.log"));
     std::fs::write(&a, squid_lines(1, 5)).unwrap();
-    // A day of its own (2024-05-03 UTC), so the stale lists lack a whole partition.
     std::fs::write(&b, squid_lines(250, 4)).unwrap();
     l.ingest(std::slice::from_ref(&a));
+    (l, dir, b)
+}
+
+#[test]
+fn a_list_left_behind_by_a_run_stopped_after_its_commit_is_reported_and_repaired() {
+    let (l, _dir, b) = lake_and_a_new_day();
     let proxy_dir = l.lake.root().join("proxy");
     let saved = folder_contents(&proxy_dir.join("_symlink_format_manifest"));
     l.ingest(std::slice::from_ref(&b));
@@ -245,4 +252,38 @@ fn a_moved_lake_has_every_list_reported_until_trawl_manifest_names_the_new_place
     assert!(trawl(&["manifest"], &new).status.success());
     assert_manifests_are_live(&TestLake::open(&new), "after a move");
     assert!(trawl(&["verify"], &new).status.success());
+}
+
+#[test]
+fn verify_reports_a_list_only_if_stale_against_the_newest_version_too() {
+    let (l, _dir, b) = lake_and_a_new_day();
+    let proxy = table("proxy").unwrap();
+    let before = trawl::runtime().block_on(l.lake.load_table(proxy)).unwrap().unwrap();
+    // An ingest commits (and rewrites its lists) while verify, holding `before`, hashes files.
+    l.ingest(std::slice::from_ref(&b));
+    let stale = trawl::runtime().block_on(l.lake.stale_manifests(proxy, &before)).unwrap();
+    assert!(stale.is_empty(), "lists of the newer version: {stale:?}");
+
+    // The same files in other text are stale against every version, and said to be.
+    let list = l.lake.root().join("proxy/_symlink_format_manifest/date=2024-05-01/manifest");
+    let text = std::fs::read_to_string(&list).unwrap();
+    std::fs::write(&list, text.replace('\n', "\r\n")).unwrap();
+    let stale = trawl::runtime().block_on(l.lake.stale_manifests(proxy, &before)).unwrap();
+    let found: Vec<(&str, &str)> = stale.iter().map(|s| (s.path.as_str(), s.detail.as_str())).collect();
+    assert_eq!(
+        found,
+        [(
+            "_symlink_format_manifest/date=2024-05-01/manifest",
+            "same files, different text (order, a repeated line or line ends)"
+        )]
+    );
+    let report = trawl::verify::verify(&l.lake, &[]).unwrap();
+    let details: Vec<&str> = report.findings.iter().map(|f| f.detail.as_str()).collect();
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert!(details[0].starts_with("same files, different text"), "{details:?}");
+    assert!(
+        details[0].contains("a lake copied read-only passes once `trawl manifest` has run"),
+        "{details:?}"
+    );
+    assert!(report.failed());
 }

@@ -230,3 +230,80 @@ fn plans_serialise_to_datafusion_protobuf_and_back_with_their_files() {
         assert_eq!(crate::common::batch_rows(&local).len(), 6);
     });
 }
+
+/// Commits `actions` (one JSON object a line) to `table` as its next version, as another Delta
+/// engine would.
+fn commit_by_another_engine(l: &TestLake, table: &str, actions: &[serde_json::Value]) {
+    let log = l.lake.root().join(table).join("_delta_log");
+    let versions = std::fs::read_dir(&log)
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".json")?.parse::<u64>().ok())
+        .max()
+        .unwrap();
+    let text: String = actions.iter().map(|a| format!("{a}\n")).collect();
+    std::fs::write(log.join(format!("{:020}.json", versions + 1)), text).unwrap();
+}
+
+/// Why the engine refuses to open the lake.
+fn engine_error(l: &TestLake) -> String {
+    trawl::runtime().block_on(async {
+        match Engine::new(&l.lake).await {
+            Ok(_) => panic!("the engine opened a table it would misread"),
+            Err(e) => e.to_string(),
+        }
+    })
+}
+
+#[test]
+fn tables_with_reader_features_trawl_cannot_read_are_refused_by_name() {
+    let dv = serde_json::json!({
+        "storageType": "u", "pathOrInlineDv": "ab^-aqEH.-t@S}K{vb[*k^", "offset": 1,
+        "sizeInBytes": 36, "cardinality": 2
+    });
+
+    let l = three_days();
+    commit_by_another_engine(
+        &l,
+        "proxy",
+        &[serde_json::json!({"protocol": {
+            "minReaderVersion": 3, "minWriterVersion": 7,
+            "readerFeatures": ["deletionVectors"], "writerFeatures": ["deletionVectors"]
+        }})],
+    );
+    let e = engine_error(&l);
+    assert!(e.contains("table proxy ("), "{e}");
+    assert!(e.contains("uses the Delta reader feature deletionVectors, which trawl cannot read yet"), "{e}");
+    assert!(e.contains("REORG TABLE ... APPLY (PURGE)"), "{e}");
+
+    let l = three_days();
+    let file = l.rows("SELECT DISTINCT date FROM proxy ORDER BY date")[0][0].clone();
+    let live = trawl::runtime().block_on(async {
+        let table = l.lake.load_table(&trawl::schema::PROXY).await.unwrap().unwrap();
+        l.lake.live_files(&trawl::schema::PROXY, &table).unwrap()
+    });
+    let first = live.iter().find(|f| f.day.as_deref() == Some(file.as_str())).unwrap();
+    commit_by_another_engine(
+        &l,
+        "proxy",
+        &[serde_json::json!({"add": {
+            "path": first.rel_path, "partitionValues": {"date": file}, "size": first.size,
+            "modificationTime": 0, "dataChange": true, "deletionVector": dv
+        }})],
+    );
+    let e = engine_error(&l);
+    assert!(e.contains(&format!("uses a deletion vector on {}", first.rel_path)), "{e}");
+
+    let l = three_days();
+    let first_commit =
+        std::fs::read_to_string(l.lake.root().join("proxy/_delta_log/00000000000000000000.json")).unwrap();
+    let mut meta: serde_json::Value = first_commit
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+        .find(|a| a.get("metaData").is_some())
+        .unwrap();
+    meta["metaData"]["configuration"]["delta.columnMapping.mode"] = "name".into();
+    commit_by_another_engine(&l, "proxy", &[meta]);
+    let e = engine_error(&l);
+    assert!(e.contains("uses column mapping (delta.columnMapping.mode = name)"), "{e}");
+    assert!(e.contains("DROP FEATURE columnMapping"), "{e}");
+}
