@@ -955,6 +955,11 @@ fn cli_fail_on_exit_codes_and_set_errors() {
     assert_eq!(code(&["--only", "job_sites", "--fail-on", "low"]).0, Some(0));
     assert_eq!(code(&["--only", "job_sites", "--set", "min_score=0.1", "--fail-on", "medium"]).0, Some(0));
     assert_eq!(code(&["--only", "job_sites", "--set", "min_score=0.1", "--fail-on", "low"]).0, Some(3));
+    // A comma list is several --only.
+    assert_eq!(code(&["--only", "job_sites,port_scan", "--fail-on", "high"]).0, Some(3));
+    let (status, err) = code(&["--only", "job_sites,no_such"]);
+    assert_eq!(status, Some(2));
+    assert!(err.contains("no detection \"no_such\""), "{err}");
     let (status, err) = code(&["--set", "treshold_bytes=1"]);
     assert_eq!(status, Some(2));
     assert!(err.contains("treshold_bytes") && err.contains("large_uploads.threshold_bytes"), "{err}");
