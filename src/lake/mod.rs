@@ -468,25 +468,28 @@ impl Lake {
     }
 
     /// Files the table's state names: its live files, with size, rows and recorded SHA-256.
+    /// Every path that rewrites, lists or vouches for files (compact, cut-line recovery, the
+    /// manifests, verify, orphan removal) reads them here, so a table another engine changed in
+    /// ways trawl would misread is refused here too: compacting a file with a deletion vector
+    /// would bring its deleted rows back for good.
     pub fn live_files(&self, spec: &TableSpec, table: &DeltaTable) -> Result<Vec<LakeFile>, LakeError> {
         let state = table.snapshot().map_err(Self::delta_err(spec))?;
-        let mut out: Vec<LakeFile> = state
-            .log_data()
-            .iter()
-            .map(|v| {
-                // The tags are only reachable through the Add action view.
-                #[allow(deprecated)]
-                let add = v.add_action();
-                let sha256 = add.tags.as_ref().and_then(|t| t.get(SHA256_TAG).cloned().flatten());
-                LakeFile {
-                    rel_path: v.path().into_owned(),
-                    size: v.size() as u64,
-                    rows: v.num_records().map(|n| n as u64),
-                    day: add.partition_values.get(DATE_COLUMN).cloned().flatten(),
-                    sha256,
-                }
-            })
-            .collect();
+        self.check_readable(spec, state)?;
+        let mut out = Vec::new();
+        for v in state.log_data().iter() {
+            self.check_no_deletion_vector(spec, &v)?;
+            // The tags are only reachable through the Add action view.
+            #[allow(deprecated)]
+            let add = v.add_action();
+            let sha256 = add.tags.as_ref().and_then(|t| t.get(SHA256_TAG).cloned().flatten());
+            out.push(LakeFile {
+                rel_path: v.path().into_owned(),
+                size: v.size() as u64,
+                rows: v.num_records().map(|n| n as u64),
+                day: add.partition_values.get(DATE_COLUMN).cloned().flatten(),
+                sha256,
+            });
+        }
         out.sort_by(|a, b| a.rel_path.cmp(&b.rel_path));
         Ok(out)
     }
@@ -501,13 +504,7 @@ impl Lake {
         let mut out = Vec::new();
         for v in state.log_data().iter() {
             let rel = v.path();
-            if v.deletion_vector_descriptor().is_some() {
-                return Err(self.unreadable(
-                    spec,
-                    format!("a deletion vector on {rel}"),
-                    DELETION_VECTORS_FIX,
-                ));
-            }
+            self.check_no_deletion_vector(spec, &v)?;
             let url = base.join(&rel).map_err(|e| LakeError::BadMeta {
                 path: self.table_dir(spec).join(rel.as_ref()),
                 reason: format!("the Delta log names a file whose path is no URL ({e}): the log is damaged"),
@@ -572,6 +569,22 @@ impl Lake {
                 };
                 return Err(self.unreadable(spec, format!("the Delta reader feature {name}"), fix));
             }
+        }
+        Ok(())
+    }
+
+    /// Refuses a live file another engine marked rows of as deleted (a deletion vector).
+    fn check_no_deletion_vector(
+        &self,
+        spec: &TableSpec,
+        v: &deltalake::kernel::LogicalFileView,
+    ) -> Result<(), LakeError> {
+        if v.deletion_vector_descriptor().is_some() {
+            return Err(self.unreadable(
+                spec,
+                format!("a deletion vector on {}", v.path()),
+                DELETION_VECTORS_FIX,
+            ));
         }
         Ok(())
     }

@@ -292,6 +292,20 @@ fn tables_with_reader_features_trawl_cannot_read_are_refused_by_name() {
     );
     let e = engine_error(&l);
     assert!(e.contains(&format!("uses a deletion vector on {}", first.rel_path)), "{e}");
+    // Writers refuse it too: compacting the file would bring its deleted rows back for good.
+    let log = |l: &TestLake| std::fs::read_dir(l.lake.root().join("proxy/_delta_log")).unwrap().count();
+    let before = log(&l);
+    for command in ["compact", "verify", "manifest"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args([command, "--lake"])
+            .arg(l.lake.root())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{command}: {err}");
+        assert!(err.contains(&format!("uses a deletion vector on {}", first.rel_path)), "{command}: {err}");
+    }
+    assert_eq!(log(&l), before, "nothing was committed");
 
     let l = three_days();
     let first_commit =
