@@ -1129,13 +1129,14 @@ fn lake_of(ifilter: &[Vec<Request>], squid: &[String]) -> TestLake {
 
 fn scalar(lake: &TestLake, sql: &str) -> String {
     let lake = trawl::lake::Lake::open(lake.lake.root()).unwrap();
-    trawl::runtime().block_on(async {
-        let engine = Engine::new(&lake).await.unwrap();
-        let batches = engine.sql(sql).await.unwrap().collect().await.unwrap();
-        let options = FormatOptions::default().with_null("NULL");
-        let f = ArrayFormatter::try_new(batches[0].column(0).as_ref(), &options).unwrap();
-        f.value(0).to_string()
-    })
+    trawl::runtime().block_on(async { engine_scalar(&Engine::new(&lake).await.unwrap(), sql).await })
+}
+
+/// The first value of `sql`'s result in `engine`, as text.
+async fn engine_scalar(engine: &Engine, sql: &str) -> String {
+    let batches = engine.sql(sql).await.unwrap().collect().await.unwrap();
+    let options = FormatOptions::default().with_null("NULL");
+    ArrayFormatter::try_new(batches[0].column(0).as_ref(), &options).unwrap().value(0).to_string()
 }
 
 /// The same requests logged by two i-FILTERs (a second apart) and by a Squid (at completion)
@@ -1192,9 +1193,7 @@ fn summaries_cover_the_range_and_their_twins_the_whole_lake() {
         let mut engine = Engine::new(&lake).await.unwrap();
         let range = TimeRange::parse(Some("2024-06-04"), Some("2024-06-04"), engine.tz()).unwrap();
         engine.restrict(&range).await.unwrap();
-        let batches = engine.sql(sums).await.unwrap().collect().await.unwrap();
-        let options = FormatOptions::default().with_null("NULL");
-        ArrayFormatter::try_new(batches[0].column(0).as_ref(), &options).unwrap().value(0).to_string()
+        engine_scalar(&engine, sums).await
     });
     assert_eq!(got, "2 3 2");
 }
