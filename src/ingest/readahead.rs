@@ -8,8 +8,11 @@ use std::io::{self, Read};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
-/// Bytes the reading thread hands over at once.
+/// Most bytes the reading thread hands over at once.
 const BLOCK: usize = 1 << 20;
+/// Its first block: blocks double from here while the stream fills them, so a small file
+/// never costs a full block of zeroed memory.
+const FIRST_BLOCK: usize = 64 << 10;
 /// Blocks it may read ahead of the parser: bounds the memory a source takes to a few MiB.
 const AHEAD: usize = 3;
 
@@ -36,9 +39,10 @@ impl ReadAhead {
         let (tx, rx) = sync_channel::<Piece>(AHEAD);
         let (spare, spares) = sync_channel::<Vec<u8>>(AHEAD + 2);
         let reader = std::thread::Builder::new().name("trawl-read-ahead".into()).spawn(move || {
+            let mut size = FIRST_BLOCK;
             loop {
                 let mut buf = spares.try_recv().unwrap_or_default();
-                buf.resize(BLOCK, 0);
+                buf.resize(size, 0);
                 let (n, error) = fill(&mut inner, &mut buf);
                 buf.truncate(n);
                 // A closed channel means the parser stopped: nothing more is wanted.
@@ -49,10 +53,12 @@ impl ReadAhead {
                     let _ = tx.send(Piece::Failed(e));
                     return;
                 }
-                if n == 0 {
+                // `fill` stops short only at the end: no further read (nor block) is needed.
+                if n < size {
                     let _ = tx.send(Piece::End);
                     return;
                 }
+                size = (size * 2).min(BLOCK);
             }
         })?;
         Ok(ReadAhead {
@@ -172,6 +178,19 @@ mod tests {
         assert!(got == want);
         let e = r.read(&mut [0u8; 16]).unwrap_err();
         assert_eq!(e.to_string(), "cut short");
+    }
+
+    #[test]
+    fn lengths_at_and_around_block_edges_arrive_whole() {
+        for len in
+            [0, 1, FIRST_BLOCK - 1, FIRST_BLOCK, FIRST_BLOCK + 1, 3 * FIRST_BLOCK, BLOCK, 2 * BLOCK + 1]
+        {
+            let want = data(len);
+            let src = Pieces { data: want.clone(), pos: 0, step: 50_000, fail: false };
+            let mut got = Vec::new();
+            ReadAhead::new(Box::new(src)).unwrap().read_to_end(&mut got).unwrap();
+            assert!(got == want, "length {len}");
+        }
     }
 
     #[test]
