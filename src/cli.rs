@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::detect::Severity;
-use crate::engine::MemoryLimit;
+use crate::engine::{MemoryLimit, Scheduler};
 use crate::formats::FormatKind;
 use crate::output::{CsvBom, OutputFormat};
 use crate::report::{By, Lang};
@@ -118,6 +118,14 @@ pub enum Command {
         --anchor, the `new` column marks what the person did for the first time after that date:\n\
         a domain, an upload (1 MB or more) to a domain, a night session (22:00-05:00).")]
     Timeline(TimelineArgs),
+    /// Run a Ballista scheduler or executor, for `--cluster` on query, detect and hunt.
+    #[command(after_help = "Examples:\n  \
+        trawl cluster scheduler --bind 127.0.0.1:50050\n  \
+        trawl cluster executor --scheduler 127.0.0.1:50050 --bind 127.0.0.1:50051 --concurrency 2\n  \
+        trawl detect --lake ./lake --cluster df://127.0.0.1:50050\n\n\
+        Executors read the lake's Parquet files by the paths the client sees: run them on the same\n\
+        machine or mount the lake at the same path. Both run until stopped (Ctrl-C, SIGTERM).")]
+    Cluster(ClusterArgs),
     /// Per log source: when it logged, and the gaps where it went silent.
     #[command(after_help = "Examples:\n  \
         trawl coverage --lake ./lake\n  \
@@ -127,6 +135,47 @@ pub enum Command {
         counts what the other sources logged meanwhile (0: all was quiet, many: this source alone\n\
         stopped).")]
     Coverage(CoverageArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    #[command(subcommand)]
+    pub command: ClusterCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterCommand {
+    /// Run a scheduler: clients send it statements, it hands their stages to executors.
+    Scheduler {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:50050", value_name = "IP:PORT")]
+        bind: std::net::SocketAddr,
+    },
+    /// Run an executor for a scheduler: it reads the lake's files and runs the stages it is given.
+    Executor {
+        /// The scheduler to register with.
+        #[arg(long, value_name = "HOST:PORT", value_parser = Scheduler::parse)]
+        scheduler: Scheduler,
+        /// Address to serve results on (Arrow Flight), to clients and other executors.
+        #[arg(long, default_value = "127.0.0.1:50051", value_name = "IP:PORT")]
+        bind: std::net::SocketAddr,
+        /// Tasks run at once (default: one per core).
+        #[arg(long, default_value_t = 0, value_name = "N")]
+        concurrency: usize,
+        /// Folder for shuffle files (default: one under the OS temp folder).
+        #[arg(long, value_name = "DIR")]
+        work_dir: Option<PathBuf>,
+    },
+}
+
+/// Where statements run.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Cluster")]
+pub struct ClusterArg {
+    /// Run the SQL on the Ballista cluster of this scheduler (see `trawl cluster`); its executors
+    /// must read the lake's files at the paths this machine sees them.
+    #[arg(long, value_name = "df://HOST:PORT", value_parser = Scheduler::parse)]
+    pub cluster: Option<Scheduler>,
 }
 
 #[derive(Debug, Args)]
@@ -193,6 +242,8 @@ pub struct HuntArgs {
     // Groups last: each sets the help heading of the arguments after it.
     #[command(flatten)]
     pub range: TimeRangeArgs,
+    #[command(flatten)]
+    pub cluster: ClusterArg,
     #[command(flatten)]
     pub enrich: EnrichArgs,
 }
@@ -396,6 +447,8 @@ pub struct QueryArgs {
     #[command(flatten)]
     pub memory: MemoryArg,
     #[command(flatten)]
+    pub cluster: ClusterArg,
+    #[command(flatten)]
     pub enrich: EnrichArgs,
 }
 
@@ -488,6 +541,8 @@ pub struct DetectArgs {
     pub rows: usize,
     #[command(flatten)]
     pub memory: MemoryArg,
+    #[command(flatten)]
+    pub cluster: ClusterArg,
     #[command(flatten)]
     pub enrich: EnrichArgs,
 }

@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use trawl::cli::{Cli, Command};
 use trawl::commands::{
-    run_compact, run_coverage, run_detect, run_hunt, run_ingest, run_manifest, run_query, run_report,
-    run_sigma, run_timeline, run_verify,
+    run_cluster, run_compact, run_coverage, run_detect, run_hunt, run_ingest, run_manifest, run_query,
+    run_report, run_sigma, run_timeline, run_verify,
 };
 
 fn main() -> ExitCode {
@@ -21,6 +21,7 @@ fn main() -> ExitCode {
         Command::Report(args) => run_report(args),
         Command::Timeline(args) => run_timeline(args),
         Command::Coverage(args) => run_coverage(args),
+        Command::Cluster(args) => run_cluster(args),
     };
     match result {
         Ok(code) => code,

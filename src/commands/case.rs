@@ -53,7 +53,8 @@ pub(super) fn replay(args: &DetectArgs, file: &Path) -> Result<ExitCode> {
     let bound = pack.bind(&ids, &recorded.sets)?;
     let range = TimeRangeArgs { since: recorded.range.since.clone(), until: recorded.range.until.clone() };
     let now = crate::runtime().block_on(async {
-        let engine = open_engine(&lake, &range, &pack, MemoryLimit::default()).await?;
+        let engine =
+            open_engine(&lake, &range, &pack, MemoryLimit::default(), args.cluster.cluster.as_ref()).await?;
         let findings = detect::run(&engine, &bound).await;
         case_of(&engine, &lake, &range, &recorded.sets, &bound, &findings).await
     })?;

@@ -46,7 +46,7 @@ impl Enrichment {
             engine.register_batch(ALLOW_DOMAINS, a.domains_batch())?;
         }
         if let Some(g) = &self.geoip {
-            engine.set_geoip(Arc::clone(g));
+            engine.set_geoip(Arc::clone(g))?;
         }
         Ok(())
     }
@@ -131,7 +131,7 @@ pub fn run_hunt(args: HuntArgs) -> Result<ExitCode> {
     let range = TimeRange::parse(args.range.since.as_deref(), args.range.until.as_deref(), lake.tz())
         .map_err(|e| anyhow::anyhow!(e))?;
     let result: Sweep = crate::runtime().block_on(async {
-        let mut engine = Engine::new(&lake).await?;
+        let mut engine = Engine::connect(&lake, Default::default(), args.cluster.cluster.as_ref()).await?;
         engine.restrict(&range).await?;
         enrich.apply(&mut engine)?;
         Ok::<_, anyhow::Error>(sweep(&engine, &set, enrich.allow.as_ref(), enrich.geoip.as_deref()).await?)

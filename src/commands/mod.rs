@@ -16,7 +16,7 @@ use crate::cli::{
     TimeRangeArgs, VerifyArgs,
 };
 use crate::detect::{self, Finding, Outcome, Pack, sigma};
-use crate::engine::{Engine, MemoryLimit, TimeRange};
+use crate::engine::{Engine, MemoryLimit, Scheduler, TimeRange};
 use crate::formats::logformat;
 use crate::ingest::{IngestOptions, IngestReport, ingest};
 use crate::lake::Lake;
@@ -24,9 +24,11 @@ use crate::output::{CsvBom, OutputFormat, format_for, write_batches, write_file}
 use crate::schema::all_tables;
 
 mod case;
+mod cluster;
 mod hunt;
 mod report;
 
+pub use cluster::run_cluster;
 pub use hunt::run_hunt;
 pub use report::{run_coverage, run_report, run_timeline};
 
@@ -201,8 +203,14 @@ pub fn run_query(args: QueryArgs) -> Result<ExitCode> {
     };
     let enrich = hunt::Enrichment::load(&args.enrich)?;
     let result = rt.block_on(async {
-        let mut engine =
-            open_engine(&lake, &args.range, &pack, args.memory.memory_limit.unwrap_or_default()).await?;
+        let mut engine = open_engine(
+            &lake,
+            &args.range,
+            &pack,
+            args.memory.memory_limit.unwrap_or_default(),
+            args.cluster.cluster.as_ref(),
+        )
+        .await?;
         enrich.apply(&mut engine)?;
         if let Some(b) = &bound {
             // A detection runs as `trawl detect` runs it: skipped on empty tables, with its notes.
@@ -329,11 +337,18 @@ fn lint_sigma(paths: &[std::path::PathBuf]) -> Result<ExitCode> {
     }
 }
 
-/// A session over the lake, limited to the time range, with the pack's lists as tables.
-async fn open_engine(lake: &Lake, range: &TimeRangeArgs, pack: &Pack, memory: MemoryLimit) -> Result<Engine> {
+/// A session over the lake (on a cluster if one is named), limited to the time range, with the
+/// pack's lists as tables.
+async fn open_engine(
+    lake: &Lake,
+    range: &TimeRangeArgs,
+    pack: &Pack,
+    memory: MemoryLimit,
+    cluster: Option<&Scheduler>,
+) -> Result<Engine> {
     let range = TimeRange::parse(range.since.as_deref(), range.until.as_deref(), lake.tz())
         .map_err(|e| anyhow::anyhow!(e))?;
-    let mut engine = Engine::with_memory(lake, memory).await?;
+    let mut engine = Engine::connect(lake, memory, cluster).await?;
     engine.restrict(&range).await?;
     pack.register_lists(&mut engine)?;
     Ok(engine)
@@ -418,8 +433,14 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
     let enrich = hunt::Enrichment::load(&args.enrich)?;
     let rt = crate::runtime();
     let (mut findings, case) = rt.block_on(async {
-        let mut engine =
-            open_engine(&lake, &args.range, &pack, args.memory.memory_limit.unwrap_or_default()).await?;
+        let mut engine = open_engine(
+            &lake,
+            &args.range,
+            &pack,
+            args.memory.memory_limit.unwrap_or_default(),
+            args.cluster.cluster.as_ref(),
+        )
+        .await?;
         enrich.apply(&mut engine)?;
         let findings = detect::run(&engine, &bound).await;
         let case = match &args.out {

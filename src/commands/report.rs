@@ -65,7 +65,7 @@ pub fn run_report(args: ReportArgs) -> Result<ExitCode> {
     let started = std::time::Instant::now();
     let rt = crate::runtime();
     let (html, views, case) = rt.block_on(async {
-        let mut engine = open_engine(&lake, &args.range, &pack, MemoryLimit::default()).await?;
+        let mut engine = open_engine(&lake, &args.range, &pack, MemoryLimit::default(), None).await?;
         enrich.apply(&mut engine)?;
         let mut findings = detect::run(&engine, &bound).await;
         detect::sort_findings(&mut findings);

@@ -12,8 +12,8 @@ use datafusion::arrow::datatypes::{DataType, TimeUnit};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::execution::context::SessionContext;
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionImplementation, ScalarUDF, Signature, SimpleScalarUDF, TypeSignature,
-    Volatility, create_udf,
+    ColumnarValue, ScalarFunctionArgs, ScalarFunctionImplementation, ScalarUDF, ScalarUDFImpl, Signature,
+    SimpleScalarUDF, TypeSignature, Volatility,
 };
 
 use super::geoip::GeoIp;
@@ -254,40 +254,166 @@ pub enum UaPart {
     Device,
 }
 
+/// trawl's session options: set where a session is made, and sent with every statement a
+/// cluster runs, so executors apply the lake's settings without being told them at start.
+#[derive(Debug, Clone, Default)]
+pub struct TrawlOptions {
+    /// The lake's time zone (IANA name), which `local_ts` turns instants into wall times in.
+    pub tz: Option<String>,
+}
+
+// By hand rather than with DataFusion's `extensions_options!`, whose entries drop the `trawl.`
+// prefix: Ballista sends a session's options as its entries, and `tz` alone would not be set.
+impl datafusion::config::ExtensionOptions for TrawlOptions {
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn datafusion::config::ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> DfResult<()> {
+        match key {
+            "tz" => {
+                self.tz = Some(value.to_string());
+                Ok(())
+            }
+            _ => Err(DataFusionError::Configuration(format!("no trawl option {key:?} (there is trawl.tz)"))),
+        }
+    }
+
+    fn entries(&self) -> Vec<datafusion::config::ConfigEntry> {
+        vec![datafusion::config::ConfigEntry {
+            key: "trawl.tz".to_string(),
+            value: self.tz.clone(),
+            description: "the lake's time zone, in which local_ts gives wall times",
+        }]
+    }
+}
+
+impl datafusion::config::ConfigExtension for TrawlOptions {
+    const PREFIX: &'static str = "trawl";
+}
+
+/// Sets the zone `local_ts` reads from the session's options.
+fn set_zone(ctx: &SessionContext, tz: Tz) {
+    let state = ctx.state_ref();
+    let mut state = state.write();
+    let options = state.config_mut().options_mut();
+    let mut trawl = options.extensions.get::<TrawlOptions>().cloned().unwrap_or_default();
+    trawl.tz = Some(tz.name().to_string());
+    options.extensions.insert(trawl);
+}
+
+/// `local_ts(ts)`: the wall time of an instant in the lake's zone, which it reads from the
+/// session's `trawl.tz` option where it runs (a cluster's executors get it with the statement).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct LocalTs {
+    signature: Signature,
+}
+
+impl LocalTs {
+    fn new() -> LocalTs {
+        let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        LocalTs { signature: Signature::exact(vec![utc], Volatility::Immutable) }
+    }
+}
+
+impl ScalarUDFImpl for LocalTs {
+    fn name(&self) -> &str {
+        "local_ts"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> DfResult<DataType> {
+        Ok(DataType::Timestamp(TimeUnit::Microsecond, None))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> DfResult<ColumnarValue> {
+        let zone = args.config_options.extensions.get::<TrawlOptions>().and_then(|o| o.tz.as_deref());
+        let tz: Tz = match zone {
+            Some(name) => name.parse().map_err(|_| {
+                DataFusionError::Execution(format!("local_ts: {name:?} (trawl.tz) is not a time zone"))
+            })?,
+            None => {
+                return Err(DataFusionError::Execution(
+                    "local_ts: the session has no lake time zone (trawl.tz): run statements \
+                     through trawl, whose executors (`trawl cluster executor`) receive it with \
+                     each statement"
+                        .into(),
+                ));
+            }
+        };
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let ts = arrays[0]
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .ok_or_else(|| DataFusionError::Execution("local_ts expects a timestamp".into()))?;
+        let out: TimestampMicrosecondArray = ts
+            .iter()
+            .map(|v| v.map(|us| us + offset_at(&tz, us.div_euclid(1_000_000)) as i64 * 1_000_000))
+            .collect();
+        let out: ArrayRef = Arc::new(out);
+        Ok(if out.len() == 1 && matches!(args.args[0], ColumnarValue::Scalar(_)) {
+            ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&out, 0)?)
+        } else {
+            ColumnarValue::Array(out)
+        })
+    }
+}
+
 /// Registers every trawl SQL function on `ctx`; `tz` is the lake's zone (for `local_ts`), and
 /// `geoip` the databases behind `ip_country`, `ip_asn` and `ip_org` (NULL for every address
 /// when there are none). Registering again replaces the functions.
 pub fn register_functions(ctx: &SessionContext, tz: Tz, geoip: Option<Arc<GeoIp>>) {
+    for f in functions(geoip) {
+        ctx.register_udf(f);
+    }
+    set_zone(ctx, tz);
+}
+
+/// Every trawl SQL function, the one list a local session and a cluster's scheduler and
+/// executors register; `geoip` as for [`register_functions`].
+pub fn functions(geoip: Option<Arc<GeoIp>>) -> Vec<ScalarUDF> {
+    let mut out = Vec::new();
     for (name, part) in
         [("ua_browser", UaPart::Browser), ("ua_os", UaPart::Os), ("ua_device", UaPart::Device)]
     {
         let f = Arc::new(move |args: &[ColumnarValue]| {
             utf8_map(args, |ua| user_agent(ua, part).map(Cow::Borrowed))
         });
-        ctx.register_udf(string_udf(name, f));
+        out.push(string_udf(name, f));
     }
-    ctx.register_udf(string_udf(
+    out.push(string_udf(
         "ua_name",
         Arc::new(|args| utf8_map(args, |ua| Some(Cow::Owned(describe_agent(ua))))),
     ));
     let db = geoip.clone();
-    ctx.register_udf(string_udf(
+    out.push(string_udf(
         "ip_country",
         Arc::new(move |args| utf8_map(args, |ip| db.as_ref()?.country(ip).map(Cow::Owned))),
     ));
     let db = geoip.clone();
-    ctx.register_udf(string_udf(
+    out.push(string_udf(
         "ip_org",
         Arc::new(move |args| utf8_map(args, |ip| db.as_ref()?.org(ip).map(Cow::Owned))),
     ));
     let db = geoip;
-    ctx.register_udf(string_arg_udf(
+    out.push(string_arg_udf(
         "ip_asn",
         DataType::Int64,
         Arc::new(move |args| int_map(args, |ip| db.as_ref()?.asn(ip).map(i64::from))),
     ));
-    ctx.register_udf(string_udf("reg_domain", Arc::new(|args| utf8_map(args, reg_domain))));
-    ctx.register_udf(string_udf(
+    out.push(string_udf("reg_domain", Arc::new(|args| utf8_map(args, reg_domain))));
+    out.push(string_udf(
         "url_host",
         Arc::new(|args| {
             utf8_map(args, |u| {
@@ -297,54 +423,26 @@ pub fn register_functions(ctx: &SessionContext, tz: Tz, geoip: Option<Arc<GeoIp>
         }),
     ));
     // Sigma's derived proxy fields, computed from `path` rather than stored twice.
-    ctx.register_udf(string_udf(
-        "uri_stem",
-        Arc::new(|args| utf8_map(args, |p| Some(Cow::Borrowed(uri_stem(p))))),
-    ));
-    ctx.register_udf(string_udf(
-        "uri_query",
-        Arc::new(|args| utf8_map(args, |p| uri_query(p).map(Cow::Borrowed))),
-    ));
-    ctx.register_udf(string_udf(
+    out.push(string_udf("uri_stem", Arc::new(|args| utf8_map(args, |p| Some(Cow::Borrowed(uri_stem(p)))))));
+    out.push(string_udf("uri_query", Arc::new(|args| utf8_map(args, |p| uri_query(p).map(Cow::Borrowed)))));
+    out.push(string_udf(
         "uri_extension",
         Arc::new(|args| utf8_map(args, |p| uri_extension(p).map(Cow::Borrowed))),
     ));
-    ctx.register_udf(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+    out.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
         "fingerprint",
         Signature::variadic_any(Volatility::Immutable),
         DataType::Int64,
         Arc::new(fingerprint),
     )));
-    ctx.register_udf(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
+    out.push(ScalarUDF::from(SimpleScalarUDF::new_with_signature(
         "cidr_match",
         Signature::string(2, Volatility::Immutable),
         DataType::Boolean,
         Arc::new(cidr_match),
     )));
-    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    ctx.register_udf(create_udf(
-        "local_ts",
-        vec![utc],
-        DataType::Timestamp(TimeUnit::Microsecond, None),
-        Volatility::Immutable,
-        Arc::new(move |args| {
-            let arrays = ColumnarValue::values_to_arrays(args)?;
-            let ts = arrays[0]
-                .as_any()
-                .downcast_ref::<TimestampMicrosecondArray>()
-                .ok_or_else(|| DataFusionError::Execution("local_ts expects a timestamp".into()))?;
-            let out: TimestampMicrosecondArray = ts
-                .iter()
-                .map(|v| v.map(|us| us + offset_at(&tz, us.div_euclid(1_000_000)) as i64 * 1_000_000))
-                .collect();
-            let out: ArrayRef = Arc::new(out);
-            Ok(if out.len() == 1 && matches!(args[0], ColumnarValue::Scalar(_)) {
-                ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&out, 0)?)
-            } else {
-                ColumnarValue::Array(out)
-            })
-        }),
-    ));
+    out.push(ScalarUDF::from(LocalTs::new()));
+    out
 }
 
 #[cfg(test)]

@@ -56,6 +56,11 @@ impl Materialized {
         Materialized { name: name.to_string(), plan, schema, kept: OnceCell::new() }
     }
 
+    /// The plan it stands in for (a cluster inlines it instead: see `cluster`).
+    pub(crate) fn plan(&self) -> &LogicalPlan {
+        &self.plan
+    }
+
     /// Runs the plan and keeps its batches, or gives None when they outgrow the memory pool.
     async fn compute(&self, state: &dyn Session) -> Result<Option<Kept>> {
         let reservation = MemoryConsumer::new(format!("materialized {}", self.name))

@@ -20,6 +20,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::{Expr, col, lit};
 use datafusion::scalar::ScalarValue;
 
+pub mod cluster;
 pub mod functions;
 pub mod geoip;
 pub mod materialize;
@@ -27,6 +28,7 @@ pub mod rewrite;
 mod tables;
 pub mod views;
 
+pub use cluster::Scheduler;
 pub use functions::reg_domain;
 pub use geoip::GeoIp;
 
@@ -48,6 +50,9 @@ pub enum QueryError {
     ReadOnly(String),
     #[error("{}", memory_advice(*limit, *explicit))]
     Memory { limit: u64, explicit: bool },
+    /// A cluster that cannot be reached, or a request it cannot serve.
+    #[error("{0}")]
+    Cluster(String),
     #[error(
         "this SQL has {tokens} tokens, more than the {MAX_SQL_TOKENS} trawl plans in one statement (an \
          expression that long would exhaust the planner's stack): put a long list of values in a pack \
@@ -167,6 +172,8 @@ pub struct Engine {
     restricted: bool,
     memory: MemoryLimit,
     geoip: Option<Arc<GeoIp>>,
+    /// The scheduler statements run on, if not here.
+    cluster: Option<Scheduler>,
 }
 
 impl Engine {
@@ -177,17 +184,32 @@ impl Engine {
 
     /// The same, with queries limited to `memory`.
     pub async fn with_memory(lake: &Lake, memory: MemoryLimit) -> Result<Engine, QueryError> {
-        Self::open(lake, &all_tables(), memory).await
+        Self::connect(lake, memory, None).await
+    }
+
+    /// The same, with statements run on the Ballista cluster whose scheduler is `cluster` (the
+    /// session is planned here, over the same tables; see [`cluster`]), or here when None.
+    pub async fn connect(
+        lake: &Lake,
+        memory: MemoryLimit,
+        cluster: Option<&Scheduler>,
+    ) -> Result<Engine, QueryError> {
+        Self::open(lake, &all_tables(), memory, cluster).await
     }
 
     /// The same, with only some of the lake's tables: loading a Delta log costs with its size,
     /// and ingest reading its ledger needs none of the data tables.
     pub async fn with_tables(lake: &Lake, specs: &[&TableSpec]) -> Result<Engine, QueryError> {
-        Self::open(lake, specs, MemoryLimit::default()).await
+        Self::open(lake, specs, MemoryLimit::default(), None).await
     }
 
-    async fn open(lake: &Lake, specs: &[&TableSpec], memory: MemoryLimit) -> Result<Engine, QueryError> {
-        let ctx = Self::context(memory)?;
+    async fn open(
+        lake: &Lake,
+        specs: &[&TableSpec],
+        memory: MemoryLimit,
+        cluster: Option<&Scheduler>,
+    ) -> Result<Engine, QueryError> {
+        let ctx = Self::context(memory, cluster).await?;
         let mut tables = Vec::new();
         for spec in specs {
             let Some(table) = lake.load_table(spec).await? else {
@@ -208,14 +230,14 @@ impl Engine {
             ctx.register_table(spec.table.as_str(), provider).map_err(sql)?;
             tables.push(spec.table.clone());
         }
-        Self::with_builtins(ctx, tables, lake.tz(), memory).await
+        Self::with_builtins(ctx, tables, lake.tz(), memory, cluster.cloned()).await
     }
 
     /// A session with every table of the lake layout present but empty: SQL plans against it
     /// exactly as against a lake (`trawl detect --lint` checks packs with no lake at hand).
     pub async fn offline(tz: Tz) -> Result<Engine, QueryError> {
         let memory = MemoryLimit::default();
-        let ctx = Self::context(memory)?;
+        let ctx = Self::context(memory, None).await?;
         let mut tables = Vec::new();
         let sql = |e: DataFusionError| QueryError::Sql { message: e.to_string(), tables: String::new() };
         for spec in all_tables() {
@@ -226,11 +248,12 @@ impl Engine {
             ctx.register_batch(spec.table.as_str(), empty).map_err(sql)?;
             tables.push(spec.table.clone());
         }
-        Self::with_builtins(ctx, tables, tz, memory).await
+        Self::with_builtins(ctx, tables, tz, memory, None).await
     }
 
-    /// The session configuration every engine starts from.
-    fn context(memory: MemoryLimit) -> Result<SessionContext, QueryError> {
+    /// The session configuration every engine starts from, for a session here or a cluster's
+    /// client.
+    async fn context(memory: MemoryLimit, cluster: Option<&Scheduler>) -> Result<SessionContext, QueryError> {
         let sql =
             |e: DataFusionError| QueryError::Sql { message: e.strip_backtrace(), tables: String::new() };
         // DATAFUSION_* variables (as datafusion-cli reads them) tune the session without a
@@ -249,7 +272,17 @@ impl Engine {
             )
             .build_arc()
             .map_err(sql)?;
-        Ok(SessionContext::new_with_config_rt(config, runtime))
+        let Some(scheduler) = cluster else {
+            return Ok(SessionContext::new_with_config_rt(config, runtime));
+        };
+        use ballista::prelude::SessionContextExt;
+        scheduler.check_reachable().await.map_err(QueryError::Cluster)?;
+        let state = datafusion::execution::SessionStateBuilder::new()
+            .with_config(cluster::config(config))
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .build();
+        SessionContext::remote_with_state(&scheduler.url(), state).await.map_err(sql)
     }
 
     /// trawl's functions and built-in lookup tables, on top of the lake's tables.
@@ -258,9 +291,11 @@ impl Engine {
         tables: Vec<String>,
         tz: Tz,
         memory: MemoryLimit,
+        cluster: Option<Scheduler>,
     ) -> Result<Engine, QueryError> {
+        // After the session is made: Ballista's client resets the function list to its own.
         functions::register_functions(&ctx, tz, None);
-        let mut engine = Engine { ctx, tables, tz, restricted: false, memory, geoip: None };
+        let mut engine = Engine { ctx, tables, tz, restricted: false, memory, geoip: None, cluster };
         engine.register_batch("ifilter_categories", ifilter_categories())?;
         // Present and empty until `--allow` lists replace it, so detections can always join it.
         engine.register_batch(ALLOW_DOMAINS, RecordBatch::new_empty(allow_domains_schema()))?;
@@ -269,9 +304,23 @@ impl Engine {
     }
 
     /// Gives `ip_country`, `ip_asn` and `ip_org` these databases to look addresses up in.
-    pub fn set_geoip(&mut self, geoip: Arc<GeoIp>) {
+    /// Refused on a cluster, whose executors would find no databases and answer NULL.
+    pub fn set_geoip(&mut self, geoip: Arc<GeoIp>) -> Result<(), QueryError> {
+        if let Some(s) = &self.cluster {
+            return Err(QueryError::Cluster(format!(
+                "--geoip databases are read on this machine only, and the executors of the cluster at {} \
+                 would answer NULL for every address: run without --cluster to use them",
+                s.addr()
+            )));
+        }
         functions::register_functions(&self.ctx, self.tz, Some(Arc::clone(&geoip)));
         self.geoip = Some(geoip);
+        Ok(())
+    }
+
+    /// The scheduler statements run on, when they run on a cluster.
+    pub fn cluster(&self) -> Option<&Scheduler> {
+        self.cluster.as_ref()
     }
 
     /// The databases `set_geoip` gave, if any: detections and the report add country and

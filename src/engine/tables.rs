@@ -43,6 +43,8 @@ use crate::schema::{DATE_COLUMN, TableSpec};
 /// A lake table as a plain Parquet scan of the live files of one Delta snapshot.
 #[derive(Debug)]
 pub(crate) struct LakeTable {
+    /// The table of the lake layout it is (`proxy`, ...), which gives its schema.
+    table: String,
     /// What queries see: the file columns, then `date` for partitioned tables.
     schema: SchemaRef,
     /// The file columns, as queries see them.
@@ -68,28 +70,37 @@ fn read_type(t: &DataType) -> DataType {
 impl LakeTable {
     /// The table of `spec` over `files`.
     pub(crate) fn new(spec: &TableSpec, files: Vec<ScanFile>) -> Result<LakeTable> {
-        let fields: Vec<Field> = spec
-            .arrow_schema()
-            .fields()
+        let store = match files.first() {
+            Some(f) => ObjectStoreUrl::parse(&f.url[..url::Position::BeforePath])?,
+            None => ObjectStoreUrl::local_filesystem(),
+        };
+        let file_schema = file_schema(spec);
+        let files = files
             .iter()
-            .map(|f| f.as_ref().clone().with_data_type(read_type(f.data_type())))
-            .collect();
-        let file_schema = Arc::new(Schema::new(fields));
+            .map(|f| scan_file(f, &file_schema, spec.partition_by_date))
+            .collect::<Result<Vec<_>>>()?;
+        LakeTable::from_parts(spec, store, files)
+    }
+
+    /// The table of `spec` over files already in DataFusion's form (as a cluster receives them).
+    pub(crate) fn from_parts(
+        spec: &TableSpec,
+        store: ObjectStoreUrl,
+        files: Vec<PartitionedFile>,
+    ) -> Result<LakeTable> {
+        let file_schema = file_schema(spec);
         let partition_cols: Vec<FieldRef> = if spec.partition_by_date {
             vec![Arc::new(Field::new(DATE_COLUMN, wrap_partition_type_in_dict(DataType::Utf8), false))]
         } else {
             Vec::new()
         };
         let schema = table_schema(&file_schema, &partition_cols).table_schema().clone();
-        let store = match files.first() {
-            Some(f) => ObjectStoreUrl::parse(&f.url[..url::Position::BeforePath])?,
-            None => ObjectStoreUrl::local_filesystem(),
-        };
-        let files = files
-            .iter()
-            .map(|f| scan_file(f, &file_schema, spec.partition_by_date))
-            .collect::<Result<Vec<_>>>()?;
-        Ok(LakeTable { schema, file_schema, partition_cols, store, files })
+        Ok(LakeTable { table: spec.table.clone(), schema, file_schema, partition_cols, store, files })
+    }
+
+    /// The lake table it is, the store its files are in and the files, with their days and stats.
+    pub(crate) fn parts(&self) -> (&str, &ObjectStoreUrl, &[PartitionedFile]) {
+        (&self.table, &self.store, &self.files)
     }
 
     /// Whether `filter` reads only `date`, so that choosing files by their day applies it exactly.
@@ -140,6 +151,17 @@ impl LakeTable {
             None => files,
         })
     }
+}
+
+/// The file columns as queries read them.
+fn file_schema(spec: &TableSpec) -> SchemaRef {
+    let fields: Vec<Field> = spec
+        .arrow_schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_data_type(read_type(f.data_type())))
+        .collect();
+    Arc::new(Schema::new(fields))
 }
 
 /// Each distinct item once, in order of first sight, and for every item the index of its own.

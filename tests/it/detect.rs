@@ -194,7 +194,7 @@ fn run_with(
         engine.restrict(&TimeRange::parse(range.0, range.1, lake.tz()).unwrap()).await.unwrap();
         pack.register_lists(&mut engine).unwrap();
         if let Some(g) = geoip {
-            engine.set_geoip(g);
+            engine.set_geoip(g).unwrap();
         }
         let findings = detect::run(&engine, &bound).await;
         let options = FormatOptions::default().with_null("NULL");

@@ -83,7 +83,7 @@ fn run_sweep(set: &IocSet, allow: Option<&AllowList>, geoip: Option<Arc<GeoIp>>)
     trawl::runtime().block_on(async {
         let mut engine = Engine::new(lake).await.unwrap();
         if let Some(g) = &geoip {
-            engine.set_geoip(Arc::clone(g));
+            engine.set_geoip(Arc::clone(g)).unwrap();
         }
         sweep(&engine, set, allow, geoip.as_deref()).await.unwrap()
     })
@@ -471,7 +471,7 @@ fn geoip_functions_and_hunt_columns_from_a_database_written_here() {
     let lake = &LAKE.lake;
     let rows = trawl::runtime().block_on(async {
         let mut engine = Engine::new(lake).await.unwrap();
-        engine.set_geoip(Arc::clone(&geoip));
+        engine.set_geoip(Arc::clone(&geoip)).unwrap();
         let df = engine
             .sql(
                 "SELECT a, ip_country(a) AS c, ip_asn(a) AS n, ip_org(a) AS o FROM (VALUES ('198.51.100.7'), \

@@ -1,6 +1,7 @@
 //! The single integration-test binary: one module per area.
 
 mod cli;
+mod cluster;
 mod common;
 mod crash;
 mod custody;
