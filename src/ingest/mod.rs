@@ -481,6 +481,8 @@ fn run(
         .collect();
     tables.sort_by_key(|(spec, _)| spec.table.clone());
     tables.push((&INGESTS, &custody));
+    // A lapsed S3 lease means another run may delete this run's files: nothing may name them.
+    lease.check()?;
     rt.block_on(async {
         for (spec, files) in tables {
             let table = spec.table.as_str();

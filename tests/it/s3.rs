@@ -1,0 +1,270 @@
+//! Lakes on S3, against a real S3 server on localhost: moto's (`python3 -m pip install
+//! 'moto[server]'`), started here and killed at the end. Where moto is not installed, each test
+//! says it skipped and why.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{squid_lines, testdata};
+
+/// A moto S3 server on a free local port, killed when dropped.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    /// Starts one, or says why it cannot (moto or boto3 not installed, or it did not come up).
+    fn start() -> Result<Moto, String> {
+        let probe = Command::new("python3").args(["-c", "import moto.server, boto3"]).output();
+        if !probe.is_ok_and(|o| o.status.success()) {
+            return Err("moto[server] is not installed (python3 -m pip install 'moto[server]')".into());
+        }
+        let port =
+            TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("starting moto: {e}"))?;
+        let moto = Moto { child, port };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err(format!("moto did not listen on port {port} within 30 s"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(moto)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a bucket (object_store cannot) with a plain HTTP request, which moto takes unsigned.
+    fn bucket(&self, name: &str) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let head = format!(
+            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        assert!(reply.starts_with("HTTP/1.1 200"), "creating bucket {name}: {reply}");
+    }
+
+    /// Runs Python with `s3`, a signed boto3 client of this server (boto3 comes with moto); its stdout.
+    fn boto(&self, code: &str) -> String {
+        let script = format!(
+            "import boto3, botocore\ns3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing', \
+             aws_secret_access_key='testing', region_name='us-east-1')\n{code}\n",
+            self.endpoint()
+        );
+        let out = Command::new("python3").args(["-c", &script]).output().unwrap();
+        assert!(out.status.success(), "{code}: {}", String::from_utf8_lossy(&out.stderr));
+        stdout(&out)
+    }
+
+    /// trawl with the variables a user sets for this server, and dummy credentials.
+    fn trawl(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_trawl"));
+        c.args(args)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", self.endpoint())
+            .env("AWS_ALLOW_HTTP", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+        c
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A moto server, or `None` after saying why the test is skipped.
+fn moto(test: &str) -> Option<Moto> {
+    match Moto::start() {
+        Ok(m) => Some(m),
+        Err(why) => {
+            eprintln!("skipping {test}: {why}");
+            None
+        }
+    }
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{what}: {stderr}\n{}", String::from_utf8_lossy(&out.stdout));
+    stderr
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Local trawl, same arguments.
+fn trawl_local(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).output().unwrap()
+}
+
+const COUNTS: &str = "SELECT (SELECT count(*) FROM proxy) AS proxy, (SELECT count(*) FROM firewall) AS firewall, \
+     (SELECT count(*) FROM rejects) AS rejects, (SELECT count(*) FROM ingests WHERE status = 'ingested') AS ingested";
+const PER_DAY: &str =
+    "SELECT date, count(*) AS n, sum(response_bytes) AS bytes FROM proxy GROUP BY date ORDER BY date";
+
+#[test]
+fn moto_refuses_a_second_create_of_one_key() {
+    let Some(moto) = moto("moto_refuses_a_second_create_of_one_key") else { return };
+    moto.bucket("conditional");
+    // delta-rs commits each version with If-None-Match: *; a server that ignores it would let two
+    // writers both commit one version, and one commit would be lost. Signed requests, as
+    // object_store sends them (boto3 comes with moto).
+    let script = "codes = []\n\
+         for body in (b'first', b'second'):\n\
+         \x20   try:\n\
+         \x20       codes.append(s3.put_object(Bucket='conditional', Key='k', Body=body, IfNoneMatch='*')['ResponseMetadata']['HTTPStatusCode'])\n\
+         \x20   except botocore.exceptions.ClientError as e:\n\
+         \x20       codes.append(e.response['ResponseMetadata']['HTTPStatusCode'])\n\
+         print(codes, s3.get_object(Bucket='conditional', Key='k')['Body'].read().decode())";
+    assert_eq!(moto.boto(script), "[200, 412] first\n");
+}
+
+#[test]
+fn an_s3_lake_holds_what_a_local_lake_holds_through_ingest_query_detect_compact_and_verify() {
+    let Some(moto) = moto("an_s3_lake_holds_what_a_local_lake_holds") else { return };
+    moto.bucket("evidence");
+    let s3 = "s3://evidence/cases/7";
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("lake");
+    let local = local.to_str().unwrap();
+    let (data, conf) = (testdata(""), testdata("squid-custom/squid.conf"));
+    let (data, conf) = (data.to_str().unwrap(), conf.to_str().unwrap());
+    let ingest =
+        |lake| ["ingest", "--quiet", "--tz", "Asia/Tokyo", "--squid-conf", conf, "--lake", lake, data];
+    let (li, si) = (ingest(local), ingest(s3));
+    ok(&trawl_local(&li), "local ingest");
+    ok(&moto.trawl(&si), "S3 ingest");
+
+    let query = |lake: &str, sql: &str, on_s3: bool| {
+        let a = ["query", "--format", "csv", "--lake", lake, sql];
+        let out = if on_s3 { moto.trawl(&a) } else { trawl_local(&a) };
+        ok(&out, sql);
+        stdout(&out)
+    };
+    let counts = query(local, COUNTS, false);
+    assert_eq!(query(s3, COUNTS, true), counts);
+    let lines: Vec<&str> = counts.lines().collect();
+    assert_eq!(lines[0], "proxy,firewall,rejects,ingested");
+    assert!(!lines[1].starts_with("0,"), "the local lake has rows: {counts}");
+    assert_eq!(query(s3, PER_DAY, true), query(local, PER_DAY, false));
+
+    // The same files again add nothing.
+    ok(&moto.trawl(&si), "second S3 ingest");
+    assert_eq!(query(s3, COUNTS, true), counts);
+
+    // Detections over the S3 lake find exactly what they find locally.
+    for id in ["scripted_agents", "direct_ip", "blocked_then_allowed"] {
+        let a = |lake| ["query", "--format", "csv", "--detection", id, "--lake", lake];
+        let want = trawl_local(&a(local));
+        let got = moto.trawl(&a(s3));
+        assert_eq!(stdout(&got), stdout(&want), "{id}: {}", String::from_utf8_lossy(&got.stderr));
+    }
+    let detect = moto.trawl(&["detect", "--lake", s3]);
+    ok(&detect, "detect on S3");
+
+    // verify, compact, verify: every file hashes right, nothing extra, the rows unchanged.
+    let verified = moto.trawl(&["verify", "--lake", s3]);
+    ok(&verified, "verify on S3");
+    let compacted = ok(&moto.trawl(&["compact", "--lake", s3]), "compact on S3");
+    assert!(compacted.contains("ingests: merged 2 files into 1"), "{compacted}");
+    assert_eq!(query(s3, COUNTS, true), counts);
+    assert_eq!(query(s3, PER_DAY, true), query(local, PER_DAY, false));
+    ok(&moto.trawl(&["verify", "--lake", s3]), "verify after compact");
+
+    // A live file changed in the bucket is found.
+    let victim = moto.boto(
+        "keys = [o['Key'] for o in s3.list_objects_v2(Bucket='evidence', Prefix='cases/7/rejects/')['Contents']]\n\
+         key = [k for k in keys if k.endswith('.parquet')][0]\n\
+         s3.put_object(Bucket='evidence', Key=key, Body=b'not parquet')\n\
+         print(key)",
+    );
+    assert!(victim.starts_with("cases/7/rejects/part-"), "{victim}");
+    let tampered = moto.trawl(&["verify", "--lake", s3]);
+    assert_eq!(tampered.status.code(), Some(1), "{}", stdout(&tampered));
+    assert!(stdout(&tampered).contains("modified"), "{}", stdout(&tampered));
+
+    // What is not there yet says so.
+    let manifest = moto.trawl(&["manifest", "--lake", s3]);
+    assert_eq!(manifest.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&manifest.stderr).contains("not available for lakes on S3 yet"));
+}
+
+/// `n` Squid lines with URLs unique to `tag`, in `dir/name`.
+fn log(dir: &Path, name: &str, tag: u32, n: u32) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let text = squid_lines(tag, n).replace("example.com/p", &format!("example.com/t{tag}/p"));
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn s3_errors_say_what_to_set() {
+    let Some(moto) = moto("s3_errors_say_what_to_set") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = log(&dir.path().join("logs"), "access.log", 1, 3);
+    let input = input.to_str().unwrap();
+    let out = moto.trawl(&["ingest", "--tz", "UTC", "--lake", "s3://no-such-bucket/lake", input]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bucket no-such-bucket does not exist"), "{stderr}");
+
+    let home = tempfile::tempdir().unwrap();
+    let out = moto
+        .command(&["query", "--lake", "s3://any/lake", "SELECT 1"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        "{stderr}"
+    );
+
+    // A profile in ~/.aws/credentials is read when no variable gives keys.
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        "[default]\naws_access_key_id = nope\n\n[case]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    moto.bucket("profiled");
+    let out = moto
+        .command(&["ingest", "--quiet", "--tz", "UTC", "--lake", "s3://profiled/lake", input])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", home.path())
+        .env("AWS_PROFILE", "case")
+        .output()
+        .unwrap();
+    ok(&out, "ingest with a profile");
+}
