@@ -112,6 +112,10 @@ fn print_summary(r: &IngestReport, lake: &Lake, quiet: bool) {
             lake.root().display()
         );
     }
+    for race in &r.races_lost {
+        let _ =
+            writeln!(err, "lost a commit race and read again from the lake as the other run left it: {race}");
+    }
     if r.orphans_removed > 0 {
         let _ = writeln!(
             err,

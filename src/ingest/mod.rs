@@ -234,6 +234,9 @@ pub struct IngestReport {
     pub peak_line_buffer_bytes: usize,
     /// Most rows one batch held.
     pub peak_batch_rows: usize,
+    /// Commit races this run lost to another run and ran again after, each as the conflict
+    /// was reported (what the other run had committed).
+    pub races_lost: Vec<String>,
 }
 
 impl IngestReport {
@@ -293,14 +296,36 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     // Files this run writes carry its lease's id; the lease keeps cleanups off them until the
     // run ends, and a killed run's uncommitted files are removed by the next run.
     let lease = lake.lease()?;
-    let mut committed = Vec::new();
-    let out = run(lake, opts, &lease, &mut committed);
-    if out.is_err() {
-        // A run that failed (a full disk, a lost race) takes its uncommitted files with it.
-        lake.remove_own(&lease, &committed);
+    let mut races_lost = Vec::new();
+    loop {
+        let mut committed = Vec::new();
+        let out = run(lake, opts, &lease, &mut committed);
+        if out.is_err() {
+            // A run that failed (a full disk, a lost race) takes its uncommitted files with it.
+            lake.remove_own(&lease, &committed);
+        }
+        match out {
+            // Another run committed some of the same sources first. Every run commits the tables
+            // in one order and records every source in each, so the race is lost at the first
+            // table, before anything of this run's is committed: reading again from the new state
+            // skips what the winner holds (by content) and reads the rest.
+            Err(IngestError::Lake(LakeError::Concurrent { table, conflict }))
+                if committed.is_empty() && races_lost.len() < RACE_RETRIES =>
+            {
+                races_lost.push(format!("table {table}: {conflict}"));
+            }
+            Ok(mut report) => {
+                report.races_lost = races_lost;
+                return Ok(report);
+            }
+            Err(e) => return Err(e),
+        }
     }
-    out
 }
+
+/// Times an ingest that lost a commit race to another run's commit of the same files reads
+/// again before it stops: each loss means another run committed, so the lake moved on.
+const RACE_RETRIES: usize = 3;
 
 /// The run itself: discover, decide, work, commit; `committed` gets each table it committed.
 fn run(
@@ -519,6 +544,7 @@ fn run(
         peak_writer_bytes,
         peak_line_buffer_bytes,
         peak_batch_rows,
+        races_lost: Vec::new(),
     })
 }
 

@@ -225,6 +225,57 @@ fn log(dir: &Path, name: &str, tag: u32, n: u32) -> PathBuf {
 }
 
 #[test]
+fn two_processes_ingesting_overlapping_files_into_one_s3_lake_read_every_line_once() {
+    let Some(moto) = moto("two_processes_ingesting_overlapping_files_into_one_s3_lake") else { return };
+    moto.bucket("shared");
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..3u32 {
+        let lake = format!("s3://shared/round{round}");
+        // Created first (an empty folder is valid input), so the runs race on their commits.
+        let empty = dir.path().join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        ok(
+            &moto.trawl(&["ingest", "--quiet", "--tz", "UTC", "--lake", &lake, empty.to_str().unwrap()]),
+            "create",
+        );
+        // a = {1, 2, 3}, b = {2, 3, 4} (2 and 3 the same bytes under other names), each 400 lines.
+        let (a, b) = (dir.path().join(format!("a{round}")), dir.path().join(format!("b{round}")));
+        for t in [1, 2, 3] {
+            log(&a, &format!("access{t}.log"), round * 10 + t, 400);
+        }
+        for t in [2, 3, 4] {
+            log(&b, &format!("proxy-{t}.log"), round * 10 + t, 400);
+        }
+        let spawn = |input: &Path| {
+            moto.command(&["ingest", "--quiet", "--tz", "UTC", "--lake", &lake, input.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (pa, pb) = (spawn(&a), spawn(&b));
+        let (oa, ob) = (pa.wait_with_output().unwrap(), pb.wait_with_output().unwrap());
+        let ea = ok(&oa, "first racing ingest");
+        let eb = ok(&ob, "second racing ingest");
+        let raced = [&ea, &eb].iter().filter(|e| e.contains("lost a commit race")).count();
+        eprintln!("round {round}: {raced} run(s) lost a commit race and read again");
+        let out = moto.trawl(&[
+            "query",
+            "--format",
+            "csv",
+            "--lake",
+            &lake,
+            "SELECT count(*) AS n, count(DISTINCT url) AS urls, \
+             (SELECT count(*) FROM ingests WHERE status = 'ingested') AS reads FROM proxy",
+        ]);
+        ok(&out, "count");
+        // Four distinct files of 400 lines: each line once, each file read once.
+        assert_eq!(stdout(&out), "n,urls,reads\n1600,1600,4\n", "round {round}");
+        ok(&moto.trawl(&["verify", "--lake", &lake]), "verify after the race");
+    }
+}
+
+#[test]
 fn s3_errors_say_what_to_set() {
     let Some(moto) = moto("s3_errors_say_what_to_set") else { return };
     let dir = tempfile::tempdir().unwrap();
