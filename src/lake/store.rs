@@ -475,10 +475,13 @@ fn explain(bucket: &str, e: &object_store::Error) -> String {
     if hint.is_empty() { text } else { format!("{text}; {hint}") }
 }
 
+/// A bucket's name and its store.
+type BucketStore = (String, Arc<dyn ObjectStore>);
+
 /// The store of one bucket, configured from the standard AWS variables and profile files; built
 /// once per bucket and process, every request run on delta-rs's IO runtime (see [`io_runtime`]).
 fn bucket_store(bucket: &str, url: &Url) -> Result<Arc<dyn ObjectStore>, LakeError> {
-    static STORES: OnceLock<Mutex<Vec<(String, Arc<dyn ObjectStore>)>>> = OnceLock::new();
+    static STORES: OnceLock<Mutex<Vec<BucketStore>>> = OnceLock::new();
     let stores = STORES.get_or_init(Default::default);
     let mut stores = stores.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((_, s)) = stores.iter().find(|(b, _)| b == bucket) {
