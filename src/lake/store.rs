@@ -439,9 +439,13 @@ impl S3Lake {
 fn explain(bucket: &str, e: &object_store::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
+    // object_store's messages already hold most of their sources' text: add only what is new.
     while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
         source = s.source();
     }
     let endpoint =
