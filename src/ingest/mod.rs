@@ -78,12 +78,14 @@ pub enum ReadStep {
 pub type AfterBlock = Arc<dyn Fn(&Path, ReadStep, u64) + Send + Sync>;
 
 /// Test-only settings: a race test changes a file at a chosen point of the run through
-/// `after_block` (instead of polling for it, which a fast reader outruns), and reads files
+/// `after_block` (instead of polling for it, which a fast reader outruns), acts on the lake
+/// once every file is written and before any commit through `before_commit`, and reads files
 /// larger than `chunk_bytes` in chunks without writing 32 MiB of them.
 #[doc(hidden)]
 #[derive(Clone, Default)]
 pub struct Testing {
     pub after_block: Option<AfterBlock>,
+    pub before_commit: Option<Arc<dyn Fn() + Send + Sync>>,
     pub chunk_bytes: Option<u64>,
 }
 
@@ -91,6 +93,7 @@ impl std::fmt::Debug for Testing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Testing")
             .field("after_block", &self.after_block.as_ref().map(|_| "set"))
+            .field("before_commit", &self.before_commit.as_ref().map(|_| "set"))
             .field("chunk_bytes", &self.chunk_bytes)
             .finish()
     }
@@ -506,10 +509,17 @@ fn run(
         .collect();
     tables.sort_by_key(|(spec, _)| spec.table.clone());
     tables.push((&INGESTS, &custody));
-    // A lapsed S3 lease means another run may delete this run's files: nothing may name them.
-    lease.check()?;
+    if let Some(f) = &opts.testing.before_commit {
+        f();
+    }
     rt.block_on(async {
         for (spec, files) in tables {
+            // A lapsed S3 lease means another run may have deleted this run's files: nothing may
+            // name them. Checked before every table, since each commit takes time.
+            if let Err(e) = lease.check() {
+                lake.discard(spec, files);
+                return Err(e);
+            }
             let table = spec.table.as_str();
             let recorded: Vec<(String, u64)> = live_idx
                 .iter()

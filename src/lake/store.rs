@@ -11,7 +11,7 @@ use std::fs::{self, File};
 use std::future::Future;
 use std::io::{self, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +23,7 @@ use deltalake::logstore::{
 };
 use futures::StreamExt;
 use object_store::path::Path as ObjPath;
-use object_store::{MultipartUpload, ObjectStore, ObjectStoreExt, PutMode, PutPayload};
+use object_store::{MultipartUpload, ObjectStore, ObjectStoreExt, PutMode, PutPayload, UpdateVersion};
 use sha2::{Digest, Sha256};
 use url::Url;
 
@@ -37,11 +37,28 @@ pub(crate) const RUNS_DIR: &str = "_trawl/runs";
 /// An S3 run lease not renewed for this long is taken for a crashed run's: cleanups may then
 /// delete the files named after it.
 pub const LEASE_TTL: Duration = Duration::from_secs(10 * 60);
-/// How often a live run renews its S3 lease.
-const LEASE_RENEW: Duration = Duration::from_secs(60);
-/// A run whose last renewal is older than this refuses to commit: by the time its commit lands,
-/// another run could take its lease for lapsed and delete its files.
-const LEASE_SAFE: Duration = Duration::from_secs(5 * 60);
+/// The lease TTL in force (ms): [`LEASE_TTL`] unless a test shortened it. A run renews its lease
+/// every tenth of it and stops committing once its last renewal is half of it old: by the time
+/// its commit lands, another run could take its lease for lapsed and delete its files.
+static LEASE_TTL_MS: AtomicU64 = AtomicU64::new(LEASE_TTL.as_millis() as u64);
+
+/// Shortens S3 leases in this process, so a test can see one lapse in seconds.
+#[doc(hidden)]
+pub fn set_lease_ttl_for_tests(ttl: Duration) {
+    LEASE_TTL_MS.store(ttl.as_millis().max(10) as u64, Ordering::Relaxed);
+}
+
+fn lease_ttl_ms() -> u64 {
+    LEASE_TTL_MS.load(Ordering::Relaxed)
+}
+
+fn lease_renew() -> Duration {
+    Duration::from_millis(lease_ttl_ms() / 10)
+}
+
+fn lease_safe_ms() -> u64 {
+    lease_ttl_ms() / 2
+}
 /// Parquet bytes buffered before a part of a multipart upload is sent (S3 takes parts of 5 MiB
 /// and more, up to 10,000 of them: 160 GB per file at this size).
 const PART_BYTES: usize = 16 << 20;
@@ -722,13 +739,18 @@ impl Lease {
         &self.id
     }
 
-    /// Refuses to go on when an S3 lease was not renewed lately (the network failed): another
-    /// run may soon take it for a crashed run's and delete this run's files, so nothing that
-    /// names them may be committed. A lease on disk holds as long as the process.
+    /// Refuses to go on when an S3 lease was not renewed lately (the network failed), or was
+    /// found deleted or replaced by another run (which took it for a crashed run's and may have
+    /// deleted this run's files): nothing that names them may be committed. Once refused, always
+    /// refused: a renewal that gets through later cannot bring back files already deleted. A
+    /// lease on disk holds as long as the process.
     pub fn check(&self) -> Result<(), LakeError> {
         let LeaseKind::Object(l) = &self.kind else { return Ok(()) };
         let since = now_ms().saturating_sub(l.renewed.load(Ordering::Relaxed));
-        if since > LEASE_SAFE.as_millis() as u64 {
+        if since > lease_safe_ms() {
+            l.lapsed.store(true, Ordering::Relaxed);
+        }
+        if l.lapsed.load(Ordering::Relaxed) {
             return Err(LakeError::LeaseLapsed { run: self.id.clone(), seconds: since / 1000 });
         }
         Ok(())
@@ -747,13 +769,16 @@ impl Drop for Lease {
 }
 
 /// An S3 lease: an object holding its expiry, created with `PutMode::Create` and rewritten by a
-/// thread of its own every [`LEASE_RENEW`] until the run ends.
+/// thread of its own every tenth of the TTL until the run ends, each time only if it is still
+/// the version this run wrote last (`If-Match`), so a lease another run deleted stays deleted.
 #[derive(Debug)]
 struct ObjectLease {
     store: Arc<dyn ObjectStore>,
     key: ObjPath,
     /// When the lease was last written (ms since the epoch).
     renewed: Arc<AtomicU64>,
+    /// Set for good once the lease may have been taken over (see [`Lease::check`]).
+    lapsed: Arc<AtomicBool>,
     stop: Option<mpsc::Sender<()>>,
     beat: Option<std::thread::JoinHandle<()>>,
 }
@@ -765,26 +790,46 @@ impl ObjectLease {
         let written = now_ms();
         let body = lease_body(id, written);
         let (st, k) = (Arc::clone(&store), key.clone());
-        block(async move { st.put_opts(&k, PutPayload::from(body), PutMode::Create.into()).await })
+        let put = block(async move { st.put_opts(&k, PutPayload::from(body), PutMode::Create.into()).await })
             .map_err(|e| s.error("creating run lease", &rel, e))?;
+        let mut current = UpdateVersion { e_tag: put.e_tag, version: put.version };
         let renewed = Arc::new(AtomicU64::new(written));
+        let lapsed = Arc::new(AtomicBool::new(false));
         let (stop, stopped) = mpsc::channel::<()>();
-        let (st, k, r, run) = (Arc::clone(&store), key.clone(), Arc::clone(&renewed), id.to_string());
+        let (st, k, r, l, run) =
+            (Arc::clone(&store), key.clone(), Arc::clone(&renewed), Arc::clone(&lapsed), id.to_string());
         let beat = std::thread::Builder::new()
             .name("trawl-lease".into())
             .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(LEASE_RENEW) {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(lease_renew()) {
                     let at = now_ms();
+                    // Past this, another run may already have taken the lease for lapsed: a
+                    // renewal now would hide that, and the files it deleted, from `check`.
+                    if at.saturating_sub(r.load(Ordering::Relaxed)) > lease_safe_ms() {
+                        l.store(true, Ordering::Relaxed);
+                        return;
+                    }
                     let (st, k, body) = (Arc::clone(&st), k.clone(), lease_body(&run, at));
-                    // A failed renewal is tried again next beat; `Lease::check` stops commits
-                    // once renewals have failed for long.
-                    if block(async move { st.put(&k, PutPayload::from(body)).await }).is_ok() {
-                        r.store(at, Ordering::Relaxed);
+                    let mode = PutMode::Update(current.clone());
+                    match block(async move { st.put_opts(&k, PutPayload::from(body), mode.into()).await }) {
+                        Ok(put) => {
+                            current = UpdateVersion { e_tag: put.e_tag, version: put.version };
+                            r.store(at, Ordering::Relaxed);
+                        }
+                        // Deleted or rewritten by another run: it took the lease for lapsed.
+                        Err(
+                            object_store::Error::Precondition { .. } | object_store::Error::NotFound { .. },
+                        ) => {
+                            l.store(true, Ordering::Relaxed);
+                            return;
+                        }
+                        // Tried again next beat; `check` refuses once renewals failed for long.
+                        Err(_) => {}
                     }
                 }
             })
             .map_err(|e| LakeError::io("starting the run lease's renewal thread", e))?;
-        Ok(ObjectLease { store, key, renewed, stop: Some(stop), beat: Some(beat) })
+        Ok(ObjectLease { store, key, renewed, lapsed, stop: Some(stop), beat: Some(beat) })
     }
 
     fn end(&mut self) {
@@ -798,7 +843,7 @@ impl ObjectLease {
 }
 
 fn lease_body(run: &str, written_ms: u64) -> Vec<u8> {
-    let expires = written_ms + LEASE_TTL.as_millis() as u64;
+    let expires = written_ms + lease_ttl_ms();
     serde_json::json!({ "run": run, "written_unix_ms": written_ms, "expires_unix_ms": expires })
         .to_string()
         .into_bytes()

@@ -334,3 +334,140 @@ fn s3_errors_say_what_to_set() {
         .unwrap();
     ok(&out, "ingest with a profile");
 }
+
+/// Runs `child`, an ignored test of this binary, in a process of its own with this server's
+/// settings in its environment: the library reads them there as trawl does, and this process
+/// never changes its environment under other tests' threads.
+fn in_child(moto: &Moto, child: &str, lake: &str) -> String {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([&format!("s3::{child}"), "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("TRAWL_TEST_S3_LAKE", lake)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{child}: {text}");
+    assert!(text.contains("1 passed"), "{child} ran: {text}");
+    text
+}
+
+/// Options of an in-process ingest of `paths`.
+fn options(paths: &[&Path]) -> trawl::ingest::IngestOptions {
+    trawl::ingest::IngestOptions {
+        paths: paths.iter().map(|p| p.to_path_buf()).collect(),
+        format: None,
+        logformats: Vec::new(),
+        jobs: 2,
+        progress: false,
+        writer_budget: None,
+        testing: Default::default(),
+    }
+}
+
+/// Deletes every object below `prefix` of `bucket`, as another run does with a lease it takes for
+/// lapsed; from a child, whose environment names the server.
+fn delete_below(bucket: &str, prefix: &str) {
+    let script = format!(
+        "import boto3, os\ns3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'], \
+         aws_access_key_id='testing', aws_secret_access_key='testing', region_name='us-east-1')\n\
+         keys = [o['Key'] for o in s3.list_objects_v2(Bucket='{bucket}', Prefix='{prefix}').get('Contents', [])]\n\
+         for k in keys:\n    s3.delete_object(Bucket='{bucket}', Key=k)\nprint(len(keys))\n"
+    );
+    let out = Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out), "1\n", "one run's lease was there to delete");
+}
+
+#[test]
+fn a_run_whose_s3_lease_was_taken_over_commits_nothing() {
+    let Some(moto) = moto("a_run_whose_s3_lease_was_taken_over_commits_nothing") else { return };
+    moto.bucket("leases");
+    let lake = "s3://leases/taken";
+    in_child(&moto, "child_run_whose_lease_is_deleted_before_its_commit", lake);
+    // The tables exist (created before the run read anything) and hold nothing of the run's.
+    let out = moto.trawl(&["query", "--format", "csv", "--lake", lake, COUNTS]);
+    ok(&out, "count");
+    assert_eq!(stdout(&out), "proxy,firewall,rejects,ingested\n0,0,0,0\n");
+    let parquet = moto.boto(
+        "print(sum(o['Key'].endswith('.parquet') for o in s3.list_objects_v2(Bucket='leases', Prefix='taken/').get('Contents', [])))",
+    );
+    assert_eq!(parquet, "0\n", "the refused run took its files with it");
+}
+
+#[test]
+#[ignore = "run by a_run_whose_s3_lease_was_taken_over_commits_nothing, in a process with S3 settings"]
+fn child_run_whose_lease_is_deleted_before_its_commit() {
+    let lake_url = std::env::var("TRAWL_TEST_S3_LAKE").unwrap();
+    // Renewed every 0.4 s; a run refuses to commit 2 s after its last renewal.
+    trawl::lake::set_lease_ttl_for_tests(Duration::from_secs(4));
+    let lake = trawl::lake::Lake::open_or_create(Path::new(&lake_url), Some("UTC")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = log(&dir.path().join("a"), "access.log", 1, 50);
+    let mut o = options(&[&input]);
+    let prefix = format!("{}/_trawl/runs/", lake_url.trim_start_matches("s3://leases/"));
+    o.testing.before_commit = Some(std::sync::Arc::new(move || {
+        // Another run took the lease for lapsed (the network was down) and deleted it; a
+        // renewal then comes through. It must not bring the lease back to life.
+        delete_below("leases", &prefix);
+        std::thread::sleep(Duration::from_millis(1500));
+    }));
+    let err = trawl::ingest::ingest(&lake, &o).expect_err("a run whose lease was taken over commits nothing");
+    let text = err.to_string();
+    assert!(text.contains("lease on the lake was last renewed"), "{text}");
+}
+
+#[test]
+fn a_live_run_keeps_its_s3_files_past_the_lease_ttl_while_another_cleans_up() {
+    let Some(moto) = moto("a_live_run_keeps_its_s3_files_past_the_lease_ttl") else { return };
+    moto.bucket("live");
+    let lake = "s3://live/lake";
+    in_child(&moto, "child_run_outliving_its_lease_ttl_before_its_commit", lake);
+    let out = moto.trawl(&[
+        "query",
+        "--format",
+        "csv",
+        "--lake",
+        lake,
+        "SELECT count(*) AS n, count(DISTINCT url) AS urls, \
+         (SELECT count(*) FROM ingests WHERE status = 'ingested') AS reads FROM proxy",
+    ]);
+    ok(&out, "count");
+    assert_eq!(stdout(&out), "n,urls,reads\n100,100,2\n");
+    ok(&moto.trawl(&["verify", "--lake", lake]), "verify");
+}
+
+#[test]
+#[ignore = "run by a_live_run_keeps_its_s3_files_past_the_lease_ttl_while_another_cleans_up, in a process with S3 settings"]
+fn child_run_outliving_its_lease_ttl_before_its_commit() {
+    let lake_url = std::env::var("TRAWL_TEST_S3_LAKE").unwrap();
+    // Renewed every 0.2 s: a lease not renewed would expire 2 s after the run began.
+    trawl::lake::set_lease_ttl_for_tests(Duration::from_secs(2));
+    let lake = trawl::lake::Lake::open_or_create(Path::new(&lake_url), Some("UTC")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = log(&dir.path().join("a"), "access.log", 1, 50);
+    let b = log(&dir.path().join("b"), "access.log", 2, 50);
+    let (url, b) = (lake_url.clone(), b.to_str().unwrap().to_string());
+    let mut o = options(&[&a]);
+    o.testing.before_commit = Some(std::sync::Arc::new(move || {
+        // Past the TTL, with this run's files written and uncommitted, another run cleans up.
+        std::thread::sleep(Duration::from_secs(3));
+        let other = Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(["ingest", "--tz", "UTC", "--lake", &url, &b])
+            .output()
+            .unwrap();
+        assert!(other.status.success(), "{}", String::from_utf8_lossy(&other.stderr));
+        assert!(
+            !String::from_utf8_lossy(&other.stderr).contains("never committed"),
+            "{}",
+            String::from_utf8_lossy(&other.stderr)
+        );
+    }));
+    let report = trawl::ingest::ingest(&lake, &o).expect("a live run commits after another's cleanup");
+    assert_eq!(report.files.len(), 1);
+}
