@@ -47,6 +47,12 @@ pub enum LakeError {
          it; nothing of this run's was committed to it, so no row is doubled: run it again"
     )]
     ConcurrentRemove { table: String, path: String, version: u64 },
+    #[error(
+        "committing to table {table} failed and the Delta log does not show whether the commit landed \
+         ({reason}); the files it named are kept, and the next ingest or compact removes them if no version \
+         names them: run it again"
+    )]
+    CommitUnknown { table: String, reason: String },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
     #[error("writing Parquet {path}: {source}")]

@@ -304,8 +304,13 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
         let mut committed = Vec::new();
         let out = run(lake, opts, &lease, &mut committed);
         if out.is_err() {
-            // A run that failed (a full disk, a lost race) takes its uncommitted files with it.
-            lake.remove_own(&lease, &committed);
+            // A run that failed (a full disk, a lost race) takes its uncommitted files with it;
+            // those of a commit that may have landed stay for a cleanup that reads the log.
+            let mut keep = committed.clone();
+            if let Err(IngestError::Lake(LakeError::CommitUnknown { table, .. })) = &out {
+                keep.push(table.clone());
+            }
+            lake.remove_own(&lease, &keep);
         }
         match out {
             // Another run committed some of the same sources first. Every run commits the tables
@@ -536,6 +541,7 @@ fn run(
                     commits.push((spec.table.clone(), v));
                 }
                 Ok(None) => {}
+                Err(e @ LakeError::CommitUnknown { .. }) => return Err(e),
                 Err(e) => {
                     lake.discard(spec, files);
                     return Err(e);

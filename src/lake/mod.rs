@@ -710,6 +710,8 @@ impl Lake {
         }
         match self.commit_checked(spec, &table, actions, Vec::new(), HashMap::new(), op).await {
             Ok(v) => done.version = Some(v),
+            // A commit that may have landed names these files: the next cleanup reads the log.
+            Err(e @ LakeError::CommitUnknown { .. }) => return Err(e),
             Err(e) => {
                 self.discard(spec, &written);
                 return Err(e);

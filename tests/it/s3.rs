@@ -471,3 +471,91 @@ fn child_run_outliving_its_lease_ttl_before_its_commit() {
     let report = trawl::ingest::ingest(&lake, &o).expect("a live run commits after another's cleanup");
     assert_eq!(report.files.len(), 1);
 }
+
+/// A proxy in front of a server that answers one request, the first PUT whose path ends in
+/// `fail`, with a 500 after the server has taken it: a reply lost on the way back.
+struct LosesOneReply {
+    port: u16,
+    lost: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LosesOneReply {
+    fn start(upstream: u16, fail: &'static str) -> LosesOneReply {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let lost = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&lost);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { continue };
+                let seen = std::sync::Arc::clone(&seen);
+                std::thread::spawn(move || {
+                    // One request per connection: read its head and body.
+                    let mut req = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !req.ends_with(b"\r\n\r\n") {
+                        if client.read(&mut byte).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        req.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&req).into_owned();
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; len];
+                    client.read_exact(&mut body).unwrap();
+                    let head = head.replacen("\r\n", "\r\nConnection: close\r\n", 1);
+                    let mut up = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                    up.write_all(head.as_bytes()).unwrap();
+                    up.write_all(&body).unwrap();
+                    let mut reply = Vec::new();
+                    let _ = up.read_to_end(&mut reply);
+                    let target =
+                        head.split(' ').nth(1).unwrap_or_default().split('?').next().unwrap_or_default();
+                    let lose = head.starts_with("PUT ")
+                        && target.ends_with(fail)
+                        && seen.fetch_add(1, Ordering::SeqCst) == 0;
+                    if lose {
+                        reply = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec();
+                    }
+                    let _ = client.write_all(&reply);
+                });
+            }
+        });
+        LosesOneReply { port, lost }
+    }
+}
+
+#[test]
+fn a_commit_whose_reply_was_lost_is_taken_for_the_run_s_own() {
+    let Some(moto) = moto("a_commit_whose_reply_was_lost_is_taken_for_the_run_s_own") else { return };
+    moto.bucket("lossy");
+    let lake = "s3://lossy/lake";
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    ok(&moto.trawl(&["ingest", "--quiet", "--tz", "UTC", "--lake", lake, empty.to_str().unwrap()]), "create");
+    let input = log(&dir.path().join("logs"), "access.log", 1, 40);
+    // proxy's commit lands, its reply is lost; object_store sends it again and meets its own file.
+    let proxy = LosesOneReply::start(moto.port, "/lake/proxy/_delta_log/00000000000000000001.json");
+    let out = moto
+        .command(&["ingest", "--tz", "UTC", "--lake", lake, input.to_str().unwrap()])
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", proxy.port))
+        .output()
+        .unwrap();
+    let stderr = ok(&out, "ingest whose proxy commit's reply was lost");
+    assert_eq!(proxy.lost.load(std::sync::atomic::Ordering::SeqCst), 2, "sent, lost, sent again: {stderr}");
+    assert!(!stderr.contains("lost a commit race"), "{stderr}");
+    let out = moto.trawl(&["query", "--format", "csv", "--lake", lake, COUNTS]);
+    ok(&out, "count");
+    assert_eq!(stdout(&out), "proxy,firewall,rejects,ingested\n40,0,0,1\n");
+    ok(&moto.trawl(&["verify", "--lake", lake]), "verify: every committed file is there");
+}
