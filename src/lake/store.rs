@@ -77,8 +77,9 @@ pub(crate) struct S3Lake {
     store: Arc<dyn ObjectStore>,
     /// `s3://bucket/prefix/`.
     url: Url,
-    /// `prefix`, the key every object of the lake starts with.
-    prefix: String,
+    /// `prefix`, the key every object of the lake starts with: decoded from the URL as delta-rs
+    /// decodes its table URLs (`from_url_path`), so the log and trawl's own objects share it.
+    prefix: ObjPath,
 }
 
 /// An object or file of the lake, found by listing.
@@ -97,7 +98,10 @@ impl Store {
                 let bucket = url.host_str().unwrap_or_default().to_string();
                 register_delta_factories();
                 let store = bucket_store(&bucket, url)?;
-                let prefix = url.path().trim_matches('/').to_string();
+                let prefix = ObjPath::from_url_path(url.path()).map_err(|e| LakeError::BadUrl {
+                    url: url.to_string(),
+                    reason: format!("its path is no S3 key prefix: {e}"),
+                })?;
                 Ok(Store::S3(Arc::new(S3Lake { store, url: url.clone(), prefix })))
             }
         }
@@ -436,12 +440,7 @@ impl Store {
 impl S3Lake {
     /// The key of `rel` inside the bucket.
     fn key(&self, rel: &str) -> ObjPath {
-        let rel = rel.trim_matches('/');
-        match (self.prefix.is_empty(), rel.is_empty()) {
-            (true, _) => ObjPath::from(rel),
-            (false, true) => ObjPath::from(self.prefix.as_str()),
-            (false, false) => ObjPath::from(format!("{}/{rel}", self.prefix)),
-        }
+        rel.split('/').filter(|p| !p.is_empty()).fold(self.prefix.clone(), |key, part| key.child(part))
     }
 
     /// An S3 error as the user can act on it: what failed, where, and what to set.
@@ -900,10 +899,14 @@ mod tests {
         let lake = |prefix: &str| S3Lake {
             store: Arc::new(object_store::memory::InMemory::new()),
             url: Url::parse("s3://b/").unwrap(),
-            prefix: prefix.to_string(),
+            prefix: ObjPath::from_url_path(prefix).unwrap(),
         };
         assert_eq!(lake("cases/7").key("proxy/_delta_log").as_ref(), "cases/7/proxy/_delta_log");
         assert_eq!(lake("cases/7").key("").as_ref(), "cases/7");
         assert_eq!(lake("").key("trawl.json").as_ref(), "trawl.json");
+        // The URL's escapes are decoded once, as delta-rs decodes a table URL's path.
+        assert_eq!(lake("/case%207/").key("trawl.json").as_ref(), "case 7/trawl.json");
+        let delta_root = ObjPath::from_url_path("/case%207/proxy/").unwrap();
+        assert_eq!(lake("/case%207/").key("proxy"), delta_root);
     }
 }

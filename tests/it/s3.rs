@@ -559,3 +559,24 @@ fn a_commit_whose_reply_was_lost_is_taken_for_the_run_s_own() {
     assert_eq!(stdout(&out), "proxy,firewall,rejects,ingested\n40,0,0,1\n");
     ok(&moto.trawl(&["verify", "--lake", lake]), "verify: every committed file is there");
 }
+
+#[test]
+fn a_prefix_with_a_space_keeps_the_log_and_the_lake_s_own_objects_together() {
+    let Some(moto) = moto("a_prefix_with_a_space_keeps_the_log_and_the_lake_s_own_objects_together") else {
+        return;
+    };
+    moto.bucket("spaced");
+    let dir = tempfile::tempdir().unwrap();
+    let input = log(&dir.path().join("logs"), "access.log", 1, 30);
+    let lake = "s3://spaced/case 7";
+    ok(&moto.trawl(&["ingest", "--quiet", "--tz", "UTC", "--lake", lake, input.to_str().unwrap()]), "ingest");
+    // trawl.json, the leases and the Parquet files under the same key prefix as the Delta log.
+    let tops = moto.boto(
+        "print(sorted({o['Key'].split('/')[0] for o in s3.list_objects_v2(Bucket='spaced')['Contents']}))",
+    );
+    assert_eq!(tops, "['case 7']\n");
+    let out = moto.trawl(&["query", "--format", "csv", "--lake", lake, COUNTS]);
+    ok(&out, "count");
+    assert_eq!(stdout(&out), "proxy,firewall,rejects,ingested\n30,0,0,1\n");
+    ok(&moto.trawl(&["verify", "--lake", lake]), "verify");
+}
