@@ -440,7 +440,7 @@ impl Store {
 impl S3Lake {
     /// The key of `rel` inside the bucket.
     fn key(&self, rel: &str) -> ObjPath {
-        rel.split('/').filter(|p| !p.is_empty()).fold(self.prefix.clone(), |key, part| key.child(part))
+        rel.split('/').filter(|p| !p.is_empty()).fold(self.prefix.clone(), |key, part| key.join(part))
     }
 
     /// An S3 error as the user can act on it: what failed, where, and what to set.
