@@ -10,13 +10,26 @@ pub enum LakeError {
     #[error("{path} is not a lake trawl can read: {reason}")]
     BadMeta { path: PathBuf, reason: String },
     #[error(
-        "--lake {url}: lakes on object storage ({scheme}://) are not supported yet; trawl needs the \
-         lake on a local or mounted disk: copy it there ({copy}), give that folder as --lake, and \
-         copy it back after an ingest or compact if others read it there"
+        "--lake {url}: lakes on {scheme}:// are not supported yet (trawl takes a local or mounted \
+         folder, or s3://bucket/prefix): copy the lake to a local disk ({copy}), give that folder as \
+         --lake, and copy it back after an ingest or compact if others read it there"
     )]
     ObjectStore { url: String, scheme: String, copy: String },
     #[error("--lake {url} is not a lake folder: {reason}")]
     BadUrl { url: String, reason: String },
+    #[error("{context}: {reason}")]
+    Storage { context: String, reason: String },
+    #[error(
+        "run {run}'s lease on the lake was last renewed {seconds} s ago (the object store did not answer): \
+         another run may take it for a crashed run's and delete this run's files, so nothing more is \
+         committed; run it again"
+    )]
+    LeaseLapsed { run: String, seconds: u64 },
+    #[error(
+        "{what} is not available for lakes on S3 yet ({url}); Delta readers (deltalake, polars, DuckDB's \
+         delta_scan, Spark with the Delta jars) read the live files from the log there"
+    )]
+    NotOnS3 { what: String, url: String },
     #[error(
         "the lake at {path} uses time zone {lake}, not {asked}: a lake's zone is fixed when it is \
          created (drop --tz, or ingest into a new lake)"
@@ -34,6 +47,12 @@ pub enum LakeError {
          it; nothing of this run's was committed to it, so no row is doubled: run it again"
     )]
     ConcurrentRemove { table: String, path: String, version: u64 },
+    #[error(
+        "committing to table {table} failed and the Delta log does not show whether the commit landed \
+         ({reason}); the files it named are kept, and the next ingest or compact removes them if no version \
+         names them: run it again"
+    )]
+    CommitUnknown { table: String, reason: String },
     #[error("{context}: {source}")]
     Io { context: String, source: std::io::Error },
     #[error("writing Parquet {path}: {source}")]

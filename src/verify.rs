@@ -98,29 +98,26 @@ pub fn verify(lake: &Lake, sources: &[PathBuf]) -> Result<VerifyReport, LakeErro
         let Some(table) = rt.block_on(lake.load_table(spec))? else { continue };
         let live = lake.live_files(spec, &table)?;
         let referenced = rt.block_on(lake.referenced(spec, &table))?;
-        let dir = lake.root().join(&spec.table);
         let checked: Vec<Option<Finding>> = live
             .par_iter()
             .map(|f| {
                 let finding = |problem, detail: String| {
                     Some(Finding { problem, scope: spec.table.clone(), path: f.rel_path.clone(), detail })
                 };
-                let path = dir.join(&f.rel_path);
-                let d = match sha256_file(&path, &[], |_, _, _| {}) {
+                let (size, sha256) = match lake.hash_file(spec, &f.rel_path) {
                     Ok(d) => d,
                     Err(e) => return finding(Problem::Missing, format!("named by the Delta log: {e}")),
                 };
-                if d.size != f.size {
+                if size != f.size {
                     return finding(
                         Problem::Modified,
-                        format!("{} bytes on disk, {} when written", d.size, f.size),
+                        format!("{size} bytes on disk, {} when written", f.size),
                     );
                 }
                 match &f.sha256 {
-                    Some(want) if *want != d.sha256 => finding(
-                        Problem::Modified,
-                        format!("SHA-256 {} on disk, {want} when written", d.sha256),
-                    ),
+                    Some(want) if *want != sha256 => {
+                        finding(Problem::Modified, format!("SHA-256 {sha256} on disk, {want} when written"))
+                    }
                     Some(_) => None,
                     None => finding(Problem::Unrecorded, "size matches; no hash was recorded".into()),
                 }

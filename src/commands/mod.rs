@@ -114,6 +114,10 @@ fn print_summary(r: &IngestReport, lake: &Lake, quiet: bool) {
             lake.root().display()
         );
     }
+    for race in &r.races_lost {
+        let _ =
+            writeln!(err, "lost a commit race and read again from the lake as the other run left it: {race}");
+    }
     if r.orphans_removed > 0 {
         let _ = writeln!(
             err,
@@ -627,6 +631,7 @@ pub fn run_compact(args: CompactArgs) -> Result<ExitCode> {
 /// `trawl manifest`.
 pub fn run_manifest(args: LakeArg) -> Result<ExitCode> {
     let lake = Lake::open(&args.lake)?;
+    lake.refuse_on_s3("trawl manifest (lists of live files for plain-Parquet readers)")?;
     let rt = crate::runtime();
     let mut err = io::stderr().lock();
     for spec in all_tables() {

@@ -210,6 +210,11 @@ impl Engine {
         cluster: Option<&Scheduler>,
     ) -> Result<Engine, QueryError> {
         let ctx = Self::context(memory, cluster).await?;
+        // An S3 lake's files are read through the lake's own client (its credentials, endpoint
+        // and I/O runtime); tables name them as s3://bucket/key.
+        if let Some((url, store)) = lake.object_store() {
+            ctx.register_object_store(&url, store);
+        }
         let mut tables = Vec::new();
         for spec in specs {
             let Some(table) = lake.load_table(spec).await? else {

@@ -78,12 +78,14 @@ pub enum ReadStep {
 pub type AfterBlock = Arc<dyn Fn(&Path, ReadStep, u64) + Send + Sync>;
 
 /// Test-only settings: a race test changes a file at a chosen point of the run through
-/// `after_block` (instead of polling for it, which a fast reader outruns), and reads files
+/// `after_block` (instead of polling for it, which a fast reader outruns), acts on the lake
+/// once every file is written and before any commit through `before_commit`, and reads files
 /// larger than `chunk_bytes` in chunks without writing 32 MiB of them.
 #[doc(hidden)]
 #[derive(Clone, Default)]
 pub struct Testing {
     pub after_block: Option<AfterBlock>,
+    pub before_commit: Option<Arc<dyn Fn() + Send + Sync>>,
     pub chunk_bytes: Option<u64>,
 }
 
@@ -91,6 +93,7 @@ impl std::fmt::Debug for Testing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Testing")
             .field("after_block", &self.after_block.as_ref().map(|_| "set"))
+            .field("before_commit", &self.before_commit.as_ref().map(|_| "set"))
             .field("chunk_bytes", &self.chunk_bytes)
             .finish()
     }
@@ -234,6 +237,9 @@ pub struct IngestReport {
     pub peak_line_buffer_bytes: usize,
     /// Most rows one batch held.
     pub peak_batch_rows: usize,
+    /// Commit races this run lost to another run and ran again after, each as the conflict
+    /// was reported (what the other run had committed).
+    pub races_lost: Vec<String>,
 }
 
 impl IngestReport {
@@ -293,14 +299,41 @@ pub fn ingest(lake: &Lake, opts: &IngestOptions) -> Result<IngestReport, IngestE
     // Files this run writes carry its lease's id; the lease keeps cleanups off them until the
     // run ends, and a killed run's uncommitted files are removed by the next run.
     let lease = lake.lease()?;
-    let mut committed = Vec::new();
-    let out = run(lake, opts, &lease, &mut committed);
-    if out.is_err() {
-        // A run that failed (a full disk, a lost race) takes its uncommitted files with it.
-        lake.remove_own(&lease, &committed);
+    let mut races_lost = Vec::new();
+    loop {
+        let mut committed = Vec::new();
+        let out = run(lake, opts, &lease, &mut committed);
+        if out.is_err() {
+            // A run that failed (a full disk, a lost race) takes its uncommitted files with it;
+            // those of a commit that may have landed stay for a cleanup that reads the log.
+            let mut keep = committed.clone();
+            if let Err(IngestError::Lake(LakeError::CommitUnknown { table, .. })) = &out {
+                keep.push(table.clone());
+            }
+            lake.remove_own(&lease, &keep);
+        }
+        match out {
+            // Another run committed some of the same sources first. Every run commits the tables
+            // in one order and records every source in each, so the race is lost at the first
+            // table, before anything of this run's is committed: reading again from the new state
+            // skips what the winner holds (by content) and reads the rest.
+            Err(IngestError::Lake(LakeError::Concurrent { table, conflict }))
+                if committed.is_empty() && races_lost.len() < RACE_RETRIES =>
+            {
+                races_lost.push(format!("table {table}: {conflict}"));
+            }
+            Ok(mut report) => {
+                report.races_lost = races_lost;
+                return Ok(report);
+            }
+            Err(e) => return Err(e),
+        }
     }
-    out
 }
+
+/// Times an ingest that lost a commit race to another run's commit of the same files reads
+/// again before it stops: each loss means another run committed, so the lake moved on.
+const RACE_RETRIES: usize = 3;
 
 /// The run itself: discover, decide, work, commit; `committed` gets each table it committed.
 fn run(
@@ -481,8 +514,17 @@ fn run(
         .collect();
     tables.sort_by_key(|(spec, _)| spec.table.clone());
     tables.push((&INGESTS, &custody));
+    if let Some(f) = &opts.testing.before_commit {
+        f();
+    }
     rt.block_on(async {
         for (spec, files) in tables {
+            // A lapsed S3 lease means another run may have deleted this run's files: nothing may
+            // name them. Checked before every table, since each commit takes time.
+            if let Err(e) = lease.check() {
+                lake.discard(spec, files);
+                return Err(e);
+            }
             let table = spec.table.as_str();
             let recorded: Vec<(String, u64)> = live_idx
                 .iter()
@@ -499,6 +541,7 @@ fn run(
                     commits.push((spec.table.clone(), v));
                 }
                 Ok(None) => {}
+                Err(e @ LakeError::CommitUnknown { .. }) => return Err(e),
                 Err(e) => {
                     lake.discard(spec, files);
                     return Err(e);
@@ -517,6 +560,7 @@ fn run(
         peak_writer_bytes,
         peak_line_buffer_bytes,
         peak_batch_rows,
+        races_lost: Vec::new(),
     })
 }
 

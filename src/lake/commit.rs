@@ -23,6 +23,16 @@ use crate::schema::TableSpec;
 const ATTEMPTS: usize = 64;
 /// Times a compact that lost a race is planned again before it reports the race.
 const COMPACT_RETRIES: usize = 3;
+/// The `commitInfo` key holding the id of the call that made a commit.
+pub(super) const COMMIT_ID_KEY: &str = "trawlCommitId";
+
+/// Whether `actions` (one version's) are the commit marked with `id`.
+fn carries_id(actions: &[Action], id: &str) -> bool {
+    actions.iter().any(|a| match a {
+        Action::CommitInfo(ci) => ci.info.get(COMMIT_ID_KEY).and_then(|v| v.as_str()) == Some(id),
+        _ => false,
+    })
+}
 
 impl Lake {
     /// Merges each partition's small files (see `compact_once`). When another run removed one of
@@ -33,6 +43,8 @@ impl Lake {
         loop {
             match self.compact_once(spec, lease).await {
                 Err(LakeError::ConcurrentRemove { .. }) if tries < COMPACT_RETRIES => tries += 1,
+                // Its files may be named by a commit that landed: the next cleanup reads the log.
+                Err(e @ LakeError::CommitUnknown { .. }) => return Err(e),
                 Err(e) => {
                     // Whatever of this table's merge is on disk was never committed.
                     let others: Vec<String> = crate::schema::all_tables()
@@ -49,16 +61,28 @@ impl Lake {
     }
 
     /// Commits `actions` against the state `table` was loaded at; see the module's rules.
+    ///
+    /// Each call marks its commit with an id of its own in `commitInfo` ([`COMMIT_ID_KEY`]): an
+    /// attempt whose PUT landed but whose reply was lost (object_store retries a 5xx and then
+    /// meets its own file, a timeout) is then found in the log and taken for the success it
+    /// was, not for another run's commit. When the log cannot tell (it cannot be read), the
+    /// error says the outcome is unknown, and the caller must not delete the files it named.
     pub(super) async fn commit_checked(
         &self,
         spec: &TableSpec,
         table: &DeltaTable,
         actions: Vec<Action>,
         txns: Vec<Transaction>,
-        metadata: HashMap<String, serde_json::Value>,
+        mut metadata: HashMap<String, serde_json::Value>,
         op: DeltaOperation,
     ) -> Result<u64, LakeError> {
         let err = |e| LakeError::delta(&spec.table, e);
+        let unknown = |e: &dyn std::fmt::Display| LakeError::CommitUnknown {
+            table: spec.table.clone(),
+            reason: e.to_string(),
+        };
+        let commit_id = uuid::Uuid::new_v4().simple().to_string();
+        metadata.insert(COMMIT_ID_KEY.to_string(), serde_json::Value::String(commit_id.clone()));
         let removes: HashSet<&str> = actions
             .iter()
             .filter_map(|a| match a {
@@ -79,20 +103,33 @@ impl Lake {
                 .with_actions(actions.clone())
                 .build(Some(snapshot), base.log_store(), op.clone())
                 .await;
-            match attempt {
+            let failed = match attempt {
                 Ok(done) => return self.manifest_after_commit(spec, done.version()).await,
-                Err(DeltaTableError::Transaction { source: TransactionError::MaxCommitAttempts(_) }) => {}
+                Err(DeltaTableError::Transaction { source: TransactionError::MaxCommitAttempts(_) }) => None,
                 Err(DeltaTableError::Transaction { source: TransactionError::CommitConflict(c) }) => {
                     return Err(LakeError::Concurrent { table: spec.table.clone(), conflict: c.to_string() });
                 }
-                Err(e) => return Err(err(e)),
-            }
-            // Someone committed after `base`: judge their commits, then build on them.
+                Err(e) => Some(e),
+            };
+            // The version was taken, or the attempt failed without saying whether it landed:
+            // the log says which, and who committed meanwhile.
             let log = base.log_store();
-            let latest = log.get_latest_version(from).await.map_err(err)?;
+            let latest = log.get_latest_version(from).await.map_err(|e| unknown(&e))?;
+            let mut since = Vec::new();
             for v in from + 1..=latest {
-                let Some(bytes) = log.read_commit_entry(v).await.map_err(err)? else { continue };
-                for a in deltalake::logstore::get_actions(v, &bytes).map_err(err)? {
+                let Some(bytes) = log.read_commit_entry(v).await.map_err(|e| unknown(&e))? else { continue };
+                since.push((v, deltalake::logstore::get_actions(v, &bytes).map_err(|e| unknown(&e))?));
+            }
+            if let Some((v, _)) = since.iter().find(|(_, acts)| carries_id(acts, &commit_id)) {
+                return self.manifest_after_commit(spec, *v).await;
+            }
+            if let Some(e) = failed {
+                // Not in the log now, but a request cut off by a timeout may still land.
+                return Err(unknown(&e));
+            }
+            // Someone else committed after `base`: judge their commits, then build on them.
+            for (v, acts) in since {
+                for a in acts {
                     match a {
                         Action::Remove(r) if removes.contains(r.path.as_str()) => {
                             return Err(LakeError::ConcurrentRemove {

@@ -6,7 +6,6 @@
 //! that the run stopped. Nor a file trawl did not name: that was put there by hand.
 
 use std::collections::HashSet;
-use std::fs::File;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::compute::cast;
@@ -29,7 +28,7 @@ impl Lake {
             }
             for rel in self.files_on_disk(spec).unwrap_or_default() {
                 if super::run_of(&rel) == Some(lease.id()) {
-                    let _ = std::fs::remove_file(self.table_dir(spec).join(&rel));
+                    let _ = self.store.delete(&Lake::in_table(spec, &rel));
                 }
             }
         }
@@ -42,10 +41,10 @@ impl Lake {
             return Ok(runs);
         };
         for f in self.live_files(&INGESTS, &table)? {
-            let path = self.table_dir(&INGESTS).join(&f.rel_path);
+            let rel = Lake::in_table(&INGESTS, &f.rel_path);
+            let path = self.store.path_of(&rel);
             let perr = |e| LakeError::parquet(path.clone(), e);
-            let file =
-                File::open(&path).map_err(|e| LakeError::io(format!("opening {}", path.display()), e))?;
+            let file = self.store.blob(&rel)?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
             let mask = ProjectionMask::columns(builder.parquet_schema(), ["run_id"]);
             for batch in builder.with_projection(mask).build().map_err(perr)? {

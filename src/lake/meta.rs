@@ -1,14 +1,12 @@
 //! `trawl.json` made safe: created exclusively, and checked against the zone each Delta table
 //! records in its metadata (`configuration`, key [`ZONE_KEY`]) when it is created.
 //!
-//! Two first ingests racing with different zones cannot both win: each writes a file of its own
-//! and hard-links it to `trawl.json`, which fails when the name exists; the loser reads back what
-//! won. An edited `trawl.json` is refused; a deleted one is recreated only from the tables' record.
+//! Two first ingests racing with different zones cannot both win: `trawl.json` is created only
+//! if absent (on disk a file of its own hard-linked into place, on S3 a PUT with `If-None-Match`),
+//! and the loser reads back what won. An edited `trawl.json` is refused; a deleted one is
+//! recreated only from the tables' record.
 
-use std::fs;
-use std::io::{self, BufRead};
-use std::path::Path;
-
+use super::store::Store;
 use super::{FORMAT_VERSION, LakeMeta, META_FILE};
 use crate::error::LakeError;
 use crate::schema::all_tables;
@@ -18,14 +16,14 @@ pub const ZONE_KEY: &str = "trawl.timeZone";
 
 /// The zone the lake's tables record, with the table that says so; tables that disagree are an
 /// error. `None` for a lake whose tables predate the record, or that has none yet.
-pub(super) fn recorded_zone(root: &Path) -> Result<Option<(String, String)>, LakeError> {
+pub(super) fn recorded_zone(store: &Store) -> Result<Option<(String, String)>, LakeError> {
     let mut found: Option<(String, String)> = None;
     for spec in all_tables() {
-        let Some(zone) = table_zone(&root.join(&spec.table))? else { continue };
+        let Some(zone) = table_zone(store, &spec.table)? else { continue };
         match &found {
             Some((t, z)) if *z != zone => {
                 return Err(LakeError::BadMeta {
-                    path: root.to_path_buf(),
+                    path: store.shown(),
                     reason: format!(
                         "table {t} records time zone {z} and table {} records {zone}: the lake was put \
                          together from two lakes",
@@ -42,16 +40,13 @@ pub(super) fn recorded_zone(root: &Path) -> Result<Option<(String, String)>, Lak
 
 /// The zone one table's creating commit recorded (the first commit holds the table's metadata;
 /// trawl never changes it afterwards).
-fn table_zone(dir: &Path) -> Result<Option<String>, LakeError> {
-    let first = dir.join("_delta_log").join(format!("{:020}.json", 0));
-    let file = match fs::File::open(&first) {
-        Ok(f) => f,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return zone_from_checkpoint(dir),
-        Err(e) => return Err(LakeError::io(format!("reading {}", first.display()), e)),
+fn table_zone(store: &Store, table: &str) -> Result<Option<String>, LakeError> {
+    let first = format!("{table}/_delta_log/{:020}.json", 0);
+    let Some(bytes) = store.read(&first)? else {
+        return zone_from_checkpoint(store, table);
     };
-    for line in io::BufReader::new(file).lines() {
-        let line = line.map_err(|e| LakeError::io(format!("reading {}", first.display()), e))?;
-        let Ok(action) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+    for line in String::from_utf8_lossy(&bytes).lines() {
+        let Ok(action) = serde_json::from_str::<serde_json::Value>(line) else { continue };
         if let Some(zone) = action.pointer("/metaData/configuration").and_then(|c| c.get(ZONE_KEY)) {
             return Ok(zone.as_str().map(str::to_string));
         }
@@ -62,15 +57,12 @@ fn table_zone(dir: &Path) -> Result<Option<String>, LakeError> {
 /// The zone of a table whose first commit file Delta's log cleanup removed (it keeps the
 /// metadata in a checkpoint): delta-rs reads it, on a thread of its own so that this works from
 /// inside an async caller too.
-fn zone_from_checkpoint(dir: &Path) -> Result<Option<String>, LakeError> {
-    if !dir.join("_delta_log").is_dir() {
+fn zone_from_checkpoint(store: &Store, table: &str) -> Result<Option<String>, LakeError> {
+    if !has_log(store, table) {
         return Ok(None);
     }
-    let bad = |reason: String| LakeError::BadMeta { path: dir.to_path_buf(), reason };
-    let abs = dir.canonicalize().map_err(|e| LakeError::io(format!("resolving {}", dir.display()), e))?;
-    let url = url::Url::from_directory_path(&abs)
-        .map_err(|()| bad("path cannot be written as a file URL".into()))?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let url = store.dir_url(table)?;
+    let name = table.to_string();
     let loaded = std::thread::scope(|s| {
         s.spawn(|| crate::runtime().block_on(deltalake::open_table(url)))
             .join()
@@ -82,33 +74,31 @@ fn zone_from_checkpoint(dir: &Path) -> Result<Option<String>, LakeError> {
 }
 
 /// Whether the folder already holds Delta tables (a lake whose `trawl.json` is gone).
-pub(super) fn has_tables(root: &Path) -> bool {
-    all_tables().iter().any(|t| root.join(&t.table).join("_delta_log").is_dir())
+pub(super) fn has_tables(store: &Store) -> bool {
+    all_tables().iter().any(|t| has_log(store, &t.table))
+}
+
+/// Whether the table has a Delta log folder.
+fn has_log(store: &Store, table: &str) -> bool {
+    store.has_folder(&format!("{table}/_delta_log"))
 }
 
 /// Writes `trawl.json` for `zone` unless one exists; returns the one on disk afterwards (ours,
 /// or the one another run created first).
-pub(super) fn create_exclusively(root: &Path, zone: &str) -> Result<LakeMeta, LakeError> {
+pub(super) fn create_exclusively(store: &Store, zone: &str) -> Result<LakeMeta, LakeError> {
     let meta = LakeMeta {
         format_version: FORMAT_VERSION,
         time_zone: zone.to_string(),
         created_by: format!("trawl {}", env!("CARGO_PKG_VERSION")),
     };
-    fs::create_dir_all(root).map_err(|e| LakeError::io(format!("creating {}", root.display()), e))?;
-    let path = root.join(META_FILE);
-    let tmp = root.join(format!("{META_FILE}.{}.tmp", uuid::Uuid::new_v4().simple()));
     let json = serde_json::to_string_pretty(&meta).expect("plain struct");
-    let ctx = |what: &str, p: &Path| format!("{what} {}", p.display());
-    fs::write(&tmp, json.as_bytes()).map_err(|e| LakeError::io(ctx("writing", &tmp), e))?;
-    // The link is made whole or not at all, and never replaces: a reader sees no half file.
-    let linked = fs::hard_link(&tmp, &path);
-    let _ = fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => Ok(meta),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let text = fs::read_to_string(&path).map_err(|e| LakeError::io(ctx("reading", &path), e))?;
-            serde_json::from_str(&text).map_err(|e| LakeError::BadMeta { path, reason: e.to_string() })
-        }
-        Err(e) => Err(LakeError::io(ctx("creating", &path), e)),
+    if store.create_new(META_FILE, json.as_bytes())? {
+        return Ok(meta);
     }
+    let path = store.path_of(META_FILE);
+    let text = store.read(META_FILE)?.ok_or_else(|| LakeError::BadMeta {
+        path: path.clone(),
+        reason: "it existed a moment ago and is gone: another run is deleting the lake?".into(),
+    })?;
+    serde_json::from_slice(&text).map_err(|e| LakeError::BadMeta { path, reason: e.to_string() })
 }

@@ -14,11 +14,13 @@
 //!
 //! A data file is named after the run that wrote it (`part-<run>-<n>.zstd.parquet`). A file the
 //! Delta log does not name (a killed run's) is removed by [`Lake::remove_orphans`] once its run's
-//! lease is no longer locked: the OS drops that lock when the process dies, however it dies.
+//! lease is over: on disk, no longer locked (the OS drops that lock when the process dies,
+//! however it dies); on S3, expired (see [`LEASE_TTL`]).
+//!
+//! Every byte goes through [`store`], which knows whether the lake is a folder or an S3 prefix.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{self, File};
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -47,11 +49,14 @@ mod location;
 mod manifest;
 mod meta;
 mod stats;
+mod store;
 
 pub use custody::trawl_named;
 pub use manifest::StaleList;
 pub use meta::ZONE_KEY;
 pub use stats::{ColumnBounds, FileStats};
+use store::{Blob, Sink, Store};
+pub use store::{LEASE_TTL, Lease, set_lease_ttl_for_tests};
 
 use crate::error::LakeError;
 use crate::formats::Batch;
@@ -74,8 +79,6 @@ pub const WRITER_BUFFER_BYTES: usize = 96 << 20;
 const OPEN_FILES: usize = 4;
 /// `trawl compact` merges the files of a partition smaller than this.
 pub const COMPACT_TARGET_BYTES: u64 = 256 << 20;
-/// Where runs keep their leases.
-const RUNS_DIR: &str = "_trawl/runs";
 /// Delta reader features whose tables trawl's scan reads as written: they change only how the
 /// log is kept or typed columns trawl's schemas never hold.
 const READER_FEATURES: [&str; 3] = ["v2Checkpoint", "vacuumProtocolCheck", "timestampNtz"];
@@ -96,10 +99,12 @@ pub struct LakeMeta {
     pub created_by: String,
 }
 
-/// A lake folder, opened.
+/// A lake, opened: a folder or an S3 prefix.
 #[derive(Debug, Clone)]
 pub struct Lake {
+    /// Where it is, as messages show it.
     root: PathBuf,
+    store: Store,
     meta: LakeMeta,
     tz: Tz,
 }
@@ -108,19 +113,20 @@ impl Lake {
     /// Opens an existing lake (`root` as given after `--lake`: a path or a `file:` URL); a clear
     /// error when it is not one, or is on object storage.
     pub fn open(root: &Path) -> Result<Lake, LakeError> {
-        let root = &location::resolve(root)?;
-        let path = root.join(META_FILE);
+        Self::open_in(Store::open(&location::resolve(root)?)?)
+    }
+
+    fn open_in(store: Store) -> Result<Lake, LakeError> {
+        let root = &store.shown();
+        let path = store.path_of(META_FILE);
         // The tables' own record of the zone outranks trawl.json (see `meta`).
-        let recorded = meta::recorded_zone(root)?;
-        let text = match (fs::read_to_string(&path), &recorded) {
-            (Ok(t), _) => t,
-            (Err(e), Some((_, zone))) if e.kind() == io::ErrorKind::NotFound => {
-                serde_json::to_string(&meta::create_exclusively(root, zone)?).expect("plain struct")
+        let recorded = meta::recorded_zone(&store)?;
+        let text = match (store.read(META_FILE)?, &recorded) {
+            (Some(t), _) => String::from_utf8_lossy(&t).into_owned(),
+            (None, Some((_, zone))) => {
+                serde_json::to_string(&meta::create_exclusively(&store, zone)?).expect("plain struct")
             }
-            (Err(e), None) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(LakeError::Missing(root.to_path_buf()));
-            }
-            (Err(e), _) => return Err(LakeError::io(format!("reading {}", path.display()), e)),
+            (None, None) => return Err(LakeError::Missing(root.to_path_buf())),
         };
         let bad = |reason: String| LakeError::BadMeta { path: path.clone(), reason };
         let meta: LakeMeta = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
@@ -141,14 +147,15 @@ impl Lake {
             )));
         }
         let tz = parse_tz(&meta.time_zone).map_err(bad)?;
-        Ok(Lake { root: root.to_path_buf(), meta, tz })
+        Ok(Lake { root: root.to_path_buf(), store, meta, tz })
     }
 
     /// Opens a lake, creating it (with `tz`, else the machine's zone) when the folder has none.
     pub fn open_or_create(root: &Path, tz: Option<&str>) -> Result<Lake, LakeError> {
-        let root = &location::resolve(root)?;
+        let store = Store::open(&location::resolve(root)?)?;
+        let root = &store.shown();
         let asked = tz.map(parse_tz).transpose().map_err(LakeError::BadZone)?;
-        match Lake::open(root) {
+        match Lake::open_in(store.clone()) {
             Ok(lake) => match asked {
                 Some(z) if z != lake.tz => Err(LakeError::ZoneMismatch {
                     path: root.to_path_buf(),
@@ -158,35 +165,53 @@ impl Lake {
                 _ => Ok(lake),
             },
             Err(LakeError::Missing(_)) => {
-                if asked.is_none() && meta::has_tables(root) {
+                if asked.is_none() && meta::has_tables(&store) {
                     // Tables from before zones were recorded in them: the machine's zone may not be theirs.
                     return Err(LakeError::BadMeta {
-                        path: root.join(META_FILE),
+                        path: store.path_of(META_FILE),
                         reason: "it is missing, and the lake's tables do not record their time zone: \
                                  restore it, or give --tz with the zone the lake was created in"
                             .into(),
                     });
                 }
-                let meta = meta::create_exclusively(root, asked.unwrap_or_else(machine_tz).name())?;
+                let meta = meta::create_exclusively(&store, asked.unwrap_or_else(machine_tz).name())?;
                 // Another run may have created the lake first, in another zone.
                 let tz = parse_tz(&meta.time_zone)
-                    .map_err(|reason| LakeError::BadMeta { path: root.join(META_FILE), reason })?;
+                    .map_err(|reason| LakeError::BadMeta { path: store.path_of(META_FILE), reason })?;
                 match asked {
                     Some(z) if z != tz => Err(LakeError::ZoneMismatch {
                         path: root.to_path_buf(),
                         lake: meta.time_zone.clone(),
                         asked: z.name().to_string(),
                     }),
-                    _ => Ok(Lake { root: root.to_path_buf(), meta, tz }),
+                    _ => Ok(Lake { root: root.to_path_buf(), store, meta, tz }),
                 }
             }
             Err(e) => Err(e),
         }
     }
 
-    /// The lake's folder.
+    /// The lake's folder (or `s3://bucket/prefix`, for messages).
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Whether the lake is on S3 rather than a local or mounted disk.
+    pub fn on_s3(&self) -> bool {
+        !self.store.is_local()
+    }
+
+    /// The bucket's store and URL for a query engine to read an S3 lake's files through.
+    pub fn object_store(&self) -> Option<(Url, std::sync::Arc<dyn object_store::ObjectStore>)> {
+        self.store.object_store()
+    }
+
+    /// `what` refused on an S3 lake, saying what to use instead.
+    pub fn refuse_on_s3(&self, what: &str) -> Result<(), LakeError> {
+        match self.on_s3() {
+            true => Err(LakeError::NotOnS3 { what: what.to_string(), url: self.root.display().to_string() }),
+            false => Ok(()),
+        }
     }
 
     /// The lake's time zone: partitions are local days in it.
@@ -199,17 +224,25 @@ impl Lake {
         &self.meta
     }
 
+    /// The table's folder, for messages.
     fn table_dir(&self, spec: &TableSpec) -> PathBuf {
-        self.root.join(&spec.table)
+        self.store.path_of(&spec.table)
+    }
+
+    /// Where a file of the table is, inside the lake.
+    fn in_table(spec: &TableSpec, rel: &str) -> String {
+        format!("{}/{rel}", spec.table)
     }
 
     fn table_url(&self, spec: &TableSpec) -> Result<Url, LakeError> {
-        let dir = self.table_dir(spec);
-        fs::create_dir_all(&dir).map_err(|e| LakeError::io(format!("creating {}", dir.display()), e))?;
-        let abs = dir.canonicalize().map_err(|e| LakeError::io(format!("resolving {}", dir.display()), e))?;
-        Url::from_directory_path(&abs).map_err(|()| LakeError::BadMeta {
-            path: abs.clone(),
-            reason: "path cannot be written as a file URL".into(),
+        self.store.dir_url(&spec.table)
+    }
+
+    /// Whether the table's Delta log holds a commit or checkpoint: a run killed while creating
+    /// the table can leave the folder empty, and such a table was never created.
+    fn has_commit(&self, spec: &TableSpec) -> bool {
+        self.store.holds(&format!("{}/_delta_log", spec.table), |name| {
+            name.ends_with(".json") || name.ends_with(".checkpoint.parquet")
         })
     }
 
@@ -219,7 +252,7 @@ impl Lake {
 
     /// The committed state of a table, or `None` when it was never created.
     pub async fn load_table(&self, spec: &TableSpec) -> Result<Option<DeltaTable>, LakeError> {
-        if !has_commit(&self.table_dir(spec).join("_delta_log")) {
+        if !self.has_commit(spec) {
             return Ok(None);
         }
         let url = self.table_url(spec)?;
@@ -265,8 +298,8 @@ impl Lake {
     /// A writer for one worker's share of a table's new files, named after `lease`'s run.
     pub fn writer(&self, spec: &'static TableSpec, lease: &Lease) -> TableWriter {
         TableWriter {
-            dir: self.table_dir(spec),
-            run: lease.id.clone(),
+            store: self.store.clone(),
+            run: lease.id().to_string(),
             spec,
             props: writer_properties(spec),
             open: Vec::new(),
@@ -338,11 +371,13 @@ impl Lake {
     /// Parquet) from its newest version; returns how many partitions' lists changed. Every
     /// commit does it; ingest at its start, compact before its vacuum deletes old files, and
     /// `trawl manifest` repair a list a run stopped between its commit and this left behind.
+    /// Not on S3 (yet): two writers' lists could interleave there without a lock; see README.
     pub async fn write_manifest(&self, spec: &TableSpec) -> Result<usize, LakeError> {
-        if !has_commit(&self.table_dir(spec).join("_delta_log")) {
+        let Store::Local(root) = &self.store else { return Ok(0) };
+        if !self.has_commit(spec) {
             return Ok(0);
         }
-        let dir = self.table_dir(spec);
+        let dir = root.join(&spec.table);
         let lock = manifest::lock(&dir)?;
         let Some(table) = self.load_table(spec).await? else {
             return Ok(0);
@@ -359,7 +394,8 @@ impl Lake {
         spec: &TableSpec,
         table: &DeltaTable,
     ) -> Result<Vec<StaleList>, LakeError> {
-        let dir = self.table_dir(spec);
+        let Store::Local(root) = &self.store else { return Ok(Vec::new()) };
+        let dir = root.join(&spec.table);
         let then = manifest::stale(&dir, spec.partition_by_date, &self.live_files(spec, table)?)?;
         if then.is_empty() {
             return Ok(then);
@@ -395,25 +431,14 @@ impl Lake {
     pub fn discard(&self, spec: &TableSpec, files: &[WrittenFile]) {
         for f in files {
             // Best effort: an orphan left here is invisible to readers of the Delta log.
-            let _ = fs::remove_file(self.table_dir(spec).join(&f.rel_path));
+            let _ = self.store.delete(&Self::in_table(spec, &f.rel_path));
         }
     }
 
     /// Takes a lease for a run that will write files: while the returned value lives, no
     /// cleanup removes files named after it.
     pub fn lease(&self) -> Result<Lease, LakeError> {
-        let dir = self.root.join(RUNS_DIR);
-        fs::create_dir_all(&dir).map_err(|e| LakeError::io(format!("creating {}", dir.display()), e))?;
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let path = dir.join(format!("{id}.lock"));
-        // Locked under a temporary name, then renamed: a lease visible under its final name is
-        // always locked while its run lives (the lock belongs to the open file, not the name).
-        let tmp = dir.join(format!("{id}.lock.tmp"));
-        let ctx = |what: &str, p: &Path| format!("{what} run lease {}", p.display());
-        let file = File::create(&tmp).map_err(|e| LakeError::io(ctx("creating", &tmp), e))?;
-        file.lock().map_err(|e| LakeError::io(ctx("locking", &tmp), e))?;
-        fs::rename(&tmp, &path).map_err(|e| LakeError::io(ctx("naming", &path), e))?;
-        Ok(Lease { id, path, _file: file })
+        self.store.lease()
     }
 
     /// The run whose lease named a data file, if trawl named it.
@@ -428,43 +453,23 @@ impl Lake {
 
     /// Whether the run `id` still holds its lease (a live process is writing its files).
     fn run_alive(&self, id: &str) -> bool {
-        let path = self.root.join(RUNS_DIR).join(format!("{id}.lock"));
-        let Ok(f) = File::open(&path) else {
-            return false;
-        };
-        // Locking succeeds only when no process holds it; our probe lock ends with `f`.
-        !matches!(f.try_lock(), Ok(()))
+        self.store.lease_alive(id)
     }
 
     /// Parquet files in the table's folder, by path relative to it, whatever the log says.
     pub fn files_on_disk(&self, spec: &TableSpec) -> Result<Vec<String>, LakeError> {
-        let root = self.table_dir(spec);
-        let mut out = Vec::new();
-        let mut stack = vec![root.clone()];
-        while let Some(dir) = stack.pop() {
-            let entries = match fs::read_dir(&dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(LakeError::io(format!("listing {}", dir.display()), e)),
-            };
-            for e in entries {
-                let e = e.map_err(|e| LakeError::io(format!("listing {}", dir.display()), e))?;
-                let p = e.path();
-                let name = e.file_name();
-                if p.is_dir() {
-                    // The log, and the lists for Parquet readers: neither holds table data.
-                    if name != "_delta_log" && name != manifest::DIR {
-                        stack.push(p);
-                    }
-                } else if name.to_string_lossy().ends_with(".parquet")
-                    && let Ok(rel) = p.strip_prefix(&root)
-                {
-                    out.push(rel.to_string_lossy().replace('\\', "/"));
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
+        // The log, and the lists for Parquet readers: neither holds table data.
+        let listed = self.store.list(&spec.table, &["_delta_log", manifest::DIR])?;
+        Ok(listed
+            .into_iter()
+            .map(|l| l.rel)
+            .filter(|r| r.rsplit('/').next().is_some_and(|n| n.ends_with(".parquet")))
+            .collect())
+    }
+
+    /// Size and SHA-256 of a table file's bytes as stored now; the error in words.
+    pub fn hash_file(&self, spec: &TableSpec, rel: &str) -> Result<(u64, String), String> {
+        self.store.sha256(&Self::in_table(spec, rel))
     }
 
     /// Files the table's state names: its live files, with size, rows and recorded SHA-256.
@@ -641,24 +646,11 @@ impl Lake {
         let referenced = self.referenced(spec, &table).await?;
         let mut removed = Vec::new();
         for rel in dead.into_iter().filter(|p| !referenced.contains(p)) {
-            let path = self.table_dir(spec).join(&rel);
-            fs::remove_file(&path).map_err(|e| LakeError::io(format!("removing {}", path.display()), e))?;
+            self.store.delete(&Self::in_table(spec, &rel))?;
             removed.push(rel);
         }
-        self.remove_stale_leases();
+        self.store.remove_stale_leases();
         Ok(removed)
-    }
-
-    /// Lease files of runs that are over (killed runs leave theirs).
-    fn remove_stale_leases(&self) {
-        let Ok(entries) = fs::read_dir(self.root.join(RUNS_DIR)) else { return };
-        for e in entries.flatten() {
-            if let Ok(f) = File::open(e.path())
-                && f.try_lock().is_ok()
-            {
-                let _ = fs::remove_file(e.path());
-            }
-        }
     }
 
     /// Merges each partition's files smaller than [`COMPACT_TARGET_BYTES`] into as few files as
@@ -712,8 +704,14 @@ impl Lake {
             removed.iter().map(|f| Action::Remove(f.remove_action(false))).collect();
         actions.extend(written.iter().map(|f| Action::Add(f.add_action(false))));
         let op = DeltaOperation::Optimize { predicate: None, target_size: COMPACT_TARGET_BYTES as i64 };
+        if let Err(e) = lease.check() {
+            self.discard(spec, &written);
+            return Err(e);
+        }
         match self.commit_checked(spec, &table, actions, Vec::new(), HashMap::new(), op).await {
             Ok(v) => done.version = Some(v),
+            // A commit that may have landed names these files: the next cleanup reads the log.
+            Err(e @ LakeError::CommitUnknown { .. }) => return Err(e),
             Err(e) => {
                 self.discard(spec, &written);
                 return Err(e);
@@ -787,7 +785,7 @@ impl Lake {
 
     /// A live file opened for rewriting, with the day its partition stands for.
     fn open_live(&self, spec: &TableSpec, f: &LakeFile) -> Result<LiveFile, LakeError> {
-        let path = self.table_dir(spec).join(&f.rel_path);
+        let path = self.store.path_of(&Self::in_table(spec, &f.rel_path));
         let day = f
             .day
             .as_deref()
@@ -798,7 +796,7 @@ impl Lake {
                 })
             })
             .transpose()?;
-        let file = File::open(&path).map_err(|e| LakeError::io(format!("opening {}", path.display()), e))?;
+        let file = self.store.blob(&Self::in_table(spec, &f.rel_path))?;
         let builder = ParquetRecordBatchReaderBuilder::try_new(file)
             .map_err(|e| LakeError::parquet(path.clone(), e))?
             .with_batch_size(64 * 1024);
@@ -818,27 +816,6 @@ impl Lake {
             .await
             .map_err(Self::delta_err(spec))?;
         Ok(metrics.files_deleted.len())
-    }
-}
-
-/// A run's claim on the files named after it; dropping it ends the claim.
-#[derive(Debug)]
-pub struct Lease {
-    id: String,
-    path: PathBuf,
-    _file: File,
-}
-
-impl Lease {
-    /// The run's identifier, as file names and the `ingests` table carry it.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        let _ = fs::remove_file(&self.path);
     }
 }
 
@@ -905,7 +882,7 @@ pub struct Rewrite {
 struct LiveFile {
     path: PathBuf,
     day: Option<i32>,
-    builder: ParquetRecordBatchReaderBuilder<File>,
+    builder: ParquetRecordBatchReaderBuilder<Blob>,
 }
 
 impl LiveFile {
@@ -1029,7 +1006,7 @@ impl WrittenFile {
 
 /// A `Write` that hashes and counts what passes through it.
 struct HashingWriter {
-    inner: BufWriter<File>,
+    inner: Sink,
     hasher: Sha256,
     bytes: u64,
 }
@@ -1057,7 +1034,7 @@ struct OpenFile {
 
 /// One worker's Parquet files for one table, one open file per partition it has seen.
 pub struct TableWriter {
-    dir: PathBuf,
+    store: Store,
     /// Run id that names the files.
     run: String,
     /// Bytes the open writers may buffer before the largest ends its row group early.
@@ -1113,7 +1090,10 @@ impl TableWriter {
         };
         let f = &mut self.open[idx];
         f.last_used = self.clock;
-        f.writer.write(batch).map_err(|e| LakeError::parquet(self.dir.join(&f.rel_path), e))?;
+        let (store, spec) = (&self.store, self.spec);
+        f.writer
+            .write(batch)
+            .map_err(|e| LakeError::parquet(store.path_of(&Lake::in_table(spec, &f.rel_path)), e))?;
         f.rows += batch.num_rows() as u64;
         if f.rows >= FILE_ROWS {
             self.close(idx)?;
@@ -1128,7 +1108,8 @@ impl TableWriter {
             return Ok(());
         }
         if let Some(f) = self.open.iter_mut().max_by_key(|f| f.writer.memory_size()) {
-            f.writer.flush().map_err(|e| LakeError::parquet(self.dir.join(&f.rel_path), e))?;
+            let path = self.store.path_of(&Lake::in_table(self.spec, &f.rel_path));
+            f.writer.flush().map_err(|e| LakeError::parquet(path, e))?;
         }
         Ok(())
     }
@@ -1139,15 +1120,9 @@ impl TableWriter {
             Some(d) => format!("{DATE_COLUMN}={}/{name}", day_string(d)),
             None => name,
         };
-        let path = self.dir.join(&rel_path);
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent)
-                .map_err(|e| LakeError::io(format!("creating {}", parent.display()), e))?;
-        }
-        let file =
-            File::create(&path).map_err(|e| LakeError::io(format!("creating {}", path.display()), e))?;
-        let sink =
-            HashingWriter { inner: BufWriter::with_capacity(1 << 20, file), hasher: Sha256::new(), bytes: 0 };
+        let path = self.path_of(&rel_path);
+        let file = self.store.sink(&Lake::in_table(self.spec, &rel_path))?;
+        let sink = HashingWriter { inner: file, hasher: Sha256::new(), bytes: 0 };
         let writer = ArrowWriter::try_new(sink, self.spec.arrow_schema(), Some(self.props.clone()))
             .map_err(|e| LakeError::parquet(path.clone(), e))?;
         self.open.push(OpenFile { day, rel_path, writer, rows: 0, last_used: self.clock });
@@ -1156,13 +1131,13 @@ impl TableWriter {
 
     fn close(&mut self, idx: usize) -> Result<(), LakeError> {
         let f = self.open.swap_remove(idx);
-        let path = self.dir.join(&f.rel_path);
+        let path = self.path_of(&f.rel_path);
         let perr = |e| LakeError::parquet(path.clone(), e);
         let mut writer = f.writer;
         writer.flush().map_err(perr)?;
         let stats = stats::delta_stats(writer.flushed_row_groups(), f.rows);
-        let mut sink = writer.into_inner().map_err(perr)?;
-        sink.inner.flush().map_err(|e| LakeError::io(format!("writing {}", path.display()), e))?;
+        let sink = writer.into_inner().map_err(perr)?;
+        sink.inner.finish().map_err(|e| LakeError::io(format!("writing {}", path.display()), e))?;
         self.done.push(WrittenFile {
             rel_path: f.rel_path,
             day: f.day,
@@ -1172,6 +1147,11 @@ impl TableWriter {
             stats: Some(stats),
         });
         Ok(())
+    }
+
+    /// Where a file of this writer's table is, for messages.
+    fn path_of(&self, rel: &str) -> PathBuf {
+        self.store.path_of(&Lake::in_table(self.spec, rel))
     }
 
     /// The same writer with another memory budget (see [`WRITER_BUFFER_BYTES`]).
@@ -1252,16 +1232,4 @@ fn rows_not_in(batch: &RecordBatch, lines: &[(String, i64)], dropped: &mut [u64]
             Some(hit.is_none())
         })
         .collect()
-}
-
-/// Whether a Delta log folder holds a commit or checkpoint: a run killed while creating the table
-/// can leave the folder empty, and such a table was never created (the next run creates it).
-fn has_commit(log: &Path) -> bool {
-    fs::read_dir(log).is_ok_and(|entries| {
-        entries.flatten().any(|e| {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            name.ends_with(".json") || name.ends_with(".checkpoint.parquet")
-        })
-    })
 }

@@ -1,5 +1,6 @@
-//! Where `--lake` points: a folder or a `file:` URL of one work everywhere; object-storage URLs
-//! are refused by every command, with what to do, before anything is created.
+//! Where `--lake` points: a folder or a `file:` URL of one work everywhere (and `s3://`, see
+//! `s3.rs`); other object stores' URLs are refused by every command, with what to do, before
+//! anything is created.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -39,7 +40,7 @@ fn a_file_url_lake_is_the_folder_it_names_for_ingest_query_and_verify() {
 }
 
 #[test]
-fn object_storage_lakes_are_refused_by_every_command_and_nothing_is_created() {
+fn other_object_stores_lakes_are_refused_by_every_command_and_nothing_is_created() {
     let cwd = tempfile::tempdir().unwrap();
     let log = cwd.path().join("access.log");
     std::fs::write(&log, squid_lines(1, 3)).unwrap();
@@ -59,26 +60,25 @@ fn object_storage_lakes_are_refused_by_every_command_and_nothing_is_created() {
         &["timeline", "--user", "tanaka"],
         &["coverage"],
     ];
-    let s3 = "s3://evidence-bucket/cases/7";
+    let gs = "gs://evidence-bucket/cases/7";
     for args in commands {
-        let out = trawl_in(cwd.path(), &[args, &["--lake", s3]].concat());
+        let out = trawl_in(cwd.path(), &[args, &["--lake", gs]].concat());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(
             stderr.contains(&format!(
-                "--lake {s3}: lakes on object storage (s3://) are not supported yet; trawl needs the lake \
-                 on a local or mounted disk: copy it there (e.g. `aws s3 sync {s3} ./lake`), give that \
-                 folder as --lake"
+                "--lake {gs}: lakes on gs:// are not supported yet (trawl takes a local or mounted folder, \
+                 or s3://bucket/prefix): copy the lake to a local disk (e.g. `gcloud storage rsync \
+                 --recursive {gs} ./lake`), give that folder as --lake"
             )),
             "{args:?}: {stderr}"
         );
     }
     for (url, hint) in [
-        ("gs://bucket/lake", "(gs://) are not supported yet"),
-        ("gs://bucket/lake", "`gcloud storage rsync --recursive gs://bucket/lake ./lake`"),
-        ("abfss://fs@acct.dfs.core.windows.net/lake", "(abfss://) are not supported yet"),
+        ("abfss://fs@acct.dfs.core.windows.net/lake", "lakes on abfss:// are not supported yet"),
         ("az://container/lake", "`azcopy sync <container URL> ./lake`"),
-        ("https://example.com/lake", "(https://) are not supported yet"),
+        ("https://example.com/lake", "lakes on https:// are not supported yet"),
+        ("s3:///no-bucket", "it names no bucket"),
         ("file://fileserver/share/lake", "names no folder on this machine"),
     ] {
         let out = trawl_in(cwd.path(), &["ingest", "--tz", "UTC", "--lake", url, log]);
@@ -91,5 +91,5 @@ fn object_storage_lakes_are_refused_by_every_command_and_nothing_is_created() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into())
         .collect();
     left.sort();
-    assert_eq!(left, ["access.log", "iocs.txt"], "no `s3:` folder, no report, no lake");
+    assert_eq!(left, ["access.log", "iocs.txt"], "no `gs:` folder, no report, no lake");
 }

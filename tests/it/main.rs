@@ -24,5 +24,6 @@ mod query;
 mod races;
 mod readers;
 mod report;
+mod s3;
 mod scan;
 mod sigma;

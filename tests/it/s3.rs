@@ -1,0 +1,582 @@
+//! Lakes on S3, against a real S3 server on localhost: moto's (`python3 -m pip install
+//! 'moto[server]'`), started here and killed at the end. Where moto is not installed, each test
+//! says it skipped and why.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::{squid_lines, testdata};
+
+/// A moto S3 server on a free local port, killed when dropped.
+struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    /// Starts one, or says why it cannot (moto or boto3 not installed, or it did not come up).
+    fn start() -> Result<Moto, String> {
+        let probe = Command::new("python3").args(["-c", "import moto.server, boto3"]).output();
+        if !probe.is_ok_and(|o| o.status.success()) {
+            return Err("moto[server] is not installed (python3 -m pip install 'moto[server]')".into());
+        }
+        let port =
+            TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("starting moto: {e}"))?;
+        let moto = Moto { child, port };
+        let started = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err(format!("moto did not listen on port {port} within 30 s"));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(moto)
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a bucket (object_store cannot) with a plain HTTP request, which moto takes unsigned.
+    fn bucket(&self, name: &str) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let head = format!(
+            "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let mut reply = String::new();
+        let _ = s.read_to_string(&mut reply);
+        assert!(reply.starts_with("HTTP/1.1 200"), "creating bucket {name}: {reply}");
+    }
+
+    /// Runs Python with `s3`, a signed boto3 client of this server (boto3 comes with moto); its stdout.
+    fn boto(&self, code: &str) -> String {
+        let script = format!(
+            "import boto3, botocore\ns3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing', \
+             aws_secret_access_key='testing', region_name='us-east-1')\n{code}\n",
+            self.endpoint()
+        );
+        let out = Command::new("python3").args(["-c", &script]).output().unwrap();
+        assert!(out.status.success(), "{code}: {}", String::from_utf8_lossy(&out.stderr));
+        stdout(&out)
+    }
+
+    /// trawl with the variables a user sets for this server, and dummy credentials.
+    fn trawl(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_trawl"));
+        c.args(args)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ENDPOINT_URL", self.endpoint())
+            .env("AWS_ALLOW_HTTP", "true")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN");
+        c
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A moto server, or `None` after saying why the test is skipped.
+fn moto(test: &str) -> Option<Moto> {
+    match Moto::start() {
+        Ok(m) => Some(m),
+        Err(why) => {
+            eprintln!("skipping {test}: {why}");
+            None
+        }
+    }
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{what}: {stderr}\n{}", String::from_utf8_lossy(&out.stdout));
+    stderr
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Local trawl, same arguments.
+fn trawl_local(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trawl")).args(args).output().unwrap()
+}
+
+const COUNTS: &str = "SELECT (SELECT count(*) FROM proxy) AS proxy, (SELECT count(*) FROM firewall) AS firewall, \
+     (SELECT count(*) FROM rejects) AS rejects, (SELECT count(*) FROM ingests WHERE status = 'ingested') AS ingested";
+const PER_DAY: &str =
+    "SELECT date, count(*) AS n, sum(response_bytes) AS bytes FROM proxy GROUP BY date ORDER BY date";
+
+#[test]
+fn moto_refuses_a_second_create_of_one_key() {
+    let Some(moto) = moto("moto_refuses_a_second_create_of_one_key") else { return };
+    moto.bucket("conditional");
+    // delta-rs commits each version with If-None-Match: *; a server that ignores it would let two
+    // writers both commit one version, and one commit would be lost. Signed requests, as
+    // object_store sends them (boto3 comes with moto).
+    let script = "codes = []\n\
+         for body in (b'first', b'second'):\n\
+         \x20   try:\n\
+         \x20       codes.append(s3.put_object(Bucket='conditional', Key='k', Body=body, IfNoneMatch='*')['ResponseMetadata']['HTTPStatusCode'])\n\
+         \x20   except botocore.exceptions.ClientError as e:\n\
+         \x20       codes.append(e.response['ResponseMetadata']['HTTPStatusCode'])\n\
+         print(codes, s3.get_object(Bucket='conditional', Key='k')['Body'].read().decode())";
+    assert_eq!(moto.boto(script), "[200, 412] first\n");
+}
+
+#[test]
+fn an_s3_lake_holds_what_a_local_lake_holds_through_ingest_query_detect_compact_and_verify() {
+    let Some(moto) = moto("an_s3_lake_holds_what_a_local_lake_holds") else { return };
+    moto.bucket("evidence");
+    let s3 = "s3://evidence/cases/7";
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("lake");
+    let local = local.to_str().unwrap();
+    let (data, conf) = (testdata(""), testdata("squid-custom/squid.conf"));
+    let (data, conf) = (data.to_str().unwrap(), conf.to_str().unwrap());
+    let ingest =
+        |lake| ["ingest", "--quiet", "--tz", "Asia/Tokyo", "--squid-conf", conf, "--lake", lake, data];
+    let (li, si) = (ingest(local), ingest(s3));
+    ok(&trawl_local(&li), "local ingest");
+    ok(&moto.trawl(&si), "S3 ingest");
+
+    let query = |lake: &str, sql: &str, on_s3: bool| {
+        let a = ["query", "--format", "csv", "--lake", lake, sql];
+        let out = if on_s3 { moto.trawl(&a) } else { trawl_local(&a) };
+        ok(&out, sql);
+        stdout(&out)
+    };
+    let counts = query(local, COUNTS, false);
+    assert_eq!(query(s3, COUNTS, true), counts);
+    let lines: Vec<&str> = counts.lines().collect();
+    assert_eq!(lines[0], "proxy,firewall,rejects,ingested");
+    assert!(!lines[1].starts_with("0,"), "the local lake has rows: {counts}");
+    assert_eq!(query(s3, PER_DAY, true), query(local, PER_DAY, false));
+
+    // The same files again add nothing.
+    ok(&moto.trawl(&si), "second S3 ingest");
+    assert_eq!(query(s3, COUNTS, true), counts);
+
+    // Detections over the S3 lake find exactly what they find locally.
+    for id in ["scripted_agents", "direct_ip", "blocked_then_allowed"] {
+        let a = |lake| ["query", "--format", "csv", "--detection", id, "--lake", lake];
+        let want = trawl_local(&a(local));
+        let got = moto.trawl(&a(s3));
+        assert_eq!(stdout(&got), stdout(&want), "{id}: {}", String::from_utf8_lossy(&got.stderr));
+    }
+    let detect = moto.trawl(&["detect", "--lake", s3]);
+    ok(&detect, "detect on S3");
+
+    // verify, compact, verify: every file hashes right, nothing extra, the rows unchanged.
+    let verified = moto.trawl(&["verify", "--lake", s3]);
+    ok(&verified, "verify on S3");
+    let compacted = ok(&moto.trawl(&["compact", "--lake", s3]), "compact on S3");
+    assert!(compacted.contains("ingests: merged 2 files into 1"), "{compacted}");
+    assert_eq!(query(s3, COUNTS, true), counts);
+    assert_eq!(query(s3, PER_DAY, true), query(local, PER_DAY, false));
+    ok(&moto.trawl(&["verify", "--lake", s3]), "verify after compact");
+
+    // A live file changed in the bucket is found. Every rejects file is overwritten: the files
+    // compact replaced are still there (kept for older versions) and one of them is live.
+    let victims = moto.boto(
+        "keys = [o['Key'] for o in s3.list_objects_v2(Bucket='evidence', Prefix='cases/7/rejects/')['Contents']]\n\
+         keys = [k for k in keys if k.endswith('.parquet')]\n\
+         for key in keys:\n\
+         \x20   s3.put_object(Bucket='evidence', Key=key, Body=b'not parquet')\n\
+         print(len(keys))",
+    );
+    assert_ne!(victims.trim(), "0", "rejects has files");
+    let tampered = moto.trawl(&["verify", "--lake", s3]);
+    assert_eq!(tampered.status.code(), Some(1), "{}", stdout(&tampered));
+    assert!(stdout(&tampered).contains("modified"), "{}", stdout(&tampered));
+
+    // What is not there yet says so.
+    let manifest = moto.trawl(&["manifest", "--lake", s3]);
+    assert_eq!(manifest.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&manifest.stderr).contains("not available for lakes on S3 yet"));
+}
+
+/// `n` Squid lines with URLs unique to `tag`, in `dir/name`.
+fn log(dir: &Path, name: &str, tag: u32, n: u32) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let text = squid_lines(tag, n).replace("example.com/p", &format!("example.com/t{tag}/p"));
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn two_processes_ingesting_overlapping_files_into_one_s3_lake_read_every_line_once() {
+    let Some(moto) = moto("two_processes_ingesting_overlapping_files_into_one_s3_lake") else { return };
+    moto.bucket("shared");
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..3u32 {
+        let lake = format!("s3://shared/round{round}");
+        // Created first (an empty folder is valid input), so the runs race on their commits.
+        let empty = dir.path().join("empty");
+        std::fs::create_dir_all(&empty).unwrap();
+        ok(
+            &moto.trawl(&["ingest", "--quiet", "--tz", "UTC", "--lake", &lake, empty.to_str().unwrap()]),
+            "create",
+        );
+        // a = {1, 2, 3}, b = {2, 3, 4} (2 and 3 the same bytes under other names), each 400 lines.
+        let (a, b) = (dir.path().join(format!("a{round}")), dir.path().join(format!("b{round}")));
+        for t in [1, 2, 3] {
+            log(&a, &format!("access{t}.log"), round * 10 + t, 400);
+        }
+        for t in [2, 3, 4] {
+            log(&b, &format!("proxy-{t}.log"), round * 10 + t, 400);
+        }
+        let spawn = |input: &Path| {
+            moto.command(&["ingest", "--quiet", "--tz", "UTC", "--lake", &lake, input.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let (pa, pb) = (spawn(&a), spawn(&b));
+        let (oa, ob) = (pa.wait_with_output().unwrap(), pb.wait_with_output().unwrap());
+        let ea = ok(&oa, "first racing ingest");
+        let eb = ok(&ob, "second racing ingest");
+        let raced = [&ea, &eb].iter().filter(|e| e.contains("lost a commit race")).count();
+        eprintln!("round {round}: {raced} run(s) lost a commit race and read again");
+        let out = moto.trawl(&[
+            "query",
+            "--format",
+            "csv",
+            "--lake",
+            &lake,
+            "SELECT count(*) AS n, count(DISTINCT url) AS urls, \
+             (SELECT count(*) FROM ingests WHERE status = 'ingested') AS reads FROM proxy",
+        ]);
+        ok(&out, "count");
+        // Four distinct files of 400 lines: each line once, each file read once.
+        assert_eq!(stdout(&out), "n,urls,reads\n1600,1600,4\n", "round {round}");
+        ok(&moto.trawl(&["verify", "--lake", &lake]), "verify after the race");
+    }
+}
+
+#[test]
+fn s3_errors_say_what_to_set() {
+    let Some(moto) = moto("s3_errors_say_what_to_set") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let input = log(&dir.path().join("logs"), "access.log", 1, 3);
+    let input = input.to_str().unwrap();
+    let out = moto.trawl(&["ingest", "--tz", "UTC", "--lake", "s3://no-such-bucket/lake", input]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("bucket no-such-bucket does not exist"), "{stderr}");
+
+    // Nothing listens on port 1.
+    let out = moto
+        .command(&["ingest", "--tz", "UTC", "--lake", "s3://any/lake", input])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("the S3 endpoint (http://127.0.0.1:1) could not be reached: check AWS_ENDPOINT_URL"),
+        "{stderr}"
+    );
+
+    let home = tempfile::tempdir().unwrap();
+    let out = moto
+        .command(&["query", "--lake", "s3://any/lake", "SELECT 1"])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"),
+        "{stderr}"
+    );
+
+    // A profile in ~/.aws/credentials is read when no variable gives keys.
+    std::fs::create_dir_all(home.path().join(".aws")).unwrap();
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        "[default]\naws_access_key_id = nope\n\n[case]\naws_access_key_id = testing\naws_secret_access_key = testing\n",
+    )
+    .unwrap();
+    moto.bucket("profiled");
+    let out = moto
+        .command(&["ingest", "--quiet", "--tz", "UTC", "--lake", "s3://profiled/lake", input])
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env("HOME", home.path())
+        .env("AWS_PROFILE", "case")
+        .output()
+        .unwrap();
+    ok(&out, "ingest with a profile");
+}
+
+/// Runs `child`, an ignored test of this binary, in a process of its own with this server's
+/// settings in its environment: the library reads them there as trawl does, and this process
+/// never changes its environment under other tests' threads.
+fn in_child(moto: &Moto, child: &str, lake: &str) -> String {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([&format!("s3::{child}"), "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", moto.endpoint())
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("TRAWL_TEST_S3_LAKE", lake)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{child}: {text}");
+    assert!(text.contains("1 passed"), "{child} ran: {text}");
+    text
+}
+
+/// Options of an in-process ingest of `paths`.
+fn options(paths: &[&Path]) -> trawl::ingest::IngestOptions {
+    trawl::ingest::IngestOptions {
+        paths: paths.iter().map(|p| p.to_path_buf()).collect(),
+        format: None,
+        logformats: Vec::new(),
+        jobs: 2,
+        progress: false,
+        writer_budget: None,
+        testing: Default::default(),
+    }
+}
+
+/// Deletes every object below `prefix` of `bucket`, as another run does with a lease it takes for
+/// lapsed; from a child, whose environment names the server.
+fn delete_below(bucket: &str, prefix: &str) {
+    let script = format!(
+        "import boto3, os\ns3 = boto3.client('s3', endpoint_url=os.environ['AWS_ENDPOINT_URL'], \
+         aws_access_key_id='testing', aws_secret_access_key='testing', region_name='us-east-1')\n\
+         keys = [o['Key'] for o in s3.list_objects_v2(Bucket='{bucket}', Prefix='{prefix}').get('Contents', [])]\n\
+         for k in keys:\n    s3.delete_object(Bucket='{bucket}', Key=k)\nprint(len(keys))\n"
+    );
+    let out = Command::new("python3").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout(&out), "1\n", "one run's lease was there to delete");
+}
+
+#[test]
+fn a_run_whose_s3_lease_was_taken_over_commits_nothing() {
+    let Some(moto) = moto("a_run_whose_s3_lease_was_taken_over_commits_nothing") else { return };
+    moto.bucket("leases");
+    let lake = "s3://leases/taken";
+    in_child(&moto, "child_run_whose_lease_is_deleted_before_its_commit", lake);
+    // The tables exist (created before the run read anything) and hold nothing of the run's.
+    let out = moto.trawl(&["query", "--format", "csv", "--lake", lake, COUNTS]);
+    ok(&out, "count");
+    assert_eq!(stdout(&out), "proxy,firewall,rejects,ingested\n0,0,0,0\n");
+    let parquet = moto.boto(
+        "print(sum(o['Key'].endswith('.parquet') for o in s3.list_objects_v2(Bucket='leases', Prefix='taken/').get('Contents', [])))",
+    );
+    assert_eq!(parquet, "0\n", "the refused run took its files with it");
+}
+
+#[test]
+#[ignore = "run by a_run_whose_s3_lease_was_taken_over_commits_nothing, in a process with S3 settings"]
+fn child_run_whose_lease_is_deleted_before_its_commit() {
+    let lake_url = std::env::var("TRAWL_TEST_S3_LAKE").unwrap();
+    // Renewed every 0.4 s; a run refuses to commit 2 s after its last renewal.
+    trawl::lake::set_lease_ttl_for_tests(Duration::from_secs(4));
+    let lake = trawl::lake::Lake::open_or_create(Path::new(&lake_url), Some("UTC")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = log(&dir.path().join("a"), "access.log", 1, 50);
+    let mut o = options(&[&input]);
+    let prefix = format!("{}/_trawl/runs/", lake_url.trim_start_matches("s3://leases/"));
+    o.testing.before_commit = Some(std::sync::Arc::new(move || {
+        // Another run took the lease for lapsed (the network was down) and deleted it; a
+        // renewal then comes through. It must not bring the lease back to life.
+        delete_below("leases", &prefix);
+        std::thread::sleep(Duration::from_millis(1500));
+    }));
+    let err = trawl::ingest::ingest(&lake, &o).expect_err("a run whose lease was taken over commits nothing");
+    let text = err.to_string();
+    assert!(text.contains("lease on the lake was last renewed"), "{text}");
+}
+
+#[test]
+fn a_live_run_keeps_its_s3_files_past_the_lease_ttl_while_another_cleans_up() {
+    let Some(moto) = moto("a_live_run_keeps_its_s3_files_past_the_lease_ttl") else { return };
+    moto.bucket("live");
+    let lake = "s3://live/lake";
+    in_child(&moto, "child_run_outliving_its_lease_ttl_before_its_commit", lake);
+    let out = moto.trawl(&[
+        "query",
+        "--format",
+        "csv",
+        "--lake",
+        lake,
+        "SELECT count(*) AS n, count(DISTINCT url) AS urls, \
+         (SELECT count(*) FROM ingests WHERE status = 'ingested') AS reads FROM proxy",
+    ]);
+    ok(&out, "count");
+    assert_eq!(stdout(&out), "n,urls,reads\n100,100,2\n");
+    ok(&moto.trawl(&["verify", "--lake", lake]), "verify");
+}
+
+#[test]
+#[ignore = "run by a_live_run_keeps_its_s3_files_past_the_lease_ttl_while_another_cleans_up, in a process with S3 settings"]
+fn child_run_outliving_its_lease_ttl_before_its_commit() {
+    let lake_url = std::env::var("TRAWL_TEST_S3_LAKE").unwrap();
+    // Renewed every 0.2 s: a lease not renewed would expire 2 s after the run began.
+    trawl::lake::set_lease_ttl_for_tests(Duration::from_secs(2));
+    let lake = trawl::lake::Lake::open_or_create(Path::new(&lake_url), Some("UTC")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let a = log(&dir.path().join("a"), "access.log", 1, 50);
+    let b = log(&dir.path().join("b"), "access.log", 2, 50);
+    let (url, b) = (lake_url.clone(), b.to_str().unwrap().to_string());
+    let mut o = options(&[&a]);
+    o.testing.before_commit = Some(std::sync::Arc::new(move || {
+        // Past the TTL, with this run's files written and uncommitted, another run cleans up.
+        std::thread::sleep(Duration::from_secs(3));
+        let other = Command::new(env!("CARGO_BIN_EXE_trawl"))
+            .args(["ingest", "--tz", "UTC", "--lake", &url, &b])
+            .output()
+            .unwrap();
+        assert!(other.status.success(), "{}", String::from_utf8_lossy(&other.stderr));
+        assert!(
+            !String::from_utf8_lossy(&other.stderr).contains("never committed"),
+            "{}",
+            String::from_utf8_lossy(&other.stderr)
+        );
+    }));
+    let report = trawl::ingest::ingest(&lake, &o).expect("a live run commits after another's cleanup");
+    assert_eq!(report.files.len(), 1);
+}
+
+/// A proxy in front of a server that answers one request, the first PUT whose path ends in
+/// `fail`, with a 500 after the server has taken it: a reply lost on the way back.
+struct LosesOneReply {
+    port: u16,
+    lost: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl LosesOneReply {
+    fn start(upstream: u16, fail: &'static str) -> LosesOneReply {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let lost = std::sync::Arc::new(AtomicUsize::new(0));
+        let seen = std::sync::Arc::clone(&lost);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(mut client) = client else { continue };
+                let seen = std::sync::Arc::clone(&seen);
+                std::thread::spawn(move || {
+                    // One request per connection: read its head and body.
+                    let mut req = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !req.ends_with(b"\r\n\r\n") {
+                        if client.read(&mut byte).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        req.push(byte[0]);
+                    }
+                    let head = String::from_utf8_lossy(&req).into_owned();
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().to_string())
+                        })
+                        .and_then(|v| v.parse::<usize>().ok())
+                        .unwrap_or(0);
+                    let mut body = vec![0u8; len];
+                    client.read_exact(&mut body).unwrap();
+                    let head = head.replacen("\r\n", "\r\nConnection: close\r\n", 1);
+                    let mut up = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                    up.write_all(head.as_bytes()).unwrap();
+                    up.write_all(&body).unwrap();
+                    let mut reply = Vec::new();
+                    let _ = up.read_to_end(&mut reply);
+                    let target =
+                        head.split(' ').nth(1).unwrap_or_default().split('?').next().unwrap_or_default();
+                    let lose = head.starts_with("PUT ")
+                        && target.ends_with(fail)
+                        && seen.fetch_add(1, Ordering::SeqCst) == 0;
+                    if lose {
+                        reply = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec();
+                    }
+                    let _ = client.write_all(&reply);
+                });
+            }
+        });
+        LosesOneReply { port, lost }
+    }
+}
+
+#[test]
+fn a_commit_whose_reply_was_lost_is_taken_for_the_run_s_own() {
+    let Some(moto) = moto("a_commit_whose_reply_was_lost_is_taken_for_the_run_s_own") else { return };
+    moto.bucket("lossy");
+    let lake = "s3://lossy/lake";
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    ok(&moto.trawl(&["ingest", "--quiet", "--tz", "UTC", "--lake", lake, empty.to_str().unwrap()]), "create");
+    let input = log(&dir.path().join("logs"), "access.log", 1, 40);
+    // proxy's commit lands, its reply is lost; object_store sends it again and meets its own file.
+    let proxy = LosesOneReply::start(moto.port, "/lake/proxy/_delta_log/00000000000000000001.json");
+    let out = moto
+        .command(&["ingest", "--tz", "UTC", "--lake", lake, input.to_str().unwrap()])
+        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", proxy.port))
+        .output()
+        .unwrap();
+    let stderr = ok(&out, "ingest whose proxy commit's reply was lost");
+    assert_eq!(proxy.lost.load(std::sync::atomic::Ordering::SeqCst), 2, "sent, lost, sent again: {stderr}");
+    assert!(!stderr.contains("lost a commit race"), "{stderr}");
+    let out = moto.trawl(&["query", "--format", "csv", "--lake", lake, COUNTS]);
+    ok(&out, "count");
+    assert_eq!(stdout(&out), "proxy,firewall,rejects,ingested\n40,0,0,1\n");
+    ok(&moto.trawl(&["verify", "--lake", lake]), "verify: every committed file is there");
+}
+
+#[test]
+fn a_prefix_with_a_space_keeps_the_log_and_the_lake_s_own_objects_together() {
+    let Some(moto) = moto("a_prefix_with_a_space_keeps_the_log_and_the_lake_s_own_objects_together") else {
+        return;
+    };
+    moto.bucket("spaced");
+    let dir = tempfile::tempdir().unwrap();
+    let input = log(&dir.path().join("logs"), "access.log", 1, 30);
+    let lake = "s3://spaced/case 7";
+    ok(&moto.trawl(&["ingest", "--quiet", "--tz", "UTC", "--lake", lake, input.to_str().unwrap()]), "ingest");
+    // trawl.json, the leases and the Parquet files under the same key prefix as the Delta log.
+    let tops = moto.boto(
+        "print(sorted({o['Key'].split('/')[0] for o in s3.list_objects_v2(Bucket='spaced')['Contents']}))",
+    );
+    assert_eq!(tops, "['case 7']\n");
+    let out = moto.trawl(&["query", "--format", "csv", "--lake", lake, COUNTS]);
+    ok(&out, "count");
+    assert_eq!(stdout(&out), "proxy,firewall,rejects,ingested\n30,0,0,1\n");
+    ok(&moto.trawl(&["verify", "--lake", lake]), "verify");
+}
