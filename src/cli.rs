@@ -118,11 +118,11 @@ pub enum Command {
         --anchor, the `new` column marks what the person did for the first time after that date:\n\
         a domain, an upload (1 MB or more) to a domain, a night session (22:00-05:00).")]
     Timeline(TimelineArgs),
-    /// Run a Ballista scheduler or executor, for `--cluster` on query, detect and hunt.
+    /// Run a Ballista scheduler or executor, for `--cluster` on query and hunt.
     #[command(after_help = "Examples:\n  \
         trawl cluster scheduler --bind 127.0.0.1:50050\n  \
         trawl cluster executor --scheduler 127.0.0.1:50050 --bind 127.0.0.1:50051 --concurrency 2\n  \
-        trawl detect --lake ./lake --cluster df://127.0.0.1:50050\n\n\
+        trawl hunt --lake ./lake --cluster df://127.0.0.1:50050 --ioc iocs.txt\n\n\
         Executors read the lake's Parquet files by the paths the client sees: run them on the same\n\
         machine or mount the lake at the same path. Both run until stopped (Ctrl-C, SIGTERM).")]
     Cluster(ClusterArgs),

@@ -423,6 +423,15 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
     if args.lint {
         return lint_pack(&pack, &args);
     }
+    if let Some(c) = &args.cluster.cluster {
+        // Refused rather than left to hang: with Ballista's restricted options in place, the
+        // built-in pack still stalls on a cluster (rare_domains never finishes on Ballista 55).
+        bail!(
+            "--cluster {}: detections (and case replay) do not finish on a Ballista cluster yet; run \
+             `trawl detect` without --cluster, or use `trawl query`/`trawl hunt --cluster` for ad-hoc SQL",
+            c.url()
+        );
+    }
     if let Some(file) = &args.replay {
         return case::replay(&args, file);
     }

@@ -102,7 +102,11 @@ impl Scheduler {
 /// The session options every side of a cluster starts from: Ballista's, trawl's, and message
 /// limits large enough for a lake's file list.
 pub(crate) fn config(base: SessionConfig) -> SessionConfig {
-    base.with_option_extension(TrawlOptions::default())
+    // Upgraded first: Ballista applies its restricted DataFusion options (no dynamic filter
+    // pushdown, which blocks a scan forever across stages) only to a config that has no
+    // BallistaConfig yet, and the setters below insert one. A no-op on the servers' configs.
+    base.upgrade_for_ballista()
+        .with_option_extension(TrawlOptions::default())
         .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
         .with_ballista_physical_extension_codec(Arc::new(BallistaPhysicalExtensionCodec::default()))
         .with_ballista_grpc_client_max_message_size(MAX_MESSAGE_BYTES)

@@ -5,6 +5,7 @@
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono_tz::Tz;
 use datafusion::arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
@@ -174,7 +175,13 @@ pub struct Engine {
     geoip: Option<Arc<GeoIp>>,
     /// The scheduler statements run on, if not here.
     cluster: Option<Scheduler>,
+    /// How long a statement on the cluster may take before it is given up as stalled.
+    cluster_timeout: Duration,
 }
+
+/// A statement on a cluster still unfinished after this long is taken as stalled: Ballista's
+/// client would otherwise poll the job's status forever.
+pub const DEFAULT_CLUSTER_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 impl Engine {
     /// Opens the lake's Delta tables and registers them, with trawl's functions.
@@ -300,7 +307,16 @@ impl Engine {
     ) -> Result<Engine, QueryError> {
         // After the session is made: Ballista's client resets the function list to its own.
         functions::register_functions(&ctx, tz, None);
-        let mut engine = Engine { ctx, tables, tz, restricted: false, memory, geoip: None, cluster };
+        let mut engine = Engine {
+            ctx,
+            tables,
+            tz,
+            restricted: false,
+            memory,
+            geoip: None,
+            cluster,
+            cluster_timeout: DEFAULT_CLUSTER_TIMEOUT,
+        };
         engine.register_batch("ifilter_categories", ifilter_categories())?;
         // Present and empty until `--allow` lists replace it, so detections can always join it.
         engine.register_batch(ALLOW_DOMAINS, RecordBatch::new_empty(allow_domains_schema()))?;
@@ -476,13 +492,37 @@ impl Engine {
         &self,
         work: impl Future<Output = Result<T, DataFusionError>> + Send + 'static,
     ) -> Result<T, QueryError> {
-        match tokio::spawn(work).await {
+        let mut task = tokio::spawn(work);
+        let done = match &self.cluster {
+            None => (&mut task).await,
+            Some(s) => match tokio::time::timeout(self.cluster_timeout, &mut task).await {
+                Ok(done) => done,
+                Err(_) => {
+                    task.abort();
+                    return Err(QueryError::Cluster(format!(
+                        "the statement did not finish on the cluster at {} within {} s: either no \
+                         executor is registered with the scheduler (start one with `trawl cluster executor \
+                         --scheduler {}`) or the job stalled (see the scheduler's and executors' stderr; \
+                         run without --cluster to compare)",
+                        s.addr(),
+                        self.cluster_timeout.as_secs(),
+                        s.addr()
+                    )));
+                }
+            },
+        };
+        match done {
             Ok(r) => r.map_err(|e| self.explain(e)),
             Err(e) => Err(QueryError::Sql {
                 message: format!("the query engine failed on this statement: {e}"),
                 tables: String::new(),
             }),
         }
+    }
+
+    /// Sets how long a statement on the cluster may run before it fails as stalled.
+    pub fn set_cluster_timeout(&mut self, timeout: Duration) {
+        self.cluster_timeout = timeout;
     }
 
     /// Turns a DataFusion error into one that names the tables to pick from.

@@ -1,7 +1,7 @@
 //! `--cluster`: a Ballista scheduler and two executors on this machine (`trawl cluster ...`,
 //! children of the test, killed when it ends however it ends) run ad-hoc SQL over a lake of a
 //! planted-incident week and give exactly the local results. The built-in pack does not finish
-//! on Ballista 55 yet (see README, Cluster), so it is not run here.
+//! on Ballista 55 (see README, Cluster): `detect --cluster` is refused, and that is tested.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
@@ -184,4 +184,50 @@ fn an_unreachable_scheduler_is_named_with_how_to_start_one() {
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("no Ballista scheduler reachable at 127.0.0.1:{port}")), "{err}");
+}
+
+#[test]
+fn detect_on_a_cluster_is_refused_instead_of_hanging() {
+    let l = TestLake::new("Asia/Tokyo");
+    let out = trawl()
+        .args(["detect", "--lake"])
+        .arg(l.lake.root())
+        .args(["--cluster", "df://127.0.0.1:1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--cluster df://127.0.0.1:1: detections (and case replay) do not finish"), "{err}");
+}
+
+#[test]
+fn a_statement_on_a_scheduler_without_executors_fails_after_the_timeout_naming_why() {
+    let l = week_lake();
+    let port = free_port();
+    let scheduler = Scheduler::parse(&format!("df://127.0.0.1:{port}")).unwrap();
+    let child = trawl()
+        .args(["cluster", "scheduler", "--bind", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut servers =
+        Servers { children: vec![child], scheduler: scheduler.clone(), _work: tempfile::tempdir().unwrap() };
+    wait_listening(port, servers.children.last_mut().unwrap(), "scheduler");
+    let lake = trawl::lake::Lake::open(l.lake.root()).unwrap();
+    let err = trawl::runtime().block_on(async {
+        let mut engine = Engine::connect(&lake, MemoryLimit::default(), Some(&scheduler)).await.unwrap();
+        engine.set_cluster_timeout(Duration::from_secs(3));
+        let run = tokio::time::timeout(PATIENCE, engine.collect("SELECT count(*) FROM proxy")).await;
+        run.expect("the timeout ends the statement").unwrap_err().to_string()
+    });
+    let addr = scheduler.addr();
+    assert_eq!(
+        err,
+        format!(
+            "the statement did not finish on the cluster at {addr} within 3 s: either no executor is \
+             registered with the scheduler (start one with `trawl cluster executor --scheduler {addr}`) \
+             or the job stalled (see the scheduler's and executors' stderr; run without --cluster to compare)"
+        )
+    );
 }
