@@ -224,30 +224,49 @@ impl Store {
     }
 
     /// Whether folder `rel` directly holds a file whose name passes `wanted` (on S3: any object
-    /// below the prefix; the listing stops at the first that passes).
-    pub(crate) fn holds(&self, rel: &str, wanted: impl Fn(&str) -> bool + Send + 'static) -> bool {
+    /// below the prefix; the listing stops at the first that passes). A folder that does not
+    /// exist holds nothing; a listing that fails is an error, never taken for an empty folder.
+    pub(crate) fn holds(
+        &self,
+        rel: &str,
+        wanted: impl Fn(&str) -> bool + Send + 'static,
+    ) -> Result<bool, LakeError> {
         match self {
-            Store::Local(root) => fs::read_dir(root.join(rel))
-                .is_ok_and(|entries| entries.flatten().any(|e| wanted(&e.file_name().to_string_lossy()))),
+            Store::Local(root) => {
+                let dir = root.join(rel);
+                let err = |e| LakeError::io(format!("listing {}", dir.display()), e);
+                let entries = match fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                    Err(e) => return Err(err(e)),
+                };
+                for e in entries {
+                    if wanted(&e.map_err(err)?.file_name().to_string_lossy()) {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
             Store::S3(s) => {
                 let (store, key) = (Arc::clone(&s.store), s.key(rel));
-                block(async move {
+                let found = block(async move {
                     let mut list = store.list(Some(&key));
-                    while let Some(Ok(meta)) = list.next().await {
-                        if meta.location.filename().is_some_and(&wanted) {
-                            return true;
+                    while let Some(meta) = list.next().await {
+                        if meta?.location.filename().is_some_and(&wanted) {
+                            return Ok(true);
                         }
                     }
-                    false
-                })
+                    Ok::<_, object_store::Error>(false)
+                });
+                found.map_err(|e| s.error("listing", rel, e))
             }
         }
     }
 
     /// Whether folder `rel` exists (on S3, where folders are only key prefixes: holds anything).
-    pub(crate) fn has_folder(&self, rel: &str) -> bool {
+    pub(crate) fn has_folder(&self, rel: &str) -> Result<bool, LakeError> {
         match self {
-            Store::Local(root) => root.join(rel).is_dir(),
+            Store::Local(root) => Ok(root.join(rel).is_dir()),
             Store::S3(_) => self.holds(rel, |_| true),
         }
     }
