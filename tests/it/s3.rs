@@ -231,6 +231,7 @@ fn two_processes_ingesting_overlapping_files_into_one_s3_lake_read_every_line_on
     let Some(moto) = moto("two_processes_ingesting_overlapping_files_into_one_s3_lake") else { return };
     moto.bucket("shared");
     let dir = tempfile::tempdir().unwrap();
+    let mut races = 0;
     for round in 0..3u32 {
         let lake = format!("s3://shared/round{round}");
         // Created first (an empty folder is valid input), so the runs race on their commits.
@@ -261,6 +262,7 @@ fn two_processes_ingesting_overlapping_files_into_one_s3_lake_read_every_line_on
         let eb = ok(&ob, "second racing ingest");
         let raced = [&ea, &eb].iter().filter(|e| e.contains("lost a commit race")).count();
         eprintln!("round {round}: {raced} run(s) lost a commit race and read again");
+        races += raced;
         let out = moto.trawl(&[
             "query",
             "--format",
@@ -275,6 +277,9 @@ fn two_processes_ingesting_overlapping_files_into_one_s3_lake_read_every_line_on
         assert_eq!(stdout(&out), "n,urls,reads\n1600,1600,4\n", "round {round}");
         ok(&moto.trawl(&["verify", "--lake", &lake]), "verify after the race");
     }
+    // Else the runs went one after the other and the retry was never exercised (each round
+    // races in practice: both runs start together and read the same tables).
+    assert!(races >= 1, "no run lost a commit race in 3 rounds");
 }
 
 #[test]
@@ -287,6 +292,18 @@ fn s3_errors_say_what_to_set() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("bucket no-such-bucket does not exist"), "{stderr}");
+    // Every command says so, not that there is no lake there.
+    for args in [
+        vec!["query", "--lake", "s3://no-such-bucket/lake", "SELECT 1"],
+        vec!["verify", "--lake", "s3://no-such-bucket/lake"],
+        vec!["detect", "--lake", "s3://no-such-bucket/lake"],
+        vec!["compact", "--lake", "s3://no-such-bucket/lake"],
+    ] {
+        let out = moto.trawl(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("bucket no-such-bucket does not exist"), "{args:?}: {stderr}");
+    }
 
     // Nothing listens on port 1.
     let out = moto
