@@ -58,7 +58,7 @@ fn table_zone(store: &Store, table: &str) -> Result<Option<String>, LakeError> {
 /// metadata in a checkpoint): delta-rs reads it, on a thread of its own so that this works from
 /// inside an async caller too.
 fn zone_from_checkpoint(store: &Store, table: &str) -> Result<Option<String>, LakeError> {
-    if !has_log(store, table) {
+    if !has_log(store, table)? {
         return Ok(None);
     }
     let url = store.dir_url(table)?;
@@ -74,12 +74,17 @@ fn zone_from_checkpoint(store: &Store, table: &str) -> Result<Option<String>, La
 }
 
 /// Whether the folder already holds Delta tables (a lake whose `trawl.json` is gone).
-pub(super) fn has_tables(store: &Store) -> bool {
-    all_tables().iter().any(|t| has_log(store, &t.table))
+pub(super) fn has_tables(store: &Store) -> Result<bool, LakeError> {
+    for t in all_tables() {
+        if has_log(store, &t.table)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Whether the table has a Delta log folder.
-fn has_log(store: &Store, table: &str) -> bool {
+fn has_log(store: &Store, table: &str) -> Result<bool, LakeError> {
     store.has_folder(&format!("{table}/_delta_log"))
 }
 

@@ -165,7 +165,7 @@ impl Lake {
                 _ => Ok(lake),
             },
             Err(LakeError::Missing(_)) => {
-                if asked.is_none() && meta::has_tables(&store) {
+                if asked.is_none() && meta::has_tables(&store)? {
                     // Tables from before zones were recorded in them: the machine's zone may not be theirs.
                     return Err(LakeError::BadMeta {
                         path: store.path_of(META_FILE),
@@ -240,7 +240,7 @@ impl Lake {
 
     /// Whether the table's Delta log holds a commit or checkpoint: a run killed while creating
     /// the table can leave the folder empty, and such a table was never created.
-    fn has_commit(&self, spec: &TableSpec) -> bool {
+    fn has_commit(&self, spec: &TableSpec) -> Result<bool, LakeError> {
         self.store.holds(&format!("{}/_delta_log", spec.table), |name| {
             name.ends_with(".json") || name.ends_with(".checkpoint.parquet")
         })
@@ -252,7 +252,7 @@ impl Lake {
 
     /// The committed state of a table, or `None` when it was never created.
     pub async fn load_table(&self, spec: &TableSpec) -> Result<Option<DeltaTable>, LakeError> {
-        if !self.has_commit(spec) {
+        if !self.has_commit(spec)? {
             return Ok(None);
         }
         let url = self.table_url(spec)?;
@@ -374,7 +374,7 @@ impl Lake {
     /// Not on S3 (yet): two writers' lists could interleave there without a lock; see README.
     pub async fn write_manifest(&self, spec: &TableSpec) -> Result<usize, LakeError> {
         let Store::Local(root) = &self.store else { return Ok(0) };
-        if !self.has_commit(spec) {
+        if !self.has_commit(spec)? {
             return Ok(0);
         }
         let dir = root.join(&spec.table);

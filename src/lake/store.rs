@@ -181,7 +181,8 @@ impl Store {
                 let got = block(async move {
                     match store.get(&key).await {
                         Ok(r) => r.bytes().await.map(Some),
-                        Err(object_store::Error::NotFound { .. }) => Ok(None),
+                        // No bucket is no lake either, but the user must hear which is missing.
+                        Err(e @ object_store::Error::NotFound { .. }) if !no_such_bucket(&e) => Ok(None),
                         Err(e) => Err(e),
                     }
                 });
@@ -224,30 +225,49 @@ impl Store {
     }
 
     /// Whether folder `rel` directly holds a file whose name passes `wanted` (on S3: any object
-    /// below the prefix; the listing stops at the first that passes).
-    pub(crate) fn holds(&self, rel: &str, wanted: impl Fn(&str) -> bool + Send + 'static) -> bool {
+    /// below the prefix; the listing stops at the first that passes). A folder that does not
+    /// exist holds nothing; a listing that fails is an error, never taken for an empty folder.
+    pub(crate) fn holds(
+        &self,
+        rel: &str,
+        wanted: impl Fn(&str) -> bool + Send + 'static,
+    ) -> Result<bool, LakeError> {
         match self {
-            Store::Local(root) => fs::read_dir(root.join(rel))
-                .is_ok_and(|entries| entries.flatten().any(|e| wanted(&e.file_name().to_string_lossy()))),
+            Store::Local(root) => {
+                let dir = root.join(rel);
+                let err = |e| LakeError::io(format!("listing {}", dir.display()), e);
+                let entries = match fs::read_dir(&dir) {
+                    Ok(entries) => entries,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+                    Err(e) => return Err(err(e)),
+                };
+                for e in entries {
+                    if wanted(&e.map_err(err)?.file_name().to_string_lossy()) {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
             Store::S3(s) => {
                 let (store, key) = (Arc::clone(&s.store), s.key(rel));
-                block(async move {
+                let found = block(async move {
                     let mut list = store.list(Some(&key));
-                    while let Some(Ok(meta)) = list.next().await {
-                        if meta.location.filename().is_some_and(&wanted) {
-                            return true;
+                    while let Some(meta) = list.next().await {
+                        if meta?.location.filename().is_some_and(&wanted) {
+                            return Ok(true);
                         }
                     }
-                    false
-                })
+                    Ok::<_, object_store::Error>(false)
+                });
+                found.map_err(|e| s.error("listing", rel, e))
             }
         }
     }
 
     /// Whether folder `rel` exists (on S3, where folders are only key prefixes: holds anything).
-    pub(crate) fn has_folder(&self, rel: &str) -> bool {
+    pub(crate) fn has_folder(&self, rel: &str) -> Result<bool, LakeError> {
         match self {
-            Store::Local(root) => root.join(rel).is_dir(),
+            Store::Local(root) => Ok(root.join(rel).is_dir()),
             Store::S3(_) => self.holds(rel, |_| true),
         }
     }
@@ -450,12 +470,11 @@ impl S3Lake {
     }
 }
 
-/// What to do about an S3 error, from its text (object_store folds the service's error code
-/// and the transport's error into it).
-fn explain(bucket: &str, e: &object_store::Error) -> String {
+/// An S3 error's text with every source's that adds to it (object_store's messages already
+/// hold most of their sources' text).
+fn error_text(e: &object_store::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
-    // object_store's messages already hold most of their sources' text: add only what is new.
     while let Some(s) = source {
         let more = s.to_string();
         if !text.contains(&more) {
@@ -464,31 +483,64 @@ fn explain(bucket: &str, e: &object_store::Error) -> String {
         }
         source = s.source();
     }
+    text
+}
+
+/// Whether S3 answered with one of `codes` (its error code, in the reply's body).
+fn s3_code(e: &object_store::Error, codes: &[&str]) -> bool {
+    let text = error_text(e);
+    codes.iter().any(|c| text.contains(&format!("<Code>{c}</Code>")))
+}
+
+/// Whether S3 answered that the bucket does not exist.
+fn no_such_bucket(e: &object_store::Error) -> bool {
+    s3_code(e, &["NoSuchBucket"])
+}
+
+/// Whether the request never got an answer: no connection, a timeout, a request cut off.
+fn unreachable(e: &object_store::Error) -> bool {
+    use object_store::client::{HttpError, HttpErrorKind};
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<HttpError>() {
+            return matches!(
+                h.kind(),
+                HttpErrorKind::Connect
+                    | HttpErrorKind::Timeout
+                    | HttpErrorKind::Request
+                    | HttpErrorKind::Interrupted
+            );
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// What to do about an S3 error, by its kind (and S3's error code for a missing bucket).
+fn explain(bucket: &str, e: &object_store::Error) -> String {
+    let text = error_text(e);
     let endpoint =
         std::env::var("AWS_ENDPOINT_URL").unwrap_or_else(|_| "AWS's endpoint for the region".into());
-    let hint = if text.contains("NoSuchBucket") {
+    let hint = if no_such_bucket(e) {
         format!(
             "bucket {bucket} does not exist there: create it (`aws s3 mb s3://{bucket}`), or check its name and AWS_REGION"
         )
-    } else if text.contains("InvalidAccessKeyId")
-        || text.contains("SignatureDoesNotMatch")
-        || text.contains("AccessDenied")
-        || text.contains("403")
-    {
+    } else if matches!(
+        e,
+        object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. }
+    ) || s3_code(
+        e,
+        &["AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken"],
+    ) {
+        // A refused listing comes back as a generic error: S3's code in the body tells.
         "the credentials were refused: check AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) \
          or AWS_PROFILE, and that they may read and write the bucket"
             .to_string()
-    } else if text.contains("error sending request")
-        || text.contains("connect")
-        || text.contains("dns")
-        || text.contains("timed out")
-    {
+    } else if unreachable(e) {
         format!(
             "the S3 endpoint ({endpoint}) could not be reached: check AWS_ENDPOINT_URL and the network \
              (a plain http:// endpoint also needs AWS_ALLOW_HTTP=true)"
         )
-    } else if text.contains("Builder") || text.contains("credential") {
-        "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials".to_string()
     } else {
         String::new()
     };
@@ -524,7 +576,10 @@ fn bucket_store(bucket: &str, url: &Url) -> Result<Arc<dyn ObjectStore>, LakeErr
     }
     let s3 = builder.build().map_err(|e| LakeError::Storage {
         context: format!("configuring S3 for {url}"),
-        reason: explain(bucket, &e),
+        reason: format!(
+            "{}; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials",
+            error_text(&e)
+        ),
     })?;
     let store: Arc<dyn ObjectStore> =
         Arc::new(DeltaIOStorageBackend::new(s3, IORuntime::RT(io_runtime().handle().clone())));

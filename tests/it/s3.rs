@@ -231,6 +231,7 @@ fn two_processes_ingesting_overlapping_files_into_one_s3_lake_read_every_line_on
     let Some(moto) = moto("two_processes_ingesting_overlapping_files_into_one_s3_lake") else { return };
     moto.bucket("shared");
     let dir = tempfile::tempdir().unwrap();
+    let mut races = 0;
     for round in 0..3u32 {
         let lake = format!("s3://shared/round{round}");
         // Created first (an empty folder is valid input), so the runs race on their commits.
@@ -261,6 +262,7 @@ fn two_processes_ingesting_overlapping_files_into_one_s3_lake_read_every_line_on
         let eb = ok(&ob, "second racing ingest");
         let raced = [&ea, &eb].iter().filter(|e| e.contains("lost a commit race")).count();
         eprintln!("round {round}: {raced} run(s) lost a commit race and read again");
+        races += raced;
         let out = moto.trawl(&[
             "query",
             "--format",
@@ -275,6 +277,9 @@ fn two_processes_ingesting_overlapping_files_into_one_s3_lake_read_every_line_on
         assert_eq!(stdout(&out), "n,urls,reads\n1600,1600,4\n", "round {round}");
         ok(&moto.trawl(&["verify", "--lake", &lake]), "verify after the race");
     }
+    // Else the runs went one after the other and the retry was never exercised (each round
+    // races in practice: both runs start together and read the same tables).
+    assert!(races >= 1, "no run lost a commit race in 3 rounds");
 }
 
 #[test]
@@ -287,6 +292,18 @@ fn s3_errors_say_what_to_set() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("bucket no-such-bucket does not exist"), "{stderr}");
+    // Every command says so, not that there is no lake there.
+    for args in [
+        vec!["query", "--lake", "s3://no-such-bucket/lake", "SELECT 1"],
+        vec!["verify", "--lake", "s3://no-such-bucket/lake"],
+        vec!["detect", "--lake", "s3://no-such-bucket/lake"],
+        vec!["compact", "--lake", "s3://no-such-bucket/lake"],
+    ] {
+        let out = moto.trawl(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("bucket no-such-bucket does not exist"), "{args:?}: {stderr}");
+    }
 
     // Nothing listens on port 1.
     let out = moto
@@ -472,26 +489,24 @@ fn child_run_outliving_its_lease_ttl_before_its_commit() {
     assert_eq!(report.files.len(), 1);
 }
 
-/// A proxy in front of a server that answers one request, the first PUT whose path ends in
-/// `fail`, with a 500 after the server has taken it: a reply lost on the way back.
-struct LosesOneReply {
+/// A proxy in front of a server: forwards each request (one per connection), and answers with
+/// what `fault` returns for its head instead of the server's reply, if anything.
+struct Faulty {
     port: u16,
-    lost: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
-impl LosesOneReply {
-    fn start(upstream: u16, fail: &'static str) -> LosesOneReply {
-        use std::sync::atomic::{AtomicUsize, Ordering};
+/// Given a request's head, a reply to send instead of the server's.
+type Fault = dyn Fn(&str) -> Option<Vec<u8>> + Send + Sync;
+
+impl Faulty {
+    fn start(upstream: u16, fault: std::sync::Arc<Fault>) -> Faulty {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let lost = std::sync::Arc::new(AtomicUsize::new(0));
-        let seen = std::sync::Arc::clone(&lost);
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(mut client) = client else { continue };
-                let seen = std::sync::Arc::clone(&seen);
+                let fault = std::sync::Arc::clone(&fault);
                 std::thread::spawn(move || {
-                    // One request per connection: read its head and body.
                     let mut req = Vec::new();
                     let mut byte = [0u8; 1];
                     while !req.ends_with(b"\r\n\r\n") {
@@ -518,20 +533,24 @@ impl LosesOneReply {
                     up.write_all(&body).unwrap();
                     let mut reply = Vec::new();
                     let _ = up.read_to_end(&mut reply);
-                    let target =
-                        head.split(' ').nth(1).unwrap_or_default().split('?').next().unwrap_or_default();
-                    let lose = head.starts_with("PUT ")
-                        && target.ends_with(fail)
-                        && seen.fetch_add(1, Ordering::SeqCst) == 0;
-                    if lose {
-                        reply = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec();
-                    }
+                    let reply = fault(&head).unwrap_or(reply);
                     let _ = client.write_all(&reply);
                 });
             }
         });
-        LosesOneReply { port, lost }
+        Faulty { port }
     }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+/// The request line's method and path (without the query).
+fn method_and_path(head: &str) -> (&str, &str) {
+    let mut words = head.split(' ');
+    let method = words.next().unwrap_or_default();
+    (method, words.next().unwrap_or_default().split('?').next().unwrap_or_default())
 }
 
 #[test]
@@ -545,14 +564,27 @@ fn a_commit_whose_reply_was_lost_is_taken_for_the_run_s_own() {
     ok(&moto.trawl(&["ingest", "--quiet", "--tz", "UTC", "--lake", lake, empty.to_str().unwrap()]), "create");
     let input = log(&dir.path().join("logs"), "access.log", 1, 40);
     // proxy's commit lands, its reply is lost; object_store sends it again and meets its own file.
-    let proxy = LosesOneReply::start(moto.port, "/lake/proxy/_delta_log/00000000000000000001.json");
+    let puts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&puts);
+    let proxy = Faulty::start(
+        moto.port,
+        std::sync::Arc::new(move |head: &str| {
+            let (method, path) = method_and_path(head);
+            let commit =
+                method == "PUT" && path.ends_with("/lake/proxy/_delta_log/00000000000000000001.json");
+            (commit && seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0).then(|| {
+                b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_vec()
+            })
+        }),
+    );
     let out = moto
         .command(&["ingest", "--tz", "UTC", "--lake", lake, input.to_str().unwrap()])
-        .env("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{}", proxy.port))
+        .env("AWS_ENDPOINT_URL", proxy.endpoint())
         .output()
         .unwrap();
     let stderr = ok(&out, "ingest whose proxy commit's reply was lost");
-    assert_eq!(proxy.lost.load(std::sync::atomic::Ordering::SeqCst), 2, "sent, lost, sent again: {stderr}");
+    assert_eq!(puts.load(std::sync::atomic::Ordering::SeqCst), 2, "sent, lost, sent again: {stderr}");
     assert!(!stderr.contains("lost a commit race"), "{stderr}");
     let out = moto.trawl(&["query", "--format", "csv", "--lake", lake, COUNTS]);
     ok(&out, "count");
@@ -579,4 +611,35 @@ fn a_prefix_with_a_space_keeps_the_log_and_the_lake_s_own_objects_together() {
     ok(&out, "count");
     assert_eq!(stdout(&out), "proxy,firewall,rejects,ingested\n30,0,0,1\n");
     ok(&moto.trawl(&["verify", "--lake", lake]), "verify");
+}
+
+#[test]
+fn a_listing_the_server_refuses_is_an_error_not_an_empty_lake() {
+    let Some(moto) = moto("a_listing_the_server_refuses_is_an_error_not_an_empty_lake") else { return };
+    moto.bucket("guarded");
+    let dir = tempfile::tempdir().unwrap();
+    let input = log(&dir.path().join("logs"), "access.log", 1, 20);
+    let lake = "s3://guarded/lake";
+    ok(&moto.trawl(&["ingest", "--quiet", "--tz", "UTC", "--lake", lake, input.to_str().unwrap()]), "ingest");
+    // Objects can be read, but every listing is refused (a policy without s3:ListBucket).
+    let proxy = Faulty::start(
+        moto.port,
+        std::sync::Arc::new(|head: &str| {
+            let listing = head.starts_with("GET /guarded?")
+                && head.lines().next().is_some_and(|l| l.contains("list-type"));
+            listing.then(|| {
+                let body = "<?xml version=\"1.0\"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>";
+                format!("HTTP/1.1 403 Forbidden\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+                    .into_bytes()
+            })
+        }),
+    );
+    for args in [vec!["verify", "--lake", lake], vec!["query", "--lake", lake, "SELECT count(*) FROM proxy"]]
+    {
+        let out = moto.command(&args).env("AWS_ENDPOINT_URL", proxy.endpoint()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}{}", stdout(&out));
+        assert!(stderr.contains("listing s3://guarded/lake/"), "{args:?}: {stderr}");
+        assert!(stderr.contains("the credentials were refused"), "{args:?}: {stderr}");
+    }
 }
