@@ -35,16 +35,8 @@ impl TestLake {
 
     /// Ingests paths with two workers, recognising formats.
     pub fn ingest(&self, paths: &[PathBuf]) -> IngestReport {
-        let opts = IngestOptions {
-            paths: paths.to_vec(),
-            format: None,
-            logformats: Vec::new(),
-            jobs: 2,
-            progress: false,
-            writer_budget: None,
-            testing: Default::default(),
-        };
-        ingest(&self.lake, &opts).expect("ingest succeeds")
+        let paths: Vec<&Path> = paths.iter().map(PathBuf::as_path).collect();
+        ingest(&self.lake, &ingest_options(&paths)).expect("ingest succeeds")
     }
 
     /// Runs SQL and returns every row, each value formatted as the CLI prints it (NULL as "NULL").
@@ -131,4 +123,17 @@ pub fn undo_last_commit(l: &TestLake, table: &str) {
         .max()
         .unwrap();
     std::fs::remove_file(last).unwrap();
+}
+
+/// Options of an in-process ingest of `paths` with two workers, recognising formats.
+pub fn ingest_options(paths: &[&Path]) -> IngestOptions {
+    IngestOptions {
+        paths: paths.iter().map(|p| p.to_path_buf()).collect(),
+        format: None,
+        logformats: Vec::new(),
+        jobs: 2,
+        progress: false,
+        writer_budget: None,
+        testing: Default::default(),
+    }
 }

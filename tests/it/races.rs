@@ -10,19 +10,7 @@ use trawl::ingest::{IngestOptions, ReadStep, ingest};
 use trawl::lake::Lake;
 use trawl::schema::PROXY;
 
-use crate::common::{TestLake, row, squid_lines, undo_last_commit};
-
-fn opts(paths: &[&Path]) -> IngestOptions {
-    IngestOptions {
-        paths: paths.iter().map(|p| p.to_path_buf()).collect(),
-        format: None,
-        logformats: Vec::new(),
-        jobs: 2,
-        progress: false,
-        writer_budget: None,
-        testing: Default::default(),
-    }
-}
+use crate::common::{TestLake, ingest_options as opts, row, squid_lines, undo_last_commit};
 
 /// Compacts every table, as `trawl compact` does, on a runtime of its own.
 fn compact_all(lake: &Lake) -> Result<(), String> {

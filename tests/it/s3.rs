@@ -374,19 +374,6 @@ fn in_child(moto: &Moto, child: &str, lake: &str) -> String {
     text
 }
 
-/// Options of an in-process ingest of `paths`.
-fn options(paths: &[&Path]) -> trawl::ingest::IngestOptions {
-    trawl::ingest::IngestOptions {
-        paths: paths.iter().map(|p| p.to_path_buf()).collect(),
-        format: None,
-        logformats: Vec::new(),
-        jobs: 2,
-        progress: false,
-        writer_budget: None,
-        testing: Default::default(),
-    }
-}
-
 /// Deletes every object below `prefix` of `bucket`, as another run does with a lease it takes for
 /// lapsed; from a child, whose environment names the server.
 fn delete_below(bucket: &str, prefix: &str) {
@@ -426,7 +413,7 @@ fn child_run_whose_lease_is_deleted_before_its_commit() {
     let lake = trawl::lake::Lake::open_or_create(Path::new(&lake_url), Some("UTC")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let input = log(&dir.path().join("a"), "access.log", 1, 50);
-    let mut o = options(&[&input]);
+    let mut o = crate::common::ingest_options(&[&input]);
     let prefix = format!("{}/_trawl/runs/", lake_url.trim_start_matches("s3://leases/"));
     o.testing.before_commit = Some(std::sync::Arc::new(move || {
         // Another run took the lease for lapsed (the network was down) and deleted it; a
@@ -470,7 +457,7 @@ fn child_run_outliving_its_lease_ttl_before_its_commit() {
     let a = log(&dir.path().join("a"), "access.log", 1, 50);
     let b = log(&dir.path().join("b"), "access.log", 2, 50);
     let (url, b) = (lake_url.clone(), b.to_str().unwrap().to_string());
-    let mut o = options(&[&a]);
+    let mut o = crate::common::ingest_options(&[&a]);
     o.testing.before_commit = Some(std::sync::Arc::new(move || {
         // Past the TTL, with this run's files written and uncommitted, another run cleans up.
         std::thread::sleep(Duration::from_secs(3));
