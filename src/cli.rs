@@ -165,6 +165,10 @@ pub enum ClusterCommand {
         /// Folder for shuffle files (default: one under the OS temp folder).
         #[arg(long, value_name = "DIR")]
         work_dir: Option<PathBuf>,
+        /// Memory this executor's tasks may use together (8G, 512M, 25%); they spill to the
+        /// work folder beyond it. Default: half of this machine's memory.
+        #[arg(long, value_name = "SIZE", value_parser = MemoryLimit::parse)]
+        memory_limit: Option<MemoryLimit>,
     },
 }
 
@@ -173,9 +177,20 @@ pub enum ClusterCommand {
 #[command(next_help_heading = "Cluster")]
 pub struct ClusterArg {
     /// Run the SQL on the Ballista cluster of this scheduler (see `trawl cluster`); its executors
-    /// must read the lake's files at the paths this machine sees them.
+    /// must read the lake's files at the paths this machine sees them. --memory-limit then
+    /// bounds only this machine's share (the executors' is set where they start).
     #[arg(long, value_name = "df://HOST:PORT", value_parser = Scheduler::parse)]
     pub cluster: Option<Scheduler>,
+    /// Give up a statement on the cluster still unfinished after this long (90s, 45m, 2h).
+    #[arg(long, value_name = "DURATION", default_value = "30m", value_parser = Scheduler::parse_timeout, requires = "cluster")]
+    pub cluster_timeout: std::time::Duration,
+}
+
+impl ClusterArg {
+    /// The scheduler to run on, with the timeout its statements get; None: run here.
+    pub fn scheduler(&self) -> Option<Scheduler> {
+        self.cluster.clone().map(|s| Scheduler { timeout: Some(self.cluster_timeout), ..s })
+    }
 }
 
 #[derive(Debug, Args)]

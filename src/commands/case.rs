@@ -54,7 +54,8 @@ pub(super) fn replay(args: &DetectArgs, file: &Path) -> Result<ExitCode> {
     let range = TimeRangeArgs { since: recorded.range.since.clone(), until: recorded.range.until.clone() };
     let now = crate::runtime().block_on(async {
         let engine =
-            open_engine(&lake, &range, &pack, MemoryLimit::default(), args.cluster.cluster.as_ref()).await?;
+            open_engine(&lake, &range, &pack, MemoryLimit::default(), args.cluster.scheduler().as_ref())
+                .await?;
         let findings = detect::run(&engine, &bound).await;
         case_of(&engine, &lake, &range, &recorded.sets, &bound, &findings).await
     })?;

@@ -131,7 +131,8 @@ pub fn run_hunt(args: HuntArgs) -> Result<ExitCode> {
     let range = TimeRange::parse(args.range.since.as_deref(), args.range.until.as_deref(), lake.tz())
         .map_err(|e| anyhow::anyhow!(e))?;
     let result: Sweep = crate::runtime().block_on(async {
-        let mut engine = Engine::connect(&lake, Default::default(), args.cluster.cluster.as_ref()).await?;
+        let mut engine =
+            Engine::connect(&lake, Default::default(), args.cluster.scheduler().as_ref()).await?;
         engine.restrict(&range).await?;
         enrich.apply(&mut engine)?;
         Ok::<_, anyhow::Error>(sweep(&engine, &set, enrich.allow.as_ref(), enrich.geoip.as_deref()).await?)

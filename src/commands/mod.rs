@@ -212,7 +212,7 @@ pub fn run_query(args: QueryArgs) -> Result<ExitCode> {
             &args.range,
             &pack,
             args.memory.memory_limit.unwrap_or_default(),
-            args.cluster.cluster.as_ref(),
+            args.cluster.scheduler().as_ref(),
         )
         .await?;
         enrich.apply(&mut engine)?;
@@ -423,15 +423,6 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
     if args.lint {
         return lint_pack(&pack, &args);
     }
-    if let Some(c) = &args.cluster.cluster {
-        // Refused rather than left to hang: with Ballista's restricted options in place, the
-        // built-in pack still stalls on a cluster (rare_domains never finishes on Ballista 55).
-        bail!(
-            "--cluster {}: detections (and case replay) do not finish on a Ballista cluster yet; run \
-             `trawl detect` without --cluster, or use `trawl query`/`trawl hunt --cluster` for ad-hoc SQL",
-            c.url()
-        );
-    }
     if let Some(file) = &args.replay {
         return case::replay(&args, file);
     }
@@ -451,7 +442,7 @@ pub fn run_detect(args: DetectArgs) -> Result<ExitCode> {
             &args.range,
             &pack,
             args.memory.memory_limit.unwrap_or_default(),
-            args.cluster.cluster.as_ref(),
+            args.cluster.scheduler().as_ref(),
         )
         .await?;
         enrich.apply(&mut engine)?;

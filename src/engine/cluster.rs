@@ -4,8 +4,9 @@
 //! A client plans a statement as locally, against the same tables, and sends the logical plan;
 //! the scheduler cuts the physical plan into stages for the executors. What a plan holds of
 //! trawl's own travels through [`LogicalCodec`]: a lake table as its live files (paths, days,
-//! stats), an in-memory list as Arrow IPC, and a result materialised locally (a derived view or
-//! a CTE read twice) as its plan, which the scheduler inlines. Functions travel by name: every
+//! stats), an in-memory list as Arrow IPC, and a result computed once (a derived view or a CTE
+//! read twice) as its rows, computed on the cluster before the plan that reads it is sent
+//! (`materialize::compute_ahead`), or as its plan, which the scheduler inlines, when too large. Functions travel by name: every
 //! side registers [`super::functions::functions`], and the lake's zone is a session option
 //! (`trawl.tz`) sent with each statement. GeoIP databases stay on the machine that opened them.
 
@@ -47,11 +48,18 @@ pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 /// travels as its file list with stats, about 1 KiB a file.
 const MAX_MESSAGE_BYTES: usize = 256 << 20;
 
+/// Largest computed result sent as its rows inside a plan (each task of a stage that reads it
+/// gets a copy); a larger one travels as its plan and is computed where it is read.
+const MAX_SHIPPED_BYTES: usize = 32 << 20;
+
 /// A Ballista scheduler's address, as `--cluster df://HOST:PORT` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scheduler {
     pub host: String,
     pub port: u16,
+    /// How long a statement may run there before it is given up as stalled (default:
+    /// [`super::DEFAULT_CLUSTER_TIMEOUT`]).
+    pub timeout: Option<Duration>,
 }
 
 impl Scheduler {
@@ -67,7 +75,25 @@ impl Scheduler {
         if host.contains('/') || host.contains('@') {
             return Err(bad());
         }
-        Ok(Scheduler { host: host.to_string(), port })
+        Ok(Scheduler { host: host.to_string(), port, timeout: None })
+    }
+
+    /// Reads `--cluster-timeout`: `90s`, `45m`, `2h` (a bare number is minutes).
+    pub fn parse_timeout(s: &str) -> std::result::Result<Duration, String> {
+        let t = s.trim();
+        let bad = || format!("{s:?}: give a duration such as 90s, 45m or 2h");
+        let (n, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len()));
+        let n: f64 = n.parse().map_err(|_| bad())?;
+        let secs = match unit.trim() {
+            "s" => n,
+            "m" | "" => n * 60.0,
+            "h" => n * 3600.0,
+            _ => return Err(bad()),
+        };
+        if !(secs >= 1.0 && secs.is_finite()) {
+            return Err(bad());
+        }
+        Ok(Duration::from_secs_f64(secs))
     }
 
     /// `HOST:PORT`.
@@ -110,6 +136,10 @@ pub(crate) fn config(base: SessionConfig) -> SessionConfig {
         .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
         .with_ballista_physical_extension_codec(Arc::new(BallistaPhysicalExtensionCodec::default()))
         .with_ballista_grpc_client_max_message_size(MAX_MESSAGE_BYTES)
+        // Ballista's static planner: its adaptive one (AQE, on by default in 55) replans the
+        // pack's rare_domains forever, each round cancelling the stages it just made ("stages
+        // to be cancelled but its not implemented"), so the job never finishes.
+        .with_ballista_adaptive_query_planner(false)
 }
 
 /// A scheduler's or executor's session: DataFusion's and Ballista's functions and rules, and
@@ -135,7 +165,13 @@ pub struct ExecutorOptions {
     pub concurrency: usize,
     /// Where shuffle files go (default: a folder under the OS temp folder).
     pub work_dir: Option<std::path::PathBuf>,
+    /// Memory the executor's tasks may use together; they spill beyond it.
+    pub memory: super::MemoryLimit,
 }
+
+/// A job's shuffle files left behind (its scheduler restarted before removing them) are
+/// removed once untouched this long; finished jobs' are removed by the scheduler's word.
+const STALE_JOB_DATA: Duration = Duration::from_secs(24 * 3600);
 
 /// Runs a scheduler at `bind` until the process is stopped.
 pub async fn serve_scheduler(bind: SocketAddr) -> std::result::Result<(), String> {
@@ -180,6 +216,11 @@ pub async fn serve_executor(opts: ExecutorOptions) -> std::result::Result<(), St
         task_scheduling_policy: ballista_core::config::TaskSchedulingPolicy::PullStaged,
         work_dir: Some(work_dir.display().to_string()),
         print_thread_info: false,
+        // Ballista's default is 70 % of the host's memory for each executor; trawl's is the
+        // same share a local query takes, and --memory-limit sets it.
+        memory_pool_size: Some(opts.memory.bytes()),
+        job_data_ttl_seconds: STALE_JOB_DATA.as_secs(),
+        job_data_clean_up_interval_seconds: 3600,
         grpc_max_decoding_message_size: MAX_MESSAGE_BYTES as u32,
         grpc_max_encoding_message_size: MAX_MESSAGE_BYTES as u32,
         override_function_registry: Some(Arc::new(registry)),
@@ -242,14 +283,31 @@ impl LogicalCodec {
     }
 
     fn encode_memory(table: &MemTable, buf: &mut Vec<u8>) -> Result<()> {
-        let schema = table.schema();
-        let mut writer = StreamWriter::try_new(buf, &schema)?;
+        let mut all = Vec::new();
         for partition in &table.batches {
             // Lists are written once, when registered; nothing holds them for writing now.
             let batches = partition.try_read().map_err(|e| codec_err("reading an in-memory table", e))?;
-            for b in batches.iter() {
-                writer.write(b)?;
-            }
+            all.extend(batches.iter().cloned());
+        }
+        Self::encode_batches(&table.schema(), &all, buf)
+    }
+
+    fn encode_batches(schema: &SchemaRef, batches: &[RecordBatch], buf: &mut Vec<u8>) -> Result<()> {
+        let mut writer = StreamWriter::try_new(buf, schema)?;
+        for b in batches {
+            // Under the table's own schema: a computed result's batches can differ from it (a
+            // dictionary-encoded lake column the plan's schema declares as plain strings, or
+            // the other way round), which a local scan tolerates and a decoder does not.
+            let columns = b
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(c, f)| match c.data_type() == f.data_type() {
+                    true => Ok(c.clone()),
+                    false => datafusion::arrow::compute::cast(c, f.data_type()),
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
         }
         writer.finish()?;
         Ok(())
@@ -257,7 +315,9 @@ impl LogicalCodec {
 
     fn decode_memory(buf: &[u8], schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
         let reader = StreamReader::try_new(buf, None)?;
-        let batches = reader.collect::<std::result::Result<Vec<RecordBatch>, _>>()?;
+        let batches = reader
+            .map(|b| Ok(RecordBatch::try_new(schema.clone(), b?.columns().to_vec())?))
+            .collect::<Result<Vec<RecordBatch>>>()?;
         Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
     }
 }
@@ -308,8 +368,19 @@ impl LogicalExtensionCodec for LogicalCodec {
             Self::encode_memory(t, &mut body)?;
             IN_MEMORY
         } else if let Some(m) = node.downcast_ref::<Materialized>() {
-            LogicalPlanNode::try_from_logical_plan(m.plan(), self)?.try_encode(&mut body)?;
-            INLINED
+            let shipped = m
+                .kept()
+                .filter(|b| b.iter().map(|b| b.get_array_memory_size()).sum::<usize>() <= MAX_SHIPPED_BYTES);
+            match shipped {
+                Some(batches) => {
+                    Self::encode_batches(&node.schema(), batches, &mut body)?;
+                    IN_MEMORY
+                }
+                None => {
+                    LogicalPlanNode::try_from_logical_plan(m.plan(), self)?.try_encode(&mut body)?;
+                    INLINED
+                }
+            }
         } else {
             return self.ballista.try_encode_table_provider(table_ref, node, buf).map_err(|e| {
                 codec_err("encoding", format!("table {table_ref} cannot be sent to a cluster: {e}"))
@@ -349,6 +420,13 @@ mod tests {
         assert_eq!(s.url(), "df://127.0.0.1:50051");
         assert_eq!(Scheduler::parse("sched.lan").unwrap().addr(), "sched.lan:50050");
         assert_eq!(Scheduler::parse("df://h:7/").unwrap().addr(), "h:7");
+        assert_eq!(Scheduler::parse_timeout("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(Scheduler::parse_timeout("45m"), Ok(Duration::from_secs(45 * 60)));
+        assert_eq!(Scheduler::parse_timeout("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(Scheduler::parse_timeout("10"), Ok(Duration::from_secs(600)));
+        for bad in ["", "0s", "h", "5d", "-3m"] {
+            assert!(Scheduler::parse_timeout(bad).is_err(), "{bad}");
+        }
         for bad in ["", "df://", "df://h:x", "df://h:99999", "http://a/b", "df://u@h:1"] {
             assert!(Scheduler::parse(bad).is_err(), "{bad}");
         }

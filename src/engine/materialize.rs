@@ -56,9 +56,15 @@ impl Materialized {
         Materialized { name: name.to_string(), plan, schema, kept: OnceCell::new() }
     }
 
-    /// The plan it stands in for (a cluster inlines it instead: see `cluster`).
+    /// The plan it stands in for (a cluster inlines it when its rows are not at hand: see
+    /// `cluster`).
     pub(crate) fn plan(&self) -> &LogicalPlan {
         &self.plan
+    }
+
+    /// Its rows, once computed and kept.
+    pub(crate) fn kept(&self) -> Option<&[RecordBatch]> {
+        self.kept.get()?.as_ref().map(|k| k.batches.as_slice())
     }
 
     /// Runs the plan and keeps its batches, or gives None when they outgrow the memory pool.
@@ -77,6 +83,35 @@ impl Materialized {
         }
         Ok(Some(Kept { batches, _reservation: reservation }))
     }
+}
+
+/// Computes every [`Materialized`] table `plan` reads, and those they read, that is not yet: on a
+/// cluster nothing scans them on the client, so without this a plan would carry each as its
+/// plan, computed again in every stage that reads it (a detection reading `proxy_copies` three
+/// times paid its self-join three times, on every detection). Each runs through `state`, so on
+/// a cluster it runs there, once per session; its rows then travel with the plans that read it.
+pub async fn compute_ahead(state: &dyn Session, plan: &LogicalPlan) -> Result<()> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::datasource::source_as_provider;
+    let mut found: Vec<Arc<dyn TableProvider>> = Vec::new();
+    plan.apply_with_subqueries(|p| {
+        if let LogicalPlan::TableScan(scan) = p
+            && let Ok(provider) = source_as_provider(&scan.source)
+            && provider.downcast_ref::<Materialized>().is_some()
+        {
+            found.push(provider);
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    for provider in found {
+        let m = provider.downcast_ref::<Materialized>().expect("kept only if Materialized");
+        if m.kept.initialized() {
+            continue;
+        }
+        Box::pin(compute_ahead(state, &m.plan)).await?;
+        m.kept.get_or_try_init(|| m.compute(state)).await?;
+    }
+    Ok(())
 }
 
 /// The batch with only the bytes its rows use: string views read from Parquet point into whole

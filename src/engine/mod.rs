@@ -314,8 +314,8 @@ impl Engine {
             restricted: false,
             memory,
             geoip: None,
+            cluster_timeout: cluster.as_ref().and_then(|s| s.timeout).unwrap_or(DEFAULT_CLUSTER_TIMEOUT),
             cluster,
-            cluster_timeout: DEFAULT_CLUSTER_TIMEOUT,
         };
         engine.register_batch("ifilter_categories", ifilter_categories())?;
         // Present and empty until `--allow` lists replace it, so detections can always join it.
@@ -421,15 +421,17 @@ impl Engine {
     pub async fn sql(&self, sql: &str) -> Result<DataFrame, QueryError> {
         let ctx = self.ctx.clone();
         let sql = self.admit(sql)?;
-        self.on_sql_thread(async move { Self::plan_once(&ctx, &sql).await }).await
+        let cluster = self.cluster.is_some();
+        self.on_sql_thread(async move { Self::plan_once(&ctx, &sql, cluster).await }).await
     }
 
     /// Plans and runs a read-only statement: its schema and its batches.
     pub async fn collect(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
         let ctx = self.ctx.clone();
         let sql = self.admit(sql)?;
+        let cluster = self.cluster.is_some();
         self.on_sql_thread(async move {
-            let df = Self::plan_once(&ctx, &sql).await?;
+            let df = Self::plan_once(&ctx, &sql, cluster).await?;
             let schema = df.schema().inner().clone();
             Ok((schema, df.collect().await?))
         })
@@ -463,9 +465,14 @@ impl Engine {
         plan_sql(ctx, sql, Self::options()).await
     }
 
-    /// Plans a statement to be run, with each CTE it reads more than once computed once.
-    async fn plan_once(ctx: &SessionContext, sql: &str) -> Result<DataFrame, DataFusionError> {
-        materialize::plan(ctx, sql, Self::options()).await
+    /// Plans a statement to be run, with each CTE it reads more than once computed once (on a
+    /// cluster, before the statement is sent).
+    async fn plan_once(ctx: &SessionContext, sql: &str, cluster: bool) -> Result<DataFrame, DataFusionError> {
+        let df = materialize::plan(ctx, sql, Self::options()).await?;
+        if cluster {
+            materialize::compute_ahead(&ctx.state(), df.logical_plan()).await?;
+        }
+        Ok(df)
     }
 
     /// Refuses a statement too long to plan safely, before any recursion starts.

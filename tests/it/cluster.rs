@@ -1,24 +1,25 @@
 //! `--cluster`: a Ballista scheduler and two executors on this machine (`trawl cluster ...`,
-//! children of the test, killed when it ends however it ends) run ad-hoc SQL over a lake of a
-//! planted-incident week and give exactly the local results. The built-in pack does not finish
-//! on Ballista 55 (see README, Cluster): `detect --cluster` is refused, and that is tested.
+//! children of the test, killed when it ends however it ends) run the built-in detection pack
+//! and ad-hoc SQL over a lake of a planted-incident week and give exactly the local results.
 
+use std::fs::File;
 use std::net::{TcpListener, TcpStream};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use trawl::detect::Pack;
+use trawl::detect::{self, Outcome, Pack};
 use trawl::engine::{Engine, MemoryLimit, Scheduler};
 
 use crate::common::{TestLake, batch_rows};
 use crate::incidents;
 
-/// The servers of one test; killed on drop, so a failing assertion leaves none behind.
+/// The servers of one test; killed on drop, so a failing assertion leaves none behind. Their
+/// stderr goes to files (a pipe nobody reads would fill and stall them).
 struct Servers {
     children: Vec<Child>,
     scheduler: Scheduler,
-    _work: tempfile::TempDir,
+    work: tempfile::TempDir,
 }
 
 impl Drop for Servers {
@@ -30,6 +31,36 @@ impl Drop for Servers {
     }
 }
 
+impl Servers {
+    fn log_path(&self, name: &str) -> PathBuf {
+        self.work.path().join(format!("{name}.log"))
+    }
+
+    /// Starts `trawl cluster ARGS` logging to `name`.log and waits until it listens on `port`.
+    fn spawn(&mut self, name: &str, args: &[&str], port: u16) {
+        let log = File::create(self.log_path(name)).unwrap();
+        let child = trawl().args(["cluster"]).args(args).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        self.children.push(child);
+        let start = Instant::now();
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = self.children.last_mut().unwrap().try_wait().unwrap() {
+                panic!("{name} stopped ({status}): {}", self.log(name));
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "{name} not listening on {port} after 60 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.log_path(name)).unwrap_or_default()
+    }
+
+    /// Tasks executor `i` says it finished.
+    fn tasks_done(&self, i: usize) -> usize {
+        self.log(&format!("executor-{i}")).matches("Finished task").count()
+    }
+}
+
 fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -38,51 +69,53 @@ fn trawl() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trawl"))
 }
 
-/// Waits until `port` accepts connections, failing with the child's words if it stopped.
-fn wait_listening(port: u16, child: &mut Child, what: &str) {
-    let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut err = String::new();
-            if let Some(mut e) = child.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut e, &mut err);
-            }
-            panic!("{what} stopped ({status}): {err}");
-        }
-        assert!(start.elapsed() < Duration::from_secs(60), "{what} not listening on {port} after 60 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// A scheduler and two executors of two task slots each.
-fn start() -> Servers {
-    let work = tempfile::tempdir().unwrap();
+/// A scheduler and `executors` executors of two task slots each.
+fn start(executors: usize) -> Servers {
     let port = free_port();
     let scheduler = Scheduler::parse(&format!("df://127.0.0.1:{port}")).unwrap();
-    let mut servers = Servers { children: Vec::new(), scheduler, _work: work };
-    let child = trawl()
-        .args(["cluster", "scheduler", "--bind", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    servers.children.push(child);
-    wait_listening(port, servers.children.last_mut().unwrap(), "scheduler");
-    for i in 0..2 {
+    let mut servers = Servers { children: Vec::new(), scheduler, work: tempfile::tempdir().unwrap() };
+    servers.spawn("scheduler", &["scheduler", "--bind", &format!("127.0.0.1:{port}")], port);
+    for i in 0..executors {
         let own = free_port();
-        let dir = servers._work.path().join(format!("executor-{i}"));
-        let child = trawl()
-            .args(["cluster", "executor", "--scheduler", &format!("127.0.0.1:{port}")])
-            .args(["--bind", &format!("127.0.0.1:{own}"), "--concurrency", "2", "--work-dir"])
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        servers.children.push(child);
-        wait_listening(own, servers.children.last_mut().unwrap(), "executor");
+        let dir = servers.work.path().join(format!("executor-{i}"));
+        let args = [
+            "executor",
+            "--scheduler",
+            &format!("127.0.0.1:{port}"),
+            "--bind",
+            &format!("127.0.0.1:{own}"),
+            "--concurrency",
+            "2",
+            "--memory-limit",
+            "1G",
+            "--work-dir",
+            dir.to_str().unwrap(),
+        ];
+        servers.spawn(&format!("executor-{i}"), &args, own);
     }
     servers
+}
+
+/// Runs `cmd` with stdout to a file, killing it after `patience`: a hang fails the test
+/// instead of holding the suite.
+fn output_within(mut cmd: Command, patience: Duration) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let (out, err) = (dir.path().join("out"), dir.path().join("err"));
+    let mut child =
+        cmd.stdout(File::create(&out).unwrap()).stderr(File::create(&err).unwrap()).spawn().unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > patience {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} still running after {patience:?}: {}", std::fs::read_to_string(&err).unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    Output { status, stdout: std::fs::read(&out).unwrap(), stderr: std::fs::read(&err).unwrap() }
 }
 
 /// The planted-incident week (proxy and firewall), in Tokyo.
@@ -95,9 +128,8 @@ fn week_lake() -> TestLake {
     l
 }
 
-/// Ad-hoc statements: GROUP BYs, a join, trawl's functions, a pack list. (Not yet the derived
-/// views, nor a join with an aggregate over a lake table: Ballista 55 does not finish those here;
-/// see README, Cluster.)
+/// Ad-hoc statements: GROUP BYs, joins, trawl's functions, a pack list, a derived view, and a
+/// join with an aggregate over a lake table.
 const QUERIES: &[&str] = &[
     "SELECT date, count(*) AS n, count(DISTINCT client_ip) AS clients, sum(response_bytes) AS bytes \
      FROM proxy GROUP BY date",
@@ -107,41 +139,88 @@ const QUERIES: &[&str] = &[
     "SELECT p.client_ip, f.dst_port FROM proxy p JOIN firewall f \
      ON p.client_ip = f.src_ip AND p.date = f.date",
     "SELECT p.host, p.ts FROM proxy p JOIN job_sites j ON reg_domain(p.host) = j.entry",
+    "SELECT client_ip, count(*) AS n FROM proxy_unique GROUP BY 1",
+    "SELECT p.client_ip, p.host, t.n FROM proxy p JOIN \
+     (SELECT client_ip, count(*) AS n FROM proxy GROUP BY 1 HAVING count(*) > 10) t USING (client_ip) \
+     WHERE p.response_bytes > 100000",
 ];
 
 /// A statement on a cluster that has not finished in this long has hung: fail, do not wait.
-const PATIENCE: Duration = Duration::from_secs(120);
+const PATIENCE: Duration = Duration::from_secs(300);
 
-/// [`QUERIES`] through one engine, here or on the cluster, each result's rows sorted.
-fn results(lake: &Path, cluster: Option<&Scheduler>) -> Vec<Vec<Vec<String>>> {
+/// What one engine answers: each of [`QUERIES`]' rows, and each detection of the built-in pack
+/// as its status line and its candidate rows with whether each is a hit, all sorted (the
+/// order is DataFusion's sort either way; rows tied on a detection's sort key may come in
+/// either order).
+struct Answers {
+    queries: Vec<Vec<Vec<String>>>,
+    pack: Vec<(String, String, Vec<Vec<String>>)>,
+}
+
+fn answers(lake: &Path, cluster: Option<&Scheduler>) -> Answers {
     let lake = trawl::lake::Lake::open(lake).unwrap();
     let pack = Pack::builtin().unwrap();
+    let bound = pack.bind(&[], &[]).unwrap();
     trawl::runtime().block_on(async {
         let mut engine = Engine::connect(&lake, MemoryLimit::default(), cluster).await.unwrap();
+        engine.set_cluster_timeout(PATIENCE);
         pack.register_lists(&mut engine).unwrap();
         let mut queries = Vec::new();
         for sql in QUERIES {
-            let run = tokio::time::timeout(PATIENCE, engine.collect(sql)).await;
-            let (_, batches) =
-                run.unwrap_or_else(|_| panic!("{sql} finishes")).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            let (_, batches) = engine.collect(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
             let mut rows = batch_rows(&batches);
             rows.sort();
             queries.push(rows);
         }
-        queries
+        let mut findings = Vec::new();
+        for f in detect::run(&engine, &bound).await {
+            let (status, detail) = f.status();
+            let mut rows = match &f.outcome {
+                Outcome::Hits { batches, hit, .. } => batch_rows(batches)
+                    .into_iter()
+                    .zip(hit)
+                    .map(|(mut r, h)| {
+                        r.push(h.to_string());
+                        r
+                    })
+                    .collect(),
+                Outcome::Skipped(_) | Outcome::Failed(_) => Vec::new(),
+            };
+            rows.sort();
+            let line = format!("{status} {detail} hits={} notes={:?}", f.hits(), f.notes);
+            findings.push((f.detection.id.clone(), line, rows));
+        }
+        Answers { queries, pack: findings }
     })
 }
 
 #[test]
-fn a_scheduler_and_two_executors_give_the_local_results_of_ad_hoc_sql() {
+fn a_scheduler_and_two_executors_give_the_local_results_of_the_pack_and_ad_hoc_sql() {
     let started = Instant::now();
     let l = week_lake();
-    let servers = start();
-    let local_queries = results(l.lake.root(), None);
-    let remote_queries = results(l.lake.root(), Some(&servers.scheduler));
-    for ((sql, here), there) in QUERIES.iter().zip(&local_queries).zip(&remote_queries) {
+    let servers = start(2);
+    let here = answers(l.lake.root(), None);
+    let there = answers(l.lake.root(), Some(&servers.scheduler));
+    for ((sql, here), there) in QUERIES.iter().zip(&here.queries).zip(&there.queries) {
         assert!(!here.is_empty(), "{sql} gives rows");
         assert_eq!(there, here, "{sql} on the cluster");
+    }
+    assert_eq!(there.pack.len(), here.pack.len());
+    let mut hits = 0;
+    for ((id, line, rows), there) in here.pack.iter().zip(&there.pack) {
+        assert!(!line.starts_with("failed"), "{id} here: {line}");
+        assert_eq!((&there.0, &there.1), (id, line), "{id} on the cluster");
+        assert_eq!(&there.2, rows, "{id}'s rows on the cluster");
+        hits += rows.len();
+    }
+    // The planted week gives each scored detection something to compare.
+    assert!(hits > 20, "{hits} candidate rows over the pack");
+    for i in 0..2 {
+        assert!(
+            servers.tasks_done(i) > 0,
+            "executor {i} ran no task: {}",
+            servers.log(&format!("executor-{i}"))
+        );
     }
 
     // The same through the command line, in the order the statement gives.
@@ -151,15 +230,15 @@ fn a_scheduler_and_two_executors_give_the_local_results_of_ad_hoc_sql() {
         let mut cmd = trawl();
         cmd.args(["query", "--format", "csv", "--lake"]).arg(l.lake.root()).arg(sql);
         if let Some(c) = cluster {
-            cmd.args(["--cluster", c]);
+            cmd.args(["--cluster", c, "--cluster-timeout", "5m"]);
         }
-        let out = cmd.output().unwrap();
+        let out = output_within(cmd, PATIENCE);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     };
-    let here = query(None);
-    assert!(here.lines().count() > 5, "{here}");
-    assert_eq!(query(Some(&servers.scheduler.url())), here);
+    let local = query(None);
+    assert!(local.lines().count() > 5, "{local}");
+    assert_eq!(query(Some(&servers.scheduler.url())), local);
     println!("cluster test: {:.1} s", started.elapsed().as_secs_f64());
 }
 
@@ -187,47 +266,28 @@ fn an_unreachable_scheduler_is_named_with_how_to_start_one() {
 }
 
 #[test]
-fn detect_on_a_cluster_is_refused_instead_of_hanging() {
-    let l = TestLake::new("Asia/Tokyo");
-    let out = trawl()
-        .args(["detect", "--lake"])
-        .arg(l.lake.root())
-        .args(["--cluster", "df://127.0.0.1:1"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--cluster df://127.0.0.1:1: detections (and case replay) do not finish"), "{err}");
-}
-
-#[test]
 fn a_statement_on_a_scheduler_without_executors_fails_after_the_timeout_naming_why() {
     let l = week_lake();
-    let port = free_port();
-    let scheduler = Scheduler::parse(&format!("df://127.0.0.1:{port}")).unwrap();
-    let child = trawl()
-        .args(["cluster", "scheduler", "--bind", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut servers =
-        Servers { children: vec![child], scheduler: scheduler.clone(), _work: tempfile::tempdir().unwrap() };
-    wait_listening(port, servers.children.last_mut().unwrap(), "scheduler");
-    let lake = trawl::lake::Lake::open(l.lake.root()).unwrap();
-    let err = trawl::runtime().block_on(async {
-        let mut engine = Engine::connect(&lake, MemoryLimit::default(), Some(&scheduler)).await.unwrap();
-        engine.set_cluster_timeout(Duration::from_secs(3));
-        let run = tokio::time::timeout(PATIENCE, engine.collect("SELECT count(*) FROM proxy")).await;
-        run.expect("the timeout ends the statement").unwrap_err().to_string()
-    });
-    let addr = scheduler.addr();
-    assert_eq!(
-        err,
-        format!(
+    let servers = start(0);
+    let mut cmd = trawl();
+    cmd.args(["query", "--lake"]).arg(l.lake.root());
+    cmd.args([
+        "--cluster",
+        &servers.scheduler.url(),
+        "--cluster-timeout",
+        "3s",
+        "SELECT count(*) FROM proxy",
+    ]);
+    let out = output_within(cmd, PATIENCE);
+    assert_eq!(out.status.code(), Some(2));
+    let addr = servers.scheduler.addr();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
             "the statement did not finish on the cluster at {addr} within 3 s: either no executor is \
              registered with the scheduler (start one with `trawl cluster executor --scheduler {addr}`) \
              or the job stalled (see the scheduler's and executors' stderr; run without --cluster to compare)"
-        )
+        )),
+        "{err}"
     );
 }
