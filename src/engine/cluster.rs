@@ -29,12 +29,17 @@ use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::object_store::ObjectStoreUrl;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::context::SessionState;
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::execution::{FunctionRegistry, TaskContext};
 use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::logical_plan::{AsLogicalPlan, LogicalExtensionCodec};
 use datafusion_proto::protobuf::LogicalPlanNode;
+use object_store::ObjectStore;
 use prost::Message;
+use url::Url;
 
 use super::functions::{TrawlOptions, functions};
 use super::materialize::Materialized;
@@ -142,10 +147,49 @@ pub(crate) fn config(base: SessionConfig) -> SessionConfig {
         .with_ballista_adaptive_query_planner(false)
 }
 
+/// The object stores of a cluster's servers: DataFusion's (the local file system), and the
+/// bucket of each `s3://` lake a plan names, opened the first time one does, with this
+/// machine's AWS settings (see README, Lakes on S3).
+#[derive(Debug, Default)]
+struct ServerStores {
+    known: DefaultObjectStoreRegistry,
+}
+
+impl ObjectStoreRegistry for ServerStores {
+    fn register_store(&self, url: &Url, store: Arc<dyn ObjectStore>) -> Option<Arc<dyn ObjectStore>> {
+        self.known.register_store(url, store)
+    }
+
+    fn deregister_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        self.known.deregister_store(url)
+    }
+
+    fn get_store(&self, url: &Url) -> Result<Arc<dyn ObjectStore>> {
+        match self.known.get_store(url) {
+            Err(_) if matches!(url.scheme(), "s3" | "s3a") => {
+                let store = crate::lake::s3_store(url)
+                    .map_err(|e| DataFusionError::External(format!("on this cluster server: {e}").into()))?;
+                self.known.register_store(url, Arc::clone(&store));
+                Ok(store)
+            }
+            known => known,
+        }
+    }
+}
+
+/// One registry per server process, shared by every session's runtime.
+fn server_stores() -> Arc<dyn ObjectStoreRegistry> {
+    static STORES: std::sync::OnceLock<Arc<ServerStores>> = std::sync::OnceLock::new();
+    STORES.get_or_init(Default::default).clone()
+}
+
 /// A scheduler's or executor's session: DataFusion's and Ballista's functions and rules, and
 /// trawl's functions (without GeoIP databases: those never leave the client's machine).
 fn server_state(config: SessionConfig) -> Result<SessionState> {
-    let mut state = ballista_core::utils::default_session_builder(config)?;
+    let state = ballista_core::utils::default_session_builder(config)?;
+    // The scheduler plans each lake table's scan, which looks its store up.
+    let runtime = RuntimeEnvBuilder::new().with_object_store_registry(server_stores()).build_arc()?;
+    let mut state = SessionStateBuilder::new_from_existing(state).with_runtime_env(runtime).build();
     for f in functions(None) {
         state.register_udf(Arc::new(f))?;
     }
@@ -207,6 +251,7 @@ pub async fn serve_executor(opts: ExecutorOptions) -> std::result::Result<(), St
         None => std::env::temp_dir().join(format!("trawl-executor-{}", std::process::id())),
     };
     std::fs::create_dir_all(&work_dir).map_err(|e| format!("creating {}: {e}", work_dir.display()))?;
+    let work_dir_text = work_dir.display().to_string();
     let config = ExecutorProcessConfig {
         bind_host: opts.bind.ip().to_string(),
         port: opts.bind.port(),
@@ -224,6 +269,13 @@ pub async fn serve_executor(opts: ExecutorOptions) -> std::result::Result<(), St
         grpc_max_decoding_message_size: MAX_MESSAGE_BYTES as u32,
         grpc_max_encoding_message_size: MAX_MESSAGE_BYTES as u32,
         override_function_registry: Some(Arc::new(registry)),
+        override_runtime_producer: Some(Arc::new(move |_: &SessionConfig| {
+            let runtime = RuntimeEnvBuilder::new()
+                .with_temp_file_path(&work_dir_text)
+                .with_object_store_registry(server_stores())
+                .build()?;
+            Ok(Arc::new(runtime))
+        })),
         override_config_producer: Some(Arc::new(server_config)),
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(BallistaPhysicalExtensionCodec::default())),

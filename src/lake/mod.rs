@@ -56,7 +56,7 @@ pub use manifest::StaleList;
 pub use meta::ZONE_KEY;
 pub use stats::{ColumnBounds, FileStats};
 use store::{Blob, Sink, Store};
-pub use store::{LEASE_TTL, Lease, set_lease_ttl_for_tests};
+pub use store::{LEASE_TTL, Lease, s3_store, set_lease_ttl_for_tests};
 
 use crate::error::LakeError;
 use crate::formats::Batch;

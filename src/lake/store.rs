@@ -547,6 +547,12 @@ fn explain(bucket: &str, e: &object_store::Error) -> String {
     if hint.is_empty() { text } else { format!("{text}; {hint}") }
 }
 
+/// The store of the bucket an `s3://` (or `s3a://`) URL names, configured as a lake there is:
+/// for a cluster's servers, which meet a lake's files only through the plans they are sent.
+pub fn s3_store(url: &Url) -> Result<Arc<dyn ObjectStore>, LakeError> {
+    bucket_store(url.host_str().unwrap_or_default(), url)
+}
+
 /// A bucket's name and its store.
 type BucketStore = (String, Arc<dyn ObjectStore>);
 

@@ -37,9 +37,11 @@ impl Servers {
     }
 
     /// Starts `trawl cluster ARGS` logging to `name`.log and waits until it listens on `port`.
-    fn spawn(&mut self, name: &str, args: &[&str], port: u16) {
+    fn spawn(&mut self, name: &str, args: &[&str], port: u16, env: &dyn Fn(&mut Command)) {
         let log = File::create(self.log_path(name)).unwrap();
-        let child = trawl().args(["cluster"]).args(args).stdout(Stdio::null()).stderr(log).spawn().unwrap();
+        let mut cmd = trawl();
+        env(&mut cmd);
+        let child = cmd.args(["cluster"]).args(args).stdout(Stdio::null()).stderr(log).spawn().unwrap();
         self.children.push(child);
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -71,10 +73,15 @@ fn trawl() -> Command {
 
 /// A scheduler and `executors` executors of two task slots each.
 fn start(executors: usize) -> Servers {
+    start_with(executors, &|_| {})
+}
+
+/// The same, with `env` applied to each server's command.
+fn start_with(executors: usize, env: &dyn Fn(&mut Command)) -> Servers {
     let port = free_port();
     let scheduler = Scheduler::parse(&format!("df://127.0.0.1:{port}")).unwrap();
     let mut servers = Servers { children: Vec::new(), scheduler, work: tempfile::tempdir().unwrap() };
-    servers.spawn("scheduler", &["scheduler", "--bind", &format!("127.0.0.1:{port}")], port);
+    servers.spawn("scheduler", &["scheduler", "--bind", &format!("127.0.0.1:{port}")], port, env);
     for i in 0..executors {
         let own = free_port();
         let dir = servers.work.path().join(format!("executor-{i}"));
@@ -91,7 +98,7 @@ fn start(executors: usize) -> Servers {
             "--work-dir",
             dir.to_str().unwrap(),
         ];
-        servers.spawn(&format!("executor-{i}"), &args, own);
+        servers.spawn(&format!("executor-{i}"), &args, own, env);
     }
     servers
 }
@@ -240,6 +247,35 @@ fn a_scheduler_and_two_executors_give_the_local_results_of_the_pack_and_ad_hoc_s
     assert!(local.lines().count() > 5, "{local}");
     assert_eq!(query(Some(&servers.scheduler.url())), local);
     println!("cluster test: {:.1} s", started.elapsed().as_secs_f64());
+}
+
+#[test]
+fn executors_read_a_lake_on_s3_with_the_same_settings_as_the_client() {
+    let Some(moto) = crate::s3::moto("executors_read_a_lake_on_s3_with_the_same_settings_as_the_client")
+    else {
+        return;
+    };
+    moto.bucket("cluster");
+    let lake = "s3://cluster/case 7";
+    let testdata = crate::common::testdata("");
+    let out = moto.command(&["ingest", "--lake", lake]).arg(&testdata).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let servers = start_with(2, &|c| moto.aws_env(c));
+    let sql = "SELECT date, count(*) AS n, sum(response_bytes) AS bytes, count(DISTINCT reg_domain(host)) AS domains \
+               FROM proxy GROUP BY date ORDER BY date";
+    let query = |cluster: Option<&str>| {
+        let mut cmd = moto.command(&["query", "--format", "csv", "--lake", lake, sql]);
+        if let Some(c) = cluster {
+            cmd.args(["--cluster", c, "--cluster-timeout", "5m"]);
+        }
+        let out = output_within(cmd, PATIENCE);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let here = query(None);
+    assert!(here.lines().count() > 3, "{here}");
+    assert_eq!(query(Some(&servers.scheduler.url())), here, "{}", servers.log("executor-0"));
+    assert!(servers.tasks_done(0) + servers.tasks_done(1) > 0);
 }
 
 #[test]

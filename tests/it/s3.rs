@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::common::{squid_lines, testdata};
 
 /// A moto S3 server on a free local port, killed when dropped.
-struct Moto {
+pub(crate) struct Moto {
     child: Child,
     port: u16,
 }
@@ -47,7 +47,7 @@ impl Moto {
     }
 
     /// Creates a bucket (object_store cannot) with a plain HTTP request, which moto takes unsigned.
-    fn bucket(&self, name: &str) {
+    pub(crate) fn bucket(&self, name: &str) {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         let head = format!(
             "PUT /{name} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
@@ -76,17 +76,22 @@ impl Moto {
         self.command(args).output().unwrap()
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_trawl"));
-        c.args(args)
-            .env("AWS_ACCESS_KEY_ID", "testing")
+        c.args(args);
+        self.aws_env(&mut c);
+        c
+    }
+
+    /// The variables a user sets for this server, and dummy credentials.
+    pub(crate) fn aws_env(&self, c: &mut Command) {
+        c.env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_ENDPOINT_URL", self.endpoint())
             .env("AWS_ALLOW_HTTP", "true")
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN");
-        c
     }
 }
 
@@ -98,7 +103,7 @@ impl Drop for Moto {
 }
 
 /// A moto server, or `None` after saying why the test is skipped.
-fn moto(test: &str) -> Option<Moto> {
+pub(crate) fn moto(test: &str) -> Option<Moto> {
     match Moto::start() {
         Ok(m) => Some(m),
         Err(why) => {
