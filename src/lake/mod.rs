@@ -625,31 +625,45 @@ impl Lake {
 
     /// Deletes Parquet files that no version of the table names and whose run is over (a run
     /// killed before its commit); returns their paths. Files of runs still going are left.
+    ///
+    /// On S3 each lease lookup is a GET, so the log and the ledger, which a lake of thousands
+    /// of files mostly consists of, sift first, and each run's lease is looked up once.
     pub async fn remove_orphans(&self, spec: &TableSpec) -> Result<Vec<String>, LakeError> {
-        // Order matters: list, then check leases, then read the log. A run seen dead here had
-        // made its last commit before, so the log read after names all its committed files.
         let on_disk = self.files_on_disk(spec)?;
-        // Only files trawl named, of runs the ledger does not record (see `custody`).
+        if !on_disk.iter().any(|p| trawl_named(p)) {
+            return Ok(Vec::new());
+        }
+        let Some(mut table) = self.load_table(spec).await? else {
+            // Files with no log at all were not put there by trawl: not ours to delete.
+            return Ok(Vec::new());
+        };
+        let referenced = self.referenced(spec, &table).await?;
+        let unnamed: Vec<String> =
+            on_disk.into_iter().filter(|p| trawl_named(p) && !referenced.contains(p)).collect();
+        if unnamed.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Only files of runs the ledger does not record (see `custody`).
         let recorded = self.ledger_runs().await?;
-        let dead: Vec<String> = on_disk
+        let mut leases = LeaseAnswers::default();
+        let dead: Vec<String> = unnamed
             .into_iter()
-            .filter(|p| trawl_named(p) && !self.in_progress(p))
             .filter(|p| run_of(p).is_none_or(|r| !recorded.contains(r)))
+            .filter(|p| run_of(p).is_none_or(|r| !leases.alive(self, r)))
             .collect();
         if dead.is_empty() {
             return Ok(Vec::new());
         }
-        let Some(table) = self.load_table(spec).await? else {
-            // Files with no log at all were not put there by trawl: not ours to delete.
-            return Ok(Vec::new());
-        };
+        // A run seen dead above made its last commit before: the log read now names every file
+        // it committed, also one it committed after the first read.
+        table.update_state().await.map_err(Self::delta_err(spec))?;
         let referenced = self.referenced(spec, &table).await?;
         let mut removed = Vec::new();
         for rel in dead.into_iter().filter(|p| !referenced.contains(p)) {
             self.store.delete(&Self::in_table(spec, &rel))?;
             removed.push(rel);
         }
-        self.store.remove_stale_leases();
+        self.store.remove_stale_leases(&leases.0);
         Ok(removed)
     }
 
@@ -825,6 +839,18 @@ fn run_of(rel_path: &str) -> Option<&str> {
     let rest = name.strip_prefix("part-")?;
     let (run, _) = rest.split_once('-')?;
     (run.len() == 32 && run.bytes().all(|b| b.is_ascii_hexdigit())).then_some(run)
+}
+
+/// Whether each run still held its lease when first asked, so a cleanup asks once per run,
+/// not once per file. Either answer may be kept: a run found dead never comes back (its lease
+/// is over for good), and one found alive keeps its files, which is always safe.
+#[derive(Default)]
+struct LeaseAnswers(HashMap<String, bool>);
+
+impl LeaseAnswers {
+    fn alive(&mut self, lake: &Lake, run: &str) -> bool {
+        *self.0.entry(run.to_string()).or_insert_with(|| lake.run_alive(run))
+    }
 }
 
 /// A live file as a query reads it.

@@ -7,6 +7,7 @@
 //! (`proxy/_delta_log`, `trawl.json`). Run leases live here too, since what a lease can rest on
 //! is a property of the storage: an OS file lock on disk, an expiring object on S3.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::future::Future;
 use std::io::{self, BufWriter, Read, Write};
@@ -432,8 +433,9 @@ impl Store {
         }
     }
 
-    /// Removes the leases of runs that are over (killed runs leave theirs).
-    pub(crate) fn remove_stale_leases(&self) {
+    /// Removes the leases of runs that are over (killed runs leave theirs); `known` holds runs
+    /// already asked about (alive or not), whose leases on S3 are not read again.
+    pub(crate) fn remove_stale_leases(&self, known: &HashMap<String, bool>) {
         match self {
             Store::Local(root) => {
                 let Ok(entries) = fs::read_dir(root.join(RUNS_DIR)) else { return };
@@ -448,7 +450,7 @@ impl Store {
             Store::S3(_) => {
                 for l in self.list(RUNS_DIR, &[]).unwrap_or_default() {
                     let Some(id) = l.rel.strip_suffix(".lease") else { continue };
-                    if !self.lease_alive(id) {
+                    if !known.get(id).copied().unwrap_or_else(|| self.lease_alive(id)) {
                         let _ = self.delete(&format!("{RUNS_DIR}/{}", l.rel));
                     }
                 }

@@ -630,3 +630,99 @@ fn a_listing_the_server_refuses_is_an_error_not_an_empty_lake() {
         assert!(stderr.contains("the credentials were refused"), "{args:?}: {stderr}");
     }
 }
+
+/// Squid lines of `tag`, `per_day` on each of `days` days from 2024-05-01 (UTC), in `dir/name`.
+fn days_log(dir: &Path, name: &str, tag: u32, days: u32, per_day: u32) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut text = String::new();
+    for d in 0..days {
+        for i in 0..per_day {
+            text.push_str(&format!(
+                "{}.000 {:>5} 10.0.{tag}.{} TCP_MISS/200 {} GET http://h{tag}.example.com/d{d}/p{i} - \
+                 HIER_DIRECT/203.0.113.9 text/html\n",
+                1_714_521_600 + d * 86_400 + tag * 60 + i,
+                i % 900,
+                i % 200,
+                500 + i * 7,
+            ));
+        }
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn cleanup_at_ingest_start_reads_each_run_s_lease_once() {
+    let Some(moto) = moto("cleanup_at_ingest_start_reads_each_run_s_lease_once") else { return };
+    moto.bucket("sifted");
+    let lake = "s3://sifted/lake";
+    let dir = tempfile::tempdir().unwrap();
+    // Two committed runs, 20 day files each in proxy.
+    for tag in [1, 2] {
+        let input = days_log(&dir.path().join(format!("in{tag}")), "access.log", tag, 20, 3);
+        let args = ["ingest", "--quiet", "--tz", "UTC", "--lake", lake, input.to_str().unwrap()];
+        ok(&moto.trawl(&args), "ingest");
+    }
+    // Three runs' uncommitted files, 10 each: one run still live, one whose lease lapsed, one
+    // whose lease is gone (taken for lapsed by an earlier cleanup).
+    let (live, lapsed, gone) = ("a".repeat(32), "b".repeat(32), "c".repeat(32));
+    let script = format!(
+        "import json, time\nnow = int(time.time() * 1000)\n\
+         for run, expires in (('{live}', now + 3600_000), ('{lapsed}', now - 60_000)):\n\
+         \x20   body = json.dumps({{'run': run, 'written_unix_ms': expires - 600_000, 'expires_unix_ms': expires}})\n\
+         \x20   s3.put_object(Bucket='sifted', Key=f'lake/_trawl/runs/{{run}}.lease', Body=body.encode())\n\
+         for run in ('{live}', '{lapsed}', '{gone}'):\n\
+         \x20   for i in range(10):\n\
+         \x20       s3.put_object(Bucket='sifted', Key=f'lake/proxy/date=2024-05-{{i + 1:02}}/part-{{run}}-{{i:032x}}.zstd.parquet', Body=b'x')\n\
+         print('ok')"
+    );
+    assert_eq!(moto.boto(&script), "ok\n");
+    let parquet_of = |run: &str| {
+        moto.boto(&format!(
+            "print(sum('part-{run}-' in o['Key'] for o in s3.list_objects_v2(Bucket='sifted', Prefix='lake/proxy/')['Contents']))"
+        ))
+    };
+    let committed = moto.boto(
+        "print(sum(o['Key'].endswith('.parquet') for o in s3.list_objects_v2(Bucket='sifted', Prefix='lake/proxy/')['Contents']))",
+    );
+    assert_eq!(committed, "70\n", "40 committed files and 30 uncommitted in proxy");
+
+    let lease_gets = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&lease_gets);
+    let proxy = Faulty::start(
+        moto.port,
+        std::sync::Arc::new(move |head: &str| {
+            let (method, path) = method_and_path(head);
+            if method == "GET" && path.ends_with(".lease") {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            None
+        }),
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = moto
+        .command(&["ingest", "--tz", "UTC", "--lake", lake, empty.to_str().unwrap()])
+        .env("AWS_ENDPOINT_URL", proxy.endpoint())
+        .output()
+        .unwrap();
+    let stderr = ok(&out, "ingest that cleans up");
+    assert!(
+        stderr.contains("removed 20 Parquet file(s) an earlier, stopped run had written but never committed"),
+        "{stderr}"
+    );
+    // One GET per run with uncommitted files, and one for this run's own lease, listed among
+    // the leases a cleanup removes when lapsed (the other two were answered already).
+    assert_eq!(lease_gets.load(std::sync::atomic::Ordering::SeqCst), 4, "{stderr}");
+    assert_eq!(parquet_of(&live), "10\n", "the live run keeps its files");
+    assert_eq!(parquet_of(&lapsed), "0\n");
+    assert_eq!(parquet_of(&gone), "0\n");
+    let leases = moto.boto(
+        "print(sorted(o['Key'] for o in s3.list_objects_v2(Bucket='sifted', Prefix='lake/_trawl/runs/').get('Contents', [])))",
+    );
+    assert_eq!(leases, format!("['lake/_trawl/runs/{live}.lease']\n"));
+    let out = moto.trawl(&["query", "--format", "csv", "--lake", lake, COUNTS]);
+    ok(&out, "count");
+    assert_eq!(stdout(&out), "proxy,firewall,rejects,ingested\n120,0,0,2\n");
+}
