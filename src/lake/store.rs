@@ -63,6 +63,9 @@ fn lease_safe_ms() -> u64 {
 /// Parquet bytes buffered before a part of a multipart upload is sent (S3 takes parts of 5 MiB
 /// and more, up to 10,000 of them: 160 GB per file at this size).
 const PART_BYTES: usize = 16 << 20;
+/// The smallest part S3 takes (all but the last part of an upload): a buffer this full may be
+/// sent early, to keep a writer within its memory budget.
+pub(crate) const MIN_PART_BYTES: usize = 5 << 20;
 
 /// A lake's storage; cheap to clone.
 #[derive(Debug, Clone)]
@@ -106,6 +109,18 @@ impl Store {
                 Ok(Store::S3(Arc::new(S3Lake { store, url: url.clone(), prefix })))
             }
         }
+    }
+
+    /// An S3 lake held in memory, for tests of what writers keep before they upload.
+    #[cfg(test)]
+    pub(crate) fn in_memory_s3() -> (Store, Arc<dyn ObjectStore>) {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let lake = S3Lake {
+            store: Arc::clone(&store),
+            url: Url::parse("s3://b/lake/").expect("a URL"),
+            prefix: ObjPath::from("lake"),
+        };
+        (Store::S3(Arc::new(lake)), store)
     }
 
     /// The lake's place as messages show it: the folder, or `s3://bucket/prefix`.
@@ -715,6 +730,23 @@ impl Write for Sink {
 }
 
 impl Sink {
+    /// Bytes written but held in memory until they are uploaded: an S3 file's unsent part (on
+    /// disk none beyond the file's fixed 1 MiB buffer, which is not counted).
+    pub(crate) fn unsent(&self) -> usize {
+        match self {
+            Sink::File(_) => 0,
+            Sink::S3(s) => s.buf.len(),
+        }
+    }
+
+    /// Uploads the unsent bytes as a part now if S3 takes a part that small; whether it did.
+    pub(crate) fn send_early(&mut self) -> io::Result<bool> {
+        match self {
+            Sink::S3(s) if s.buf.len() >= MIN_PART_BYTES => s.send_part().map(|()| true),
+            _ => Ok(false),
+        }
+    }
+
     /// Makes the file whole under its name.
     pub(crate) fn finish(self) -> io::Result<()> {
         match self {
