@@ -77,6 +77,9 @@ pub const WRITER_BUFFER_BYTES: usize = 96 << 20;
 /// Partition files one worker keeps open at once; more dates than this close the least recently
 /// used. Each open writer holds encoder state its estimate does not count, so this bounds memory.
 const OPEN_FILES: usize = 4;
+/// Times a manifest rewrite on S3 reads the newest version again after meeting another
+/// writer's list, before it gives up.
+const MANIFEST_TRIES: usize = 10;
 /// `trawl compact` merges the files of a partition smaller than this.
 pub const COMPACT_TARGET_BYTES: u64 = 256 << 20;
 /// Delta reader features whose tables trawl's scan reads as written: they change only how the
@@ -204,14 +207,6 @@ impl Lake {
     /// The bucket's store and URL for a query engine to read an S3 lake's files through.
     pub fn object_store(&self) -> Option<(Url, std::sync::Arc<dyn object_store::ObjectStore>)> {
         self.store.object_store()
-    }
-
-    /// `what` refused on an S3 lake, saying what to use instead.
-    pub fn refuse_on_s3(&self, what: &str) -> Result<(), LakeError> {
-        match self.on_s3() {
-            true => Err(LakeError::NotOnS3 { what: what.to_string(), url: self.root.display().to_string() }),
-            false => Ok(()),
-        }
     }
 
     /// The lake's time zone: partitions are local days in it.
@@ -371,18 +366,49 @@ impl Lake {
     /// Parquet) from its newest version; returns how many partitions' lists changed. Every
     /// commit does it; ingest at its start, compact before its vacuum deletes old files, and
     /// `trawl manifest` repair a list a run stopped between its commit and this left behind.
-    /// Not on S3 (yet): two writers' lists could interleave there without a lock; see README.
+    /// On disk a lock orders the writers; on S3 conditional writes do (see `manifest`).
     pub async fn write_manifest(&self, spec: &TableSpec) -> Result<usize, LakeError> {
-        let Store::Local(root) = &self.store else { return Ok(0) };
         if !self.has_commit(spec)? {
             return Ok(0);
         }
+        let root = match &self.store {
+            Store::Local(root) => root,
+            Store::S3(_) => return self.write_manifest_s3(spec).await,
+        };
         let dir = root.join(&spec.table);
         let lock = manifest::lock(&dir)?;
         let Some(table) = self.load_table(spec).await? else {
             return Ok(0);
         };
         manifest::write(&lock, &dir, spec.partition_by_date, &self.live_files(spec, &table)?)
+    }
+
+    /// [`Lake::write_manifest`] on S3: the lists are listed before the newest version is read,
+    /// and written only if still as listed; a writer that meets another's list, which may be of
+    /// a newer version, reads again.
+    async fn write_manifest_s3(&self, spec: &TableSpec) -> Result<usize, LakeError> {
+        let url = self.table_url(spec)?;
+        for attempt in 0..MANIFEST_TRIES {
+            let seen = manifest::s3_seen(&self.store, &spec.table)?;
+            let Some(table) = self.load_table(spec).await? else { return Ok(0) };
+            let live = self.live_files(spec, &table)?;
+            let wrote =
+                manifest::s3_write(&self.store, &spec.table, &url, spec.partition_by_date, &live, &seen)?;
+            if let Some(n) = wrote {
+                return Ok(n);
+            }
+            // Writers that meet go on at different moments.
+            let pause = 50 * (attempt as u64 + 1) + u64::from(uuid::Uuid::new_v4().as_bytes()[0]);
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        }
+        Err(LakeError::io(
+            format!("rewriting the file lists of {} for Parquet readers", spec.table),
+            io::Error::other(format!(
+                "other runs rewrote them {MANIFEST_TRIES} times meanwhile; `trawl manifest --lake {}` \
+                 rewrites them once the lake is quieter",
+                self.root.display()
+            )),
+        ))
     }
 
     /// The lists of the table's manifest that do not name exactly its live files, either as of
@@ -394,14 +420,19 @@ impl Lake {
         spec: &TableSpec,
         table: &DeltaTable,
     ) -> Result<Vec<StaleList>, LakeError> {
-        let Store::Local(root) = &self.store else { return Ok(Vec::new()) };
-        let dir = root.join(&spec.table);
-        let then = manifest::stale(&dir, spec.partition_by_date, &self.live_files(spec, table)?)?;
+        let stale = |live: &[LakeFile]| match &self.store {
+            Store::Local(root) => manifest::stale(&root.join(&spec.table), spec.partition_by_date, live),
+            Store::S3(_) => {
+                let url = self.table_url(spec)?;
+                manifest::s3_stale(&self.store, &spec.table, &url, spec.partition_by_date, live)
+            }
+        };
+        let then = stale(&self.live_files(spec, table)?)?;
         if then.is_empty() {
             return Ok(then);
         }
         let Some(newest) = self.load_table(spec).await? else { return Ok(then) };
-        let now = manifest::stale(&dir, spec.partition_by_date, &self.live_files(spec, &newest)?)?;
+        let now = stale(&self.live_files(spec, &newest)?)?;
         let stale_then: HashSet<&str> = then.iter().map(|l| l.path.as_str()).collect();
         Ok(now.into_iter().filter(|l| stale_then.contains(l.path.as_str())).collect())
     }
@@ -1153,7 +1184,13 @@ impl TableWriter {
         };
         let path = self.store.path_of(&Lake::in_table(self.spec, &f.rel_path));
         // Only the bytes already handed to the sink move, in order: the file stays as written.
-        if !f.writer.inner_mut().inner.send_early().map_err(|e| LakeError::io(format!("uploading {}", path.display()), e))? {
+        if !f
+            .writer
+            .inner_mut()
+            .inner
+            .send_early()
+            .map_err(|e| LakeError::io(format!("uploading {}", path.display()), e))?
+        {
             return Ok(false);
         }
         Ok(self.buffered_bytes() <= self.budget)
@@ -1311,7 +1348,9 @@ mod tests {
             .map(|f| -> ArrayRef {
                 match (f.name().as_str(), f.data_type()) {
                     ("url", _) => Arc::new(StringArray::from_iter_values((0..rows).map(|_| text()))),
-                    (_, DataType::Int64) if !f.is_nullable() => Arc::new(Int64Array::from_iter_values(0..rows as i64)),
+                    (_, DataType::Int64) if !f.is_nullable() => {
+                        Arc::new(Int64Array::from_iter_values(0..rows as i64))
+                    }
                     (_, DataType::Utf8) if !f.is_nullable() => Arc::new(StringArray::from(vec!["t"; rows])),
                     (_, ty) => new_null_array(ty, rows),
                 }

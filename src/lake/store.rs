@@ -91,6 +91,8 @@ pub(crate) struct S3Lake {
 pub(crate) struct Listed {
     /// Path below the folder listed, `/`-separated.
     pub rel: String,
+    /// Its version, on S3: the ETag, as conditional writes name it.
+    pub e_tag: Option<String>,
 }
 
 impl Store {
@@ -240,6 +242,31 @@ impl Store {
         }
     }
 
+    /// Writes `rel` on S3 only if it is still the version `e_tag` names (`If-Match`), or, for
+    /// `None`, only if it does not exist (`If-None-Match: *`); whether it did: `false` when
+    /// another writer changed it since it was read. Local lakes lock instead: refused there.
+    pub(crate) fn put_if(&self, rel: &str, bytes: &[u8], e_tag: Option<&str>) -> Result<bool, LakeError> {
+        let Store::S3(s) = self else {
+            return Err(LakeError::io(
+                format!("writing {}", self.path_of(rel).display()),
+                io::Error::other("conditional writes are for S3; local lakes lock"),
+            ));
+        };
+        let (store, key) = (Arc::clone(&s.store), s.key(rel));
+        let mode = match e_tag {
+            Some(t) => PutMode::Update(UpdateVersion { e_tag: Some(t.to_string()), version: None }),
+            None => PutMode::Create,
+        };
+        let payload = PutPayload::from(bytes.to_vec());
+        match block(async move { store.put_opts(&key, payload, mode.into()).await }) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
+                Ok(false)
+            }
+            Err(e) => Err(s.error("writing", rel, e)),
+        }
+    }
+
     /// Whether folder `rel` directly holds a file whose name passes `wanted` (on S3: any object
     /// below the prefix; the listing stops at the first that passes). A folder that does not
     /// exist holds nothing; a listing that fails is an error, never taken for an empty folder.
@@ -296,20 +323,21 @@ impl Store {
             Store::S3(s) => {
                 let (store, key) = (Arc::clone(&s.store), s.key(rel));
                 let base = format!("{key}/");
-                let found: Result<Vec<String>, object_store::Error> = block(async move {
+                let found: Result<Vec<(String, Option<String>)>, object_store::Error> = block(async move {
                     let mut out = Vec::new();
                     let mut list = store.list(Some(&key));
                     while let Some(meta) = list.next().await {
-                        out.push(meta?.location.to_string());
+                        let meta = meta?;
+                        out.push((meta.location.to_string(), meta.e_tag));
                     }
                     Ok::<_, object_store::Error>(out)
                 });
                 let found = found.map_err(|e| s.error("listing", rel, e))?;
                 found
                     .into_iter()
-                    .filter_map(|k| k.strip_prefix(&base).map(str::to_string))
-                    .filter(|r| !skip.iter().any(|d| r.split('/').rev().skip(1).any(|seg| seg == *d)))
-                    .map(|rel| Listed { rel })
+                    .filter_map(|(k, e_tag)| k.strip_prefix(&base).map(|r| (r.to_string(), e_tag)))
+                    .filter(|(r, _)| !skip.iter().any(|d| r.split('/').rev().skip(1).any(|seg| seg == *d)))
+                    .map(|(rel, e_tag)| Listed { rel, e_tag })
                     .collect()
             }
         };
@@ -965,7 +993,7 @@ fn list_local(dir: &Path, skip: &[&str]) -> Result<Vec<Listed>, LakeError> {
                     stack.push(p);
                 }
             } else if let Ok(rel) = p.strip_prefix(dir) {
-                out.push(Listed { rel: rel.to_string_lossy().replace('\\', "/") });
+                out.push(Listed { rel: rel.to_string_lossy().replace('\\', "/"), e_tag: None });
             }
         }
     }

@@ -210,11 +210,6 @@ fn an_s3_lake_holds_what_a_local_lake_holds_through_ingest_query_detect_compact_
     let tampered = moto.trawl(&["verify", "--lake", s3]);
     assert_eq!(tampered.status.code(), Some(1), "{}", stdout(&tampered));
     assert!(stdout(&tampered).contains("modified"), "{}", stdout(&tampered));
-
-    // What is not there yet says so.
-    let manifest = moto.trawl(&["manifest", "--lake", s3]);
-    assert_eq!(manifest.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&manifest.stderr).contains("not available for lakes on S3 yet"));
 }
 
 /// `n` Squid lines with URLs unique to `tag`, in `dir/name`.
@@ -725,4 +720,131 @@ fn cleanup_at_ingest_start_reads_each_run_s_lease_once() {
     let out = moto.trawl(&["query", "--format", "csv", "--lake", lake, COUNTS]);
     ok(&out, "count");
     assert_eq!(stdout(&out), "proxy,firewall,rejects,ingested\n120,0,0,2\n");
+}
+
+/// Each manifest list of `table` below `root` (a folder, or `bucket/prefix` on the server) by
+/// its path inside the table, with its lines, the lake's place taken off each.
+fn manifests(moto: &Moto, root: &str, table: &str) -> Vec<(String, Vec<String>)> {
+    let local = !root.contains("://");
+    let listing = if local {
+        let dir = Path::new(root).join(table).join("_symlink_format_manifest");
+        let mut found = Vec::new();
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().path()) {
+                if e.is_dir() {
+                    stack.push(e);
+                } else if e.file_name().unwrap() == "manifest" {
+                    let rel =
+                        e.strip_prefix(Path::new(root).join(table)).unwrap().to_str().unwrap().to_string();
+                    found.push((rel, std::fs::read_to_string(&e).unwrap()));
+                }
+            }
+        }
+        found
+    } else {
+        let (bucket, prefix) = root.trim_start_matches("s3://").split_once('/').unwrap();
+        let out = moto.boto(&format!(
+            "import json\nkeys = [o['Key'] for o in s3.list_objects_v2(Bucket='{bucket}', \
+             Prefix='{prefix}/{table}/_symlink_format_manifest/').get('Contents', [])]\n\
+             print(json.dumps([[k[len('{prefix}/{table}/'):], s3.get_object(Bucket='{bucket}', Key=k)['Body'].read().decode()] for k in keys]))"
+        ));
+        serde_json::from_str::<Vec<(String, String)>>(&out).unwrap()
+    };
+    let base = if local {
+        format!("{}/{table}/", std::fs::canonicalize(root).unwrap().display())
+    } else {
+        format!("{root}/{table}/")
+    };
+    let mut lists: Vec<(String, Vec<String>)> = listing
+        .into_iter()
+        .map(|(rel, text)| {
+            let lines = text
+                .lines()
+                .map(|l| {
+                    l.strip_prefix(&base).unwrap_or_else(|| panic!("{l} is not below {base}")).to_string()
+                })
+                .collect();
+            (rel, lines)
+        })
+        .collect();
+    lists.sort();
+    lists
+}
+
+/// Each list with how many files it names: what two lakes fed the same input share (file
+/// names carry run ids).
+fn shape(lists: &[(String, Vec<String>)]) -> Vec<(String, usize)> {
+    lists.iter().map(|(rel, lines)| (rel.clone(), lines.len())).collect()
+}
+
+#[test]
+fn s3_manifests_name_the_live_files_as_a_local_lake_s_do() {
+    let Some(moto) = moto("s3_manifests_name_the_live_files_as_a_local_lake_s_do") else { return };
+    moto.bucket("listed");
+    let s3 = "s3://listed/lake";
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("lake");
+    let local = local.to_str().unwrap();
+    let inputs: Vec<PathBuf> =
+        (1..=2).map(|t| days_log(&dir.path().join(format!("in{t}")), "access.log", t, 3, 4)).collect();
+    for input in &inputs {
+        let args = |lake| ["ingest", "--quiet", "--tz", "UTC", "--lake", lake, input.to_str().unwrap()];
+        ok(&trawl_local(&args(local)), "local ingest");
+        ok(&moto.trawl(&args(s3)), "S3 ingest");
+    }
+    // Two runs, three days: two files a day, in every list as on disk.
+    let days: Vec<(String, usize)> =
+        (1..=3).map(|d| (format!("_symlink_format_manifest/date=2024-05-0{d}/manifest"), 2)).collect();
+    assert_eq!(shape(&manifests(&moto, s3, "proxy")), days);
+    assert_eq!(shape(&manifests(&moto, local, "proxy")), days);
+    let ingests = vec![("_symlink_format_manifest/manifest".to_string(), 2)];
+    assert_eq!(shape(&manifests(&moto, s3, "ingests")), ingests);
+    assert_eq!(shape(&manifests(&moto, local, "ingests")), ingests);
+    ok(&moto.trawl(&["verify", "--lake", s3]), "verify: the lists name the live files");
+
+    // After a compact, one file a day, the replaced ones named no more.
+    let before = manifests(&moto, s3, "proxy");
+    ok(&moto.trawl(&["compact", "--lake", s3]), "compact on S3");
+    ok(&trawl_local(&["compact", "--lake", local]), "compact on disk");
+    let after = manifests(&moto, s3, "proxy");
+    let one_a_day: Vec<(String, usize)> = days.iter().map(|(rel, _)| (rel.clone(), 1)).collect();
+    assert_eq!(shape(&after), one_a_day);
+    assert_eq!(shape(&manifests(&moto, local, "proxy")), one_a_day);
+    for ((_, old), (_, new)) in before.iter().zip(&after) {
+        assert!(old.iter().all(|f| !new.contains(f)), "{old:?} then {new:?}");
+    }
+    ok(&moto.trawl(&["verify", "--lake", s3]), "verify after compact");
+
+    // A list changed in the bucket is found, and `trawl manifest` puts it right.
+    let key = "lake/proxy/_symlink_format_manifest/date=2024-05-02/manifest";
+    moto.boto(&format!(
+        "s3.put_object(Bucket='listed', Key='{key}', Body=s3.get_object(Bucket='listed', Key='{key}')['Body'].read() + b'{s3}/proxy/date=2024-05-02/gone.parquet\\n')"
+    ));
+    let stale = moto.trawl(&["verify", "--lake", s3]);
+    assert_eq!(stale.status.code(), Some(1), "{}", stdout(&stale));
+    assert!(stdout(&stale).contains("manifest stale"), "{}", stdout(&stale));
+    let repaired = ok(&moto.trawl(&["manifest", "--lake", s3]), "manifest on S3");
+    assert!(repaired.contains("proxy: rewrote 1 partition list(s)"), "{repaired}");
+    assert_eq!(manifests(&moto, s3, "proxy"), after);
+    // Current lists are left alone (their ETags are the MD5 of what they should hold).
+    let again = ok(&moto.trawl(&["manifest", "--lake", s3]), "manifest again");
+    assert!(!again.contains("rewrote"), "{again}");
+    ok(&moto.trawl(&["verify", "--lake", s3]), "verify after the repair");
+}
+
+#[test]
+fn moto_refuses_a_write_if_match_names_an_older_version() {
+    let Some(moto) = moto("moto_refuses_a_write_if_match_names_an_older_version") else { return };
+    moto.bucket("matched");
+    // Manifests on S3 rest on If-Match: a list changed since it was read is not overwritten.
+    let script = "first = s3.put_object(Bucket='matched', Key='k', Body=b'v1')['ETag']\n\
+         codes = []\n\
+         for body in (b'v2', b'v3'):\n\
+         \x20   try:\n\
+         \x20       codes.append(s3.put_object(Bucket='matched', Key='k', Body=body, IfMatch=first)['ResponseMetadata']['HTTPStatusCode'])\n\
+         \x20   except botocore.exceptions.ClientError as e:\n\
+         \x20       codes.append(e.response['ResponseMetadata']['HTTPStatusCode'])\n\
+         print(codes, s3.get_object(Bucket='matched', Key='k')['Body'].read().decode())";
+    assert_eq!(moto.boto(script), "[200, 412] v2\n");
 }
