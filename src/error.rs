@@ -26,11 +26,6 @@ pub enum LakeError {
     )]
     LeaseLapsed { run: String, seconds: u64 },
     #[error(
-        "{what} is not available for lakes on S3 yet ({url}); Delta readers (deltalake, polars, DuckDB's \
-         delta_scan, Spark with the Delta jars) read the live files from the log there"
-    )]
-    NotOnS3 { what: String, url: String },
-    #[error(
         "the lake at {path} uses time zone {lake}, not {asked}: a lake's zone is fixed when it is \
          created (drop --tz, or ingest into a new lake)"
     )]

@@ -71,12 +71,15 @@ const META_FILE: &str = "trawl.json";
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
 /// A file is closed and a new one started past this many rows.
 const FILE_ROWS: u64 = 8 << 20;
-/// Memory one worker's open Parquet writers may hold (by their own estimate) before the largest
-/// ends its row group early.
+/// Memory one worker's open Parquet writers may hold (by their own estimate, with what an S3
+/// lake's files hold unsent) before the largest upload is sent or the largest row group ends early.
 pub const WRITER_BUFFER_BYTES: usize = 96 << 20;
 /// Partition files one worker keeps open at once; more dates than this close the least recently
 /// used. Each open writer holds encoder state its estimate does not count, so this bounds memory.
 const OPEN_FILES: usize = 4;
+/// Times a manifest rewrite on S3 reads the newest version again after meeting another
+/// writer's list, before it gives up.
+const MANIFEST_TRIES: usize = 10;
 /// `trawl compact` merges the files of a partition smaller than this.
 pub const COMPACT_TARGET_BYTES: u64 = 256 << 20;
 /// Delta reader features whose tables trawl's scan reads as written: they change only how the
@@ -204,14 +207,6 @@ impl Lake {
     /// The bucket's store and URL for a query engine to read an S3 lake's files through.
     pub fn object_store(&self) -> Option<(Url, std::sync::Arc<dyn object_store::ObjectStore>)> {
         self.store.object_store()
-    }
-
-    /// `what` refused on an S3 lake, saying what to use instead.
-    pub fn refuse_on_s3(&self, what: &str) -> Result<(), LakeError> {
-        match self.on_s3() {
-            true => Err(LakeError::NotOnS3 { what: what.to_string(), url: self.root.display().to_string() }),
-            false => Ok(()),
-        }
     }
 
     /// The lake's time zone: partitions are local days in it.
@@ -371,18 +366,49 @@ impl Lake {
     /// Parquet) from its newest version; returns how many partitions' lists changed. Every
     /// commit does it; ingest at its start, compact before its vacuum deletes old files, and
     /// `trawl manifest` repair a list a run stopped between its commit and this left behind.
-    /// Not on S3 (yet): two writers' lists could interleave there without a lock; see README.
+    /// On disk a lock orders the writers; on S3 conditional writes do (see `manifest`).
     pub async fn write_manifest(&self, spec: &TableSpec) -> Result<usize, LakeError> {
-        let Store::Local(root) = &self.store else { return Ok(0) };
         if !self.has_commit(spec)? {
             return Ok(0);
         }
+        let root = match &self.store {
+            Store::Local(root) => root,
+            Store::S3(_) => return self.write_manifest_s3(spec).await,
+        };
         let dir = root.join(&spec.table);
         let lock = manifest::lock(&dir)?;
         let Some(table) = self.load_table(spec).await? else {
             return Ok(0);
         };
         manifest::write(&lock, &dir, spec.partition_by_date, &self.live_files(spec, &table)?)
+    }
+
+    /// [`Lake::write_manifest`] on S3: the lists are listed before the newest version is read,
+    /// and written only if still as listed; a writer that meets another's list, which may be of
+    /// a newer version, reads again.
+    async fn write_manifest_s3(&self, spec: &TableSpec) -> Result<usize, LakeError> {
+        let url = self.table_url(spec)?;
+        for attempt in 0..MANIFEST_TRIES {
+            let seen = manifest::s3_seen(&self.store, &spec.table)?;
+            let Some(table) = self.load_table(spec).await? else { return Ok(0) };
+            let live = self.live_files(spec, &table)?;
+            let wrote =
+                manifest::s3_write(&self.store, &spec.table, &url, spec.partition_by_date, &live, &seen)?;
+            if let Some(n) = wrote {
+                return Ok(n);
+            }
+            // Writers that meet go on at different moments.
+            let pause = 50 * (attempt as u64 + 1) + u64::from(uuid::Uuid::new_v4().as_bytes()[0]);
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        }
+        Err(LakeError::io(
+            format!("rewriting the file lists of {} for Parquet readers", spec.table),
+            io::Error::other(format!(
+                "other runs rewrote them {MANIFEST_TRIES} times meanwhile; `trawl manifest --lake {}` \
+                 rewrites them once the lake is quieter",
+                self.root.display()
+            )),
+        ))
     }
 
     /// The lists of the table's manifest that do not name exactly its live files, either as of
@@ -394,14 +420,19 @@ impl Lake {
         spec: &TableSpec,
         table: &DeltaTable,
     ) -> Result<Vec<StaleList>, LakeError> {
-        let Store::Local(root) = &self.store else { return Ok(Vec::new()) };
-        let dir = root.join(&spec.table);
-        let then = manifest::stale(&dir, spec.partition_by_date, &self.live_files(spec, table)?)?;
+        let stale = |live: &[LakeFile]| match &self.store {
+            Store::Local(root) => manifest::stale(&root.join(&spec.table), spec.partition_by_date, live),
+            Store::S3(_) => {
+                let url = self.table_url(spec)?;
+                manifest::s3_stale(&self.store, &spec.table, &url, spec.partition_by_date, live)
+            }
+        };
+        let then = stale(&self.live_files(spec, table)?)?;
         if then.is_empty() {
             return Ok(then);
         }
         let Some(newest) = self.load_table(spec).await? else { return Ok(then) };
-        let now = manifest::stale(&dir, spec.partition_by_date, &self.live_files(spec, &newest)?)?;
+        let now = stale(&self.live_files(spec, &newest)?)?;
         let stale_then: HashSet<&str> = then.iter().map(|l| l.path.as_str()).collect();
         Ok(now.into_iter().filter(|l| stale_then.contains(l.path.as_str())).collect())
     }
@@ -625,31 +656,45 @@ impl Lake {
 
     /// Deletes Parquet files that no version of the table names and whose run is over (a run
     /// killed before its commit); returns their paths. Files of runs still going are left.
+    ///
+    /// On S3 each lease lookup is a GET, so the log and the ledger, which a lake of thousands
+    /// of files mostly consists of, sift first, and each run's lease is looked up once.
     pub async fn remove_orphans(&self, spec: &TableSpec) -> Result<Vec<String>, LakeError> {
-        // Order matters: list, then check leases, then read the log. A run seen dead here had
-        // made its last commit before, so the log read after names all its committed files.
         let on_disk = self.files_on_disk(spec)?;
-        // Only files trawl named, of runs the ledger does not record (see `custody`).
+        if !on_disk.iter().any(|p| trawl_named(p)) {
+            return Ok(Vec::new());
+        }
+        let Some(mut table) = self.load_table(spec).await? else {
+            // Files with no log at all were not put there by trawl: not ours to delete.
+            return Ok(Vec::new());
+        };
+        let referenced = self.referenced(spec, &table).await?;
+        let unnamed: Vec<String> =
+            on_disk.into_iter().filter(|p| trawl_named(p) && !referenced.contains(p)).collect();
+        if unnamed.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Only files of runs the ledger does not record (see `custody`).
         let recorded = self.ledger_runs().await?;
-        let dead: Vec<String> = on_disk
+        let mut leases = LeaseAnswers::default();
+        let dead: Vec<String> = unnamed
             .into_iter()
-            .filter(|p| trawl_named(p) && !self.in_progress(p))
             .filter(|p| run_of(p).is_none_or(|r| !recorded.contains(r)))
+            .filter(|p| run_of(p).is_none_or(|r| !leases.alive(self, r)))
             .collect();
         if dead.is_empty() {
             return Ok(Vec::new());
         }
-        let Some(table) = self.load_table(spec).await? else {
-            // Files with no log at all were not put there by trawl: not ours to delete.
-            return Ok(Vec::new());
-        };
+        // A run seen dead above made its last commit before: the log read now names every file
+        // it committed, also one it committed after the first read.
+        table.update_state().await.map_err(Self::delta_err(spec))?;
         let referenced = self.referenced(spec, &table).await?;
         let mut removed = Vec::new();
         for rel in dead.into_iter().filter(|p| !referenced.contains(p)) {
             self.store.delete(&Self::in_table(spec, &rel))?;
             removed.push(rel);
         }
-        self.store.remove_stale_leases();
+        self.store.remove_stale_leases(&leases.0);
         Ok(removed)
     }
 
@@ -825,6 +870,18 @@ fn run_of(rel_path: &str) -> Option<&str> {
     let rest = name.strip_prefix("part-")?;
     let (run, _) = rest.split_once('-')?;
     (run.len() == 32 && run.bytes().all(|b| b.is_ascii_hexdigit())).then_some(run)
+}
+
+/// Whether each run still held its lease when first asked, so a cleanup asks once per run,
+/// not once per file. Either answer may be kept: a run found dead never comes back (its lease
+/// is over for good), and one found alive keeps its files, which is always safe.
+#[derive(Default)]
+struct LeaseAnswers(HashMap<String, bool>);
+
+impl LeaseAnswers {
+    fn alive(&mut self, lake: &Lake, run: &str) -> bool {
+        *self.0.entry(run.to_string()).or_insert_with(|| lake.run_alive(run))
+    }
 }
 
 /// A live file as a query reads it.
@@ -1102,16 +1159,41 @@ impl TableWriter {
         self.keep_within_budget()
     }
 
-    /// Bounds memory: ends the row group of the file holding the most unwritten bytes.
+    /// Bounds memory: sends the largest unsent upload as a part if S3 takes it, else ends the
+    /// row group of the file holding the most unwritten bytes (whose encoded bytes then wait
+    /// in its upload, sent when that makes a part).
     fn keep_within_budget(&mut self) -> Result<(), LakeError> {
-        if self.buffered_bytes() <= self.budget {
+        if self.buffered_bytes() <= self.budget || self.send_largest_upload()? {
             return Ok(());
         }
         if let Some(f) = self.open.iter_mut().max_by_key(|f| f.writer.memory_size()) {
             let path = self.store.path_of(&Lake::in_table(self.spec, &f.rel_path));
             f.writer.flush().map_err(|e| LakeError::parquet(path, e))?;
         }
+        if self.buffered_bytes() > self.budget {
+            self.send_largest_upload()?;
+        }
         Ok(())
+    }
+
+    /// Uploads the largest unsent part of the open files, if it is large enough to be a part;
+    /// whether that brought the writers within their budget.
+    fn send_largest_upload(&mut self) -> Result<bool, LakeError> {
+        let Some(f) = self.open.iter_mut().max_by_key(|f| f.writer.inner().inner.unsent()) else {
+            return Ok(false);
+        };
+        let path = self.store.path_of(&Lake::in_table(self.spec, &f.rel_path));
+        // Only the bytes already handed to the sink move, in order: the file stays as written.
+        if !f
+            .writer
+            .inner_mut()
+            .inner
+            .send_early()
+            .map_err(|e| LakeError::io(format!("uploading {}", path.display()), e))?
+        {
+            return Ok(false);
+        }
+        Ok(self.buffered_bytes() <= self.budget)
     }
 
     fn start(&mut self, day: Option<i32>) -> Result<(), LakeError> {
@@ -1174,9 +1256,10 @@ impl TableWriter {
         Ok(std::mem::take(&mut self.done))
     }
 
-    /// Memory the open writers hold now, by their own estimate (for tests of bounded memory).
+    /// Memory the open writers hold now, by their own estimate, with what an S3 lake's files
+    /// hold unsent (for tests of bounded memory).
     pub fn buffered_bytes(&self) -> usize {
-        self.open.iter().map(|f| f.writer.memory_size()).sum()
+        self.open.iter().map(|f| f.writer.memory_size() + f.writer.inner().inner.unsent()).sum()
     }
 }
 
@@ -1232,4 +1315,95 @@ fn rows_not_in(batch: &RecordBatch, lines: &[(String, i64)], dropped: &mut [u64]
             Some(hit.is_none())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, new_null_array};
+    use datafusion::arrow::datatypes::DataType;
+    use object_store::ObjectStoreExt;
+
+    use super::*;
+    use crate::schema::PROXY;
+
+    /// `rows` proxy rows whose URLs (`len` bytes each) barely compress, so a day's file holds
+    /// megabytes of encoded bytes as an upload buffer would.
+    fn noisy_rows(rows: usize, len: usize, seed: &mut u64) -> RecordBatch {
+        let schema = PROXY.arrow_schema();
+        let mut text = || {
+            (0..len)
+                .map(|_| {
+                    *seed ^= *seed << 13;
+                    *seed ^= *seed >> 7;
+                    *seed ^= *seed << 17;
+                    (b'0' + (*seed % 64) as u8) as char
+                })
+                .collect::<String>()
+        };
+        let columns: Vec<ArrayRef> = schema
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match (f.name().as_str(), f.data_type()) {
+                    ("url", _) => Arc::new(StringArray::from_iter_values((0..rows).map(|_| text()))),
+                    (_, DataType::Int64) if !f.is_nullable() => {
+                        Arc::new(Int64Array::from_iter_values(0..rows as i64))
+                    }
+                    (_, DataType::Utf8) if !f.is_nullable() => Arc::new(StringArray::from(vec!["t"; rows])),
+                    (_, ty) => new_null_array(ty, rows),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(schema, columns).expect("columns of the schema")
+    }
+
+    #[test]
+    fn writers_on_s3_count_unsent_uploads_in_their_budget() {
+        let (store, objects) = Store::in_memory_s3();
+        let budget = 8 << 20;
+        let mut w = TableWriter {
+            store,
+            run: "0".repeat(32),
+            spec: &PROXY,
+            props: writer_properties(&PROXY),
+            open: Vec::new(),
+            done: Vec::new(),
+            clock: 0,
+            budget,
+            peak: 0,
+        };
+        let (mut seed, batch_rows, len) = (0x9e37_79b9_7f4a_7c15u64, 1000, 1024);
+        let mut most = 0;
+        // Uploads under S3's smallest part cannot be sent early: with a budget this small they
+        // alone may pass it, by less than a part per open file.
+        let bound = budget.max(OPEN_FILES * store::MIN_PART_BYTES) + batch_rows * len * 2;
+        // Four days written in turn, 10 MiB of URLs each: every file's encoded bytes pass the
+        // smallest part S3 takes, and unsent they would hold over 3 budgets.
+        for round in 0..10 {
+            for day in 0..4 {
+                let batch = noisy_rows(batch_rows, len, &mut seed);
+                w.write(of_day(batch, Some(19_844 + day))).expect("written");
+                let unsent: usize = w.open.iter().map(|f| f.writer.inner().inner.unsent()).sum();
+                let held: usize = w.open.iter().map(|f| f.writer.memory_size()).sum::<usize>() + unsent;
+                most = most.max(held);
+                assert!(held <= bound, "round {round}, day {day}: {held} held, over {bound}");
+            }
+        }
+        // The peak the ingest report shows counts the unsent uploads too (taken before the
+        // budget is enforced, so it is at least what stayed held).
+        assert!(w.peak_buffered() >= most, "{} < {most}", w.peak_buffered());
+        let files = w.finish().expect("closed");
+        assert_eq!(files.len(), 4);
+        assert_eq!(files.iter().map(|f| f.rows).sum::<u64>(), 40_000);
+        // Each file is whole in the bucket, as hashed while it was written.
+        for f in &files {
+            let key = object_store::path::Path::from(format!("lake/proxy/{}", f.rel_path));
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            let bytes = rt.block_on(async { objects.get(&key).await.unwrap().bytes().await.unwrap() });
+            assert_eq!(bytes.len() as u64, f.size);
+            assert_eq!(crate::digest::hex(&Sha256::digest(&bytes)), f.sha256);
+        }
+    }
 }

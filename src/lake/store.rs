@@ -7,6 +7,7 @@
 //! (`proxy/_delta_log`, `trawl.json`). Run leases live here too, since what a lease can rest on
 //! is a property of the storage: an OS file lock on disk, an expiring object on S3.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::future::Future;
 use std::io::{self, BufWriter, Read, Write};
@@ -62,6 +63,9 @@ fn lease_safe_ms() -> u64 {
 /// Parquet bytes buffered before a part of a multipart upload is sent (S3 takes parts of 5 MiB
 /// and more, up to 10,000 of them: 160 GB per file at this size).
 const PART_BYTES: usize = 16 << 20;
+/// The smallest part S3 takes (all but the last part of an upload): a buffer this full may be
+/// sent early, to keep a writer within its memory budget.
+pub(crate) const MIN_PART_BYTES: usize = 5 << 20;
 
 /// A lake's storage; cheap to clone.
 #[derive(Debug, Clone)]
@@ -87,6 +91,8 @@ pub(crate) struct S3Lake {
 pub(crate) struct Listed {
     /// Path below the folder listed, `/`-separated.
     pub rel: String,
+    /// Its version, on S3: the ETag, as conditional writes name it.
+    pub e_tag: Option<String>,
 }
 
 impl Store {
@@ -105,6 +111,18 @@ impl Store {
                 Ok(Store::S3(Arc::new(S3Lake { store, url: url.clone(), prefix })))
             }
         }
+    }
+
+    /// An S3 lake held in memory, for tests of what writers keep before they upload.
+    #[cfg(test)]
+    pub(crate) fn in_memory_s3() -> (Store, Arc<dyn ObjectStore>) {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let lake = S3Lake {
+            store: Arc::clone(&store),
+            url: Url::parse("s3://b/lake/").expect("a URL"),
+            prefix: ObjPath::from("lake"),
+        };
+        (Store::S3(Arc::new(lake)), store)
     }
 
     /// The lake's place as messages show it: the folder, or `s3://bucket/prefix`.
@@ -224,6 +242,31 @@ impl Store {
         }
     }
 
+    /// Writes `rel` on S3 only if it is still the version `e_tag` names (`If-Match`), or, for
+    /// `None`, only if it does not exist (`If-None-Match: *`); whether it did: `false` when
+    /// another writer changed it since it was read. Local lakes lock instead: refused there.
+    pub(crate) fn put_if(&self, rel: &str, bytes: &[u8], e_tag: Option<&str>) -> Result<bool, LakeError> {
+        let Store::S3(s) = self else {
+            return Err(LakeError::io(
+                format!("writing {}", self.path_of(rel).display()),
+                io::Error::other("conditional writes are for S3; local lakes lock"),
+            ));
+        };
+        let (store, key) = (Arc::clone(&s.store), s.key(rel));
+        let mode = match e_tag {
+            Some(t) => PutMode::Update(UpdateVersion { e_tag: Some(t.to_string()), version: None }),
+            None => PutMode::Create,
+        };
+        let payload = PutPayload::from(bytes.to_vec());
+        match block(async move { store.put_opts(&key, payload, mode.into()).await }) {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::Precondition { .. } | object_store::Error::AlreadyExists { .. }) => {
+                Ok(false)
+            }
+            Err(e) => Err(s.error("writing", rel, e)),
+        }
+    }
+
     /// Whether folder `rel` directly holds a file whose name passes `wanted` (on S3: any object
     /// below the prefix; the listing stops at the first that passes). A folder that does not
     /// exist holds nothing; a listing that fails is an error, never taken for an empty folder.
@@ -280,20 +323,21 @@ impl Store {
             Store::S3(s) => {
                 let (store, key) = (Arc::clone(&s.store), s.key(rel));
                 let base = format!("{key}/");
-                let found: Result<Vec<String>, object_store::Error> = block(async move {
+                let found: Result<Vec<(String, Option<String>)>, object_store::Error> = block(async move {
                     let mut out = Vec::new();
                     let mut list = store.list(Some(&key));
                     while let Some(meta) = list.next().await {
-                        out.push(meta?.location.to_string());
+                        let meta = meta?;
+                        out.push((meta.location.to_string(), meta.e_tag));
                     }
                     Ok::<_, object_store::Error>(out)
                 });
                 let found = found.map_err(|e| s.error("listing", rel, e))?;
                 found
                     .into_iter()
-                    .filter_map(|k| k.strip_prefix(&base).map(str::to_string))
-                    .filter(|r| !skip.iter().any(|d| r.split('/').rev().skip(1).any(|seg| seg == *d)))
-                    .map(|rel| Listed { rel })
+                    .filter_map(|(k, e_tag)| k.strip_prefix(&base).map(|r| (r.to_string(), e_tag)))
+                    .filter(|(r, _)| !skip.iter().any(|d| r.split('/').rev().skip(1).any(|seg| seg == *d)))
+                    .map(|(rel, e_tag)| Listed { rel, e_tag })
                     .collect()
             }
         };
@@ -432,8 +476,9 @@ impl Store {
         }
     }
 
-    /// Removes the leases of runs that are over (killed runs leave theirs).
-    pub(crate) fn remove_stale_leases(&self) {
+    /// Removes the leases of runs that are over (killed runs leave theirs); `known` holds runs
+    /// already asked about (alive or not), whose leases on S3 are not read again.
+    pub(crate) fn remove_stale_leases(&self, known: &HashMap<String, bool>) {
         match self {
             Store::Local(root) => {
                 let Ok(entries) = fs::read_dir(root.join(RUNS_DIR)) else { return };
@@ -448,7 +493,7 @@ impl Store {
             Store::S3(_) => {
                 for l in self.list(RUNS_DIR, &[]).unwrap_or_default() {
                     let Some(id) = l.rel.strip_suffix(".lease") else { continue };
-                    if !self.lease_alive(id) {
+                    if !known.get(id).copied().unwrap_or_else(|| self.lease_alive(id)) {
                         let _ = self.delete(&format!("{RUNS_DIR}/{}", l.rel));
                     }
                 }
@@ -719,6 +764,23 @@ impl Write for Sink {
 }
 
 impl Sink {
+    /// Bytes written but held in memory until they are uploaded: an S3 file's unsent part (on
+    /// disk none beyond the file's fixed 1 MiB buffer, which is not counted).
+    pub(crate) fn unsent(&self) -> usize {
+        match self {
+            Sink::File(_) => 0,
+            Sink::S3(s) => s.buf.len(),
+        }
+    }
+
+    /// Uploads the unsent bytes as a part now if S3 takes a part that small; whether it did.
+    pub(crate) fn send_early(&mut self) -> io::Result<bool> {
+        match self {
+            Sink::S3(s) if s.buf.len() >= MIN_PART_BYTES => s.send_part().map(|()| true),
+            _ => Ok(false),
+        }
+    }
+
     /// Makes the file whole under its name.
     pub(crate) fn finish(self) -> io::Result<()> {
         match self {
@@ -937,7 +999,7 @@ fn list_local(dir: &Path, skip: &[&str]) -> Result<Vec<Listed>, LakeError> {
                     stack.push(p);
                 }
             } else if let Ok(rel) = p.strip_prefix(dir) {
-                out.push(Listed { rel: rel.to_string_lossy().replace('\\', "/") });
+                out.push(Listed { rel: rel.to_string_lossy().replace('\\', "/"), e_tag: None });
             }
         }
     }

@@ -215,11 +215,6 @@ fn an_s3_lake_holds_what_a_local_lake_holds_through_ingest_query_detect_compact_
     let tampered = moto.trawl(&["verify", "--lake", s3]);
     assert_eq!(tampered.status.code(), Some(1), "{}", stdout(&tampered));
     assert!(stdout(&tampered).contains("modified"), "{}", stdout(&tampered));
-
-    // What is not there yet says so.
-    let manifest = moto.trawl(&["manifest", "--lake", s3]);
-    assert_eq!(manifest.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&manifest.stderr).contains("not available for lakes on S3 yet"));
 }
 
 /// `n` Squid lines with URLs unique to `tag`, in `dir/name`.
@@ -634,4 +629,227 @@ fn a_listing_the_server_refuses_is_an_error_not_an_empty_lake() {
         assert!(stderr.contains("listing s3://guarded/lake/"), "{args:?}: {stderr}");
         assert!(stderr.contains("the credentials were refused"), "{args:?}: {stderr}");
     }
+}
+
+/// Squid lines of `tag`, `per_day` on each of `days` days from 2024-05-01 (UTC), in `dir/name`.
+fn days_log(dir: &Path, name: &str, tag: u32, days: u32, per_day: u32) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut text = String::new();
+    for d in 0..days {
+        for i in 0..per_day {
+            text.push_str(&format!(
+                "{}.000 {:>5} 10.0.{tag}.{} TCP_MISS/200 {} GET http://h{tag}.example.com/d{d}/p{i} - \
+                 HIER_DIRECT/203.0.113.9 text/html\n",
+                1_714_521_600 + d * 86_400 + tag * 60 + i,
+                i % 900,
+                i % 200,
+                500 + i * 7,
+            ));
+        }
+    }
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+#[test]
+fn cleanup_at_ingest_start_reads_each_run_s_lease_once() {
+    let Some(moto) = moto("cleanup_at_ingest_start_reads_each_run_s_lease_once") else { return };
+    moto.bucket("sifted");
+    let lake = "s3://sifted/lake";
+    let dir = tempfile::tempdir().unwrap();
+    // Two committed runs, 20 day files each in proxy.
+    for tag in [1, 2] {
+        let input = days_log(&dir.path().join(format!("in{tag}")), "access.log", tag, 20, 3);
+        let args = ["ingest", "--quiet", "--tz", "UTC", "--lake", lake, input.to_str().unwrap()];
+        ok(&moto.trawl(&args), "ingest");
+    }
+    // Three runs' uncommitted files, 10 each: one run still live, one whose lease lapsed, one
+    // whose lease is gone (taken for lapsed by an earlier cleanup).
+    let (live, lapsed, gone) = ("a".repeat(32), "b".repeat(32), "c".repeat(32));
+    let script = format!(
+        "import json, time\nnow = int(time.time() * 1000)\n\
+         for run, expires in (('{live}', now + 3600_000), ('{lapsed}', now - 60_000)):\n\
+         \x20   body = json.dumps({{'run': run, 'written_unix_ms': expires - 600_000, 'expires_unix_ms': expires}})\n\
+         \x20   s3.put_object(Bucket='sifted', Key=f'lake/_trawl/runs/{{run}}.lease', Body=body.encode())\n\
+         for run in ('{live}', '{lapsed}', '{gone}'):\n\
+         \x20   for i in range(10):\n\
+         \x20       s3.put_object(Bucket='sifted', Key=f'lake/proxy/date=2024-05-{{i + 1:02}}/part-{{run}}-{{i:032x}}.zstd.parquet', Body=b'x')\n\
+         print('ok')"
+    );
+    assert_eq!(moto.boto(&script), "ok\n");
+    let parquet_of = |run: &str| {
+        moto.boto(&format!(
+            "print(sum('part-{run}-' in o['Key'] for o in s3.list_objects_v2(Bucket='sifted', Prefix='lake/proxy/')['Contents']))"
+        ))
+    };
+    let committed = moto.boto(
+        "print(sum(o['Key'].endswith('.parquet') for o in s3.list_objects_v2(Bucket='sifted', Prefix='lake/proxy/')['Contents']))",
+    );
+    assert_eq!(committed, "70\n", "40 committed files and 30 uncommitted in proxy");
+
+    let lease_gets = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&lease_gets);
+    let proxy = Faulty::start(
+        moto.port,
+        std::sync::Arc::new(move |head: &str| {
+            let (method, path) = method_and_path(head);
+            if method == "GET" && path.ends_with(".lease") {
+                seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            None
+        }),
+    );
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let out = moto
+        .command(&["ingest", "--tz", "UTC", "--lake", lake, empty.to_str().unwrap()])
+        .env("AWS_ENDPOINT_URL", proxy.endpoint())
+        .output()
+        .unwrap();
+    let stderr = ok(&out, "ingest that cleans up");
+    assert!(
+        stderr.contains("removed 20 Parquet file(s) an earlier, stopped run had written but never committed"),
+        "{stderr}"
+    );
+    // One GET per run with uncommitted files, and one for this run's own lease, listed among
+    // the leases a cleanup removes when lapsed (the other two were answered already).
+    assert_eq!(lease_gets.load(std::sync::atomic::Ordering::SeqCst), 4, "{stderr}");
+    assert_eq!(parquet_of(&live), "10\n", "the live run keeps its files");
+    assert_eq!(parquet_of(&lapsed), "0\n");
+    assert_eq!(parquet_of(&gone), "0\n");
+    let leases = moto.boto(
+        "print(sorted(o['Key'] for o in s3.list_objects_v2(Bucket='sifted', Prefix='lake/_trawl/runs/').get('Contents', [])))",
+    );
+    assert_eq!(leases, format!("['lake/_trawl/runs/{live}.lease']\n"));
+    let out = moto.trawl(&["query", "--format", "csv", "--lake", lake, COUNTS]);
+    ok(&out, "count");
+    assert_eq!(stdout(&out), "proxy,firewall,rejects,ingested\n120,0,0,2\n");
+}
+
+/// Each manifest list of `table` below `root` (a folder, or `bucket/prefix` on the server) by
+/// its path inside the table, with its lines, the lake's place taken off each.
+fn manifests(moto: &Moto, root: &str, table: &str) -> Vec<(String, Vec<String>)> {
+    let local = !root.contains("://");
+    let listing = if local {
+        let dir = Path::new(root).join(table).join("_symlink_format_manifest");
+        let mut found = Vec::new();
+        let mut stack = vec![dir.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().path()) {
+                if e.is_dir() {
+                    stack.push(e);
+                } else if e.file_name().unwrap() == "manifest" {
+                    let rel =
+                        e.strip_prefix(Path::new(root).join(table)).unwrap().to_str().unwrap().to_string();
+                    found.push((rel, std::fs::read_to_string(&e).unwrap()));
+                }
+            }
+        }
+        found
+    } else {
+        let (bucket, prefix) = root.trim_start_matches("s3://").split_once('/').unwrap();
+        let out = moto.boto(&format!(
+            "import json\nkeys = [o['Key'] for o in s3.list_objects_v2(Bucket='{bucket}', \
+             Prefix='{prefix}/{table}/_symlink_format_manifest/').get('Contents', [])]\n\
+             print(json.dumps([[k[len('{prefix}/{table}/'):], s3.get_object(Bucket='{bucket}', Key=k)['Body'].read().decode()] for k in keys]))"
+        ));
+        serde_json::from_str::<Vec<(String, String)>>(&out).unwrap()
+    };
+    let base = if local {
+        format!("{}/{table}/", std::fs::canonicalize(root).unwrap().display())
+    } else {
+        format!("{root}/{table}/")
+    };
+    let mut lists: Vec<(String, Vec<String>)> = listing
+        .into_iter()
+        .map(|(rel, text)| {
+            let lines = text
+                .lines()
+                .map(|l| {
+                    l.strip_prefix(&base).unwrap_or_else(|| panic!("{l} is not below {base}")).to_string()
+                })
+                .collect();
+            (rel, lines)
+        })
+        .collect();
+    lists.sort();
+    lists
+}
+
+/// Each list with how many files it names: what two lakes fed the same input share (file
+/// names carry run ids).
+fn shape(lists: &[(String, Vec<String>)]) -> Vec<(String, usize)> {
+    lists.iter().map(|(rel, lines)| (rel.clone(), lines.len())).collect()
+}
+
+#[test]
+fn s3_manifests_name_the_live_files_as_a_local_lake_s_do() {
+    let Some(moto) = moto("s3_manifests_name_the_live_files_as_a_local_lake_s_do") else { return };
+    moto.bucket("listed");
+    let s3 = "s3://listed/lake";
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("lake");
+    let local = local.to_str().unwrap();
+    let inputs: Vec<PathBuf> =
+        (1..=2).map(|t| days_log(&dir.path().join(format!("in{t}")), "access.log", t, 3, 4)).collect();
+    for input in &inputs {
+        let args = |lake| ["ingest", "--quiet", "--tz", "UTC", "--lake", lake, input.to_str().unwrap()];
+        ok(&trawl_local(&args(local)), "local ingest");
+        ok(&moto.trawl(&args(s3)), "S3 ingest");
+    }
+    // Two runs, three days: two files a day, in every list as on disk.
+    let days: Vec<(String, usize)> =
+        (1..=3).map(|d| (format!("_symlink_format_manifest/date=2024-05-0{d}/manifest"), 2)).collect();
+    assert_eq!(shape(&manifests(&moto, s3, "proxy")), days);
+    assert_eq!(shape(&manifests(&moto, local, "proxy")), days);
+    let ingests = vec![("_symlink_format_manifest/manifest".to_string(), 2)];
+    assert_eq!(shape(&manifests(&moto, s3, "ingests")), ingests);
+    assert_eq!(shape(&manifests(&moto, local, "ingests")), ingests);
+    ok(&moto.trawl(&["verify", "--lake", s3]), "verify: the lists name the live files");
+
+    // After a compact, one file a day, the replaced ones named no more.
+    let before = manifests(&moto, s3, "proxy");
+    ok(&moto.trawl(&["compact", "--lake", s3]), "compact on S3");
+    ok(&trawl_local(&["compact", "--lake", local]), "compact on disk");
+    let after = manifests(&moto, s3, "proxy");
+    let one_a_day: Vec<(String, usize)> = days.iter().map(|(rel, _)| (rel.clone(), 1)).collect();
+    assert_eq!(shape(&after), one_a_day);
+    assert_eq!(shape(&manifests(&moto, local, "proxy")), one_a_day);
+    for ((_, old), (_, new)) in before.iter().zip(&after) {
+        assert!(old.iter().all(|f| !new.contains(f)), "{old:?} then {new:?}");
+    }
+    ok(&moto.trawl(&["verify", "--lake", s3]), "verify after compact");
+
+    // A list changed in the bucket is found, and `trawl manifest` puts it right.
+    let key = "lake/proxy/_symlink_format_manifest/date=2024-05-02/manifest";
+    moto.boto(&format!(
+        "s3.put_object(Bucket='listed', Key='{key}', Body=s3.get_object(Bucket='listed', Key='{key}')['Body'].read() + b'{s3}/proxy/date=2024-05-02/gone.parquet\\n')"
+    ));
+    let stale = moto.trawl(&["verify", "--lake", s3]);
+    assert_eq!(stale.status.code(), Some(1), "{}", stdout(&stale));
+    assert!(stdout(&stale).contains("manifest stale"), "{}", stdout(&stale));
+    let repaired = ok(&moto.trawl(&["manifest", "--lake", s3]), "manifest on S3");
+    assert!(repaired.contains("proxy: rewrote 1 partition list(s)"), "{repaired}");
+    assert_eq!(manifests(&moto, s3, "proxy"), after);
+    // Current lists are left alone (their ETags are the MD5 of what they should hold).
+    let again = ok(&moto.trawl(&["manifest", "--lake", s3]), "manifest again");
+    assert!(!again.contains("rewrote"), "{again}");
+    ok(&moto.trawl(&["verify", "--lake", s3]), "verify after the repair");
+}
+
+#[test]
+fn moto_refuses_a_write_if_match_names_an_older_version() {
+    let Some(moto) = moto("moto_refuses_a_write_if_match_names_an_older_version") else { return };
+    moto.bucket("matched");
+    // Manifests on S3 rest on If-Match: a list changed since it was read is not overwritten.
+    let script = "first = s3.put_object(Bucket='matched', Key='k', Body=b'v1')['ETag']\n\
+         codes = []\n\
+         for body in (b'v2', b'v3'):\n\
+         \x20   try:\n\
+         \x20       codes.append(s3.put_object(Bucket='matched', Key='k', Body=body, IfMatch=first)['ResponseMetadata']['HTTPStatusCode'])\n\
+         \x20   except botocore.exceptions.ClientError as e:\n\
+         \x20       codes.append(e.response['ResponseMetadata']['HTTPStatusCode'])\n\
+         print(codes, s3.get_object(Bucket='matched', Key='k')['Body'].read().decode())";
+    assert_eq!(moto.boto(script), "[200, 412] v2\n");
 }
