@@ -6,9 +6,10 @@
 //! trawl's own travels through [`LogicalCodec`]: a lake table as its live files (paths, days,
 //! stats), an in-memory list as Arrow IPC, and a result computed once (a derived view or a CTE
 //! read twice) as its rows, computed on the cluster before the plan that reads it is sent
-//! (`materialize::compute_ahead`), or as its plan, which the scheduler inlines, when too large. Functions travel by name: every
-//! side registers [`super::functions::functions`], and the lake's zone is a session option
-//! (`trawl.tz`) sent with each statement. GeoIP databases stay on the machine that opened them.
+//! (`materialize::compute_ahead`), or as its plan, which the scheduler inlines, when too large.
+//! Functions travel by name: every side registers [`super::functions::functions`], and the
+//! lake's zone is a session option (`trawl.tz`) sent with each statement. GeoIP databases stay
+//! on the machine that opened them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
