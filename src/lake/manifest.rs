@@ -239,8 +239,12 @@ fn is_tmp(p: &Path) -> bool {
 
 // On S3 no lock can be held: a list is written only if it is still the version listed before
 // the writer read the table's newest version (`If-Match`, or `If-None-Match` when there was
-// none), so a list is only ever replaced by one of the same or a newer version; a writer that
-// meets another's list reads the newest version and tries again (see `Lake::write_manifest`).
+// none), so a list a writer writes replaces only one written before it read its version; a
+// writer that meets another's list reads the newest version and tries again. A list a writer
+// leaves alone (it already names that version's files) is no such guard: an older writer that
+// listed it earlier may still replace it. So a writer that finds a version newer than its own
+// once done passes again, and the newest version's writer, which listed last, has the last
+// word (see `Lake::write_manifest`).
 // A partition whose files are all gone keeps an empty list rather than none: a deletion cannot
 // be made conditional, and could delete a newer writer's list of a day that has files again.
 
@@ -397,6 +401,29 @@ mod tests {
         assert_eq!(s3_write(&store, "proxy", &url, true, &v3, &seen).unwrap(), Some(2));
         assert_eq!(text(&store, f2).as_deref(), Some(""));
         assert!(s3_stale(&store, "proxy", &url, true, &v3).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_list_left_alone_is_no_guard_so_the_newest_writer_s_second_pass_repairs_it() {
+        let (store, _) = Store::in_memory_s3();
+        let url = Url::parse("s3://b/lake/proxy/").unwrap();
+        let f1 = "date=2024-05-01";
+        let v4 = vec![file("2024-05-01", "a")];
+        let v5 = vec![file("2024-05-01", "a"), file("2024-05-01", "b")];
+        let v6 = v4.clone(); // b removed again (a cut-line rewrite, say)
+        let seen = s3_seen(&store, "proxy").unwrap();
+        assert_eq!(s3_write(&store, "proxy", &url, true, &v4, &seen).unwrap(), Some(1));
+        // A (version 5) and B (version 6) list the same lists. B's already hold version 6
+        // (on S3 an ETag is its list's MD5, see `holds`), so B writes nothing and is done; A's
+        // If-Match then still holds when it lands version 5's list.
+        let seen_by_a = s3_seen(&store, "proxy").unwrap();
+        assert_eq!(s3_write(&store, "proxy", &url, true, &v5, &seen_by_a).unwrap(), Some(1));
+        assert_eq!(s3_stale(&store, "proxy", &url, true, &v6).unwrap().len(), 1);
+        // A then finds version 6 newer than its own and passes again, from a fresh listing.
+        let seen = s3_seen(&store, "proxy").unwrap();
+        assert_eq!(s3_write(&store, "proxy", &url, true, &v6, &seen).unwrap(), Some(1));
+        assert_eq!(text(&store, f1).as_deref(), Some("s3://b/lake/proxy/date=2024-05-01/a\n"));
+        assert!(s3_stale(&store, "proxy", &url, true, &v6).unwrap().is_empty());
     }
 
     #[test]

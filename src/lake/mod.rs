@@ -387,6 +387,7 @@ impl Lake {
     /// a newer version, reads again.
     async fn write_manifest_s3(&self, spec: &TableSpec) -> Result<usize, LakeError> {
         let url = self.table_url(spec)?;
+        let mut written = 0;
         for attempt in 0..MANIFEST_TRIES {
             let seen = manifest::s3_seen(&self.store, &spec.table)?;
             let Some(table) = self.load_table(spec).await? else { return Ok(0) };
@@ -394,7 +395,16 @@ impl Lake {
             let wrote =
                 manifest::s3_write(&self.store, &spec.table, &url, spec.partition_by_date, &live, &seen)?;
             if let Some(n) = wrote {
-                return Ok(n);
+                // A list this writer left alone because it already held this version's files is
+                // no guard: an older writer that saw it before may have replaced it since. Only
+                // the newest version's writer is sure to have seen its lists last, so a newer
+                // version means another pass, from a fresh listing.
+                let newest = table.get_latest_version().await.map_err(Self::delta_err(spec))?;
+                if table.version().is_some_and(|v| newest > v) {
+                    written += n;
+                    continue;
+                }
+                return Ok(written + n);
             }
             // Writers that meet go on at different moments.
             let pause = 50 * (attempt as u64 + 1) + u64::from(uuid::Uuid::new_v4().as_bytes()[0]);
