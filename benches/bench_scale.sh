@@ -92,6 +92,17 @@ for i in $(seq 0 $((${#PIDS[@]} - 1))); do
   name=$([ "$i" -eq 1 ] && echo scheduler || echo "executor $((i - 1))")
   echo "peak RSS of the $name: $(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/${PIDS[$i]}/status") MiB" >>"$WORK/servers"
 done
+echo "rows (local and S3 lakes alike): $local_rows" | tr '\n' ' '
+echo
+echo "local lake: $LAKE_MB MB of Parquet"
+echo
+echo "| run                                | wall s   | CPU s    | peak RSS      |"
+echo "|------------------------------------|---------:|---------:|--------------:|"
+cat "$WORK/times"
+echo
+cat "$WORK/servers"
+
+# Figures first, so that a mismatch below still leaves them on screen.
 # The summary's seconds column differs by nature; every finding must not.
 diff -r -x summary.csv "$WORK/findings-local" "$WORK/findings-cluster" >/dev/null \
   || { echo "the cluster's findings differ from the local ones" >&2; exit 1; }
@@ -104,13 +115,4 @@ print("yes" if rows("local") == rows("cluster") else "no")
 EOF
 )
 [ "$same_summary" = yes ] || { echo "the cluster's summary differs from the local one" >&2; exit 1; }
-
-echo "rows (local and S3 lakes alike): $local_rows" | tr '\n' ' '
-echo
-echo "local lake: $LAKE_MB MB of Parquet; findings of the local and cluster runs identical"
-echo
-echo "| run                                | wall s   | CPU s    | peak RSS      |"
-echo "|------------------------------------|---------:|---------:|--------------:|"
-cat "$WORK/times"
-echo
-cat "$WORK/servers"
+echo "findings of the local and cluster runs identical"

@@ -395,10 +395,8 @@ impl Lake {
             let wrote =
                 manifest::s3_write(&self.store, &spec.table, &url, spec.partition_by_date, &live, &seen)?;
             if let Some(n) = wrote {
-                // A list this writer left alone because it already held this version's files is
-                // no guard: an older writer that saw it before may have replaced it since. Only
-                // the newest version's writer is sure to have seen its lists last, so a newer
-                // version means another pass, from a fresh listing.
+                // A list left alone is no guard against an older writer (see `manifest`): a
+                // newer version means another pass, from a fresh listing.
                 let newest = table.get_latest_version().await.map_err(Self::delta_err(spec))?;
                 if table.version().is_some_and(|v| newest > v) {
                     written += n;
