@@ -162,7 +162,8 @@ pub enum ClusterCommand {
         /// Tasks run at once (default: one per core).
         #[arg(long, default_value_t = 0, value_name = "N")]
         concurrency: usize,
-        /// Folder for shuffle files (default: one under the OS temp folder).
+        /// Folder for shuffle files (default: one under the OS temp folder, removed when the
+        /// executor stops on Ctrl-C or SIGTERM).
         #[arg(long, value_name = "DIR")]
         work_dir: Option<PathBuf>,
         /// Memory this executor's tasks may use together (8G, 512M, 25%); they spill to the

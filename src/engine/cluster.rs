@@ -282,7 +282,15 @@ pub async fn serve_executor(opts: ExecutorOptions) -> std::result::Result<(), St
         override_physical_codec: Some(Arc::new(BallistaPhysicalExtensionCodec::default())),
         ..Default::default()
     };
-    start_executor_process(Arc::new(config)).await.map_err(|e| format!("executor at {}: {e}", opts.bind))
+    let served =
+        start_executor_process(Arc::new(config)).await.map_err(|e| format!("executor at {}: {e}", opts.bind));
+    // Ballista returns once a stop signal has drained the running tasks; a folder of our own
+    // naming holds only this process's shuffle files, which no one can fetch any more. A folder
+    // the user named is theirs to keep.
+    if opts.work_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&work_dir);
+    }
+    served
 }
 
 /// What a table provider travels as, the first byte of its encoding.
