@@ -101,6 +101,19 @@ echo "|------------------------------------|---------:|---------:|--------------
 cat "$WORK/times"
 echo
 cat "$WORK/servers"
+echo
+# Where the time went: each detection's seconds (its summary's column), locally and on the cluster.
+python3 - "$WORK" <<'EOF'
+import csv, sys
+def seconds(side):
+    with open(f"{sys.argv[1]}/findings-{side}/summary.csv", encoding="utf-8-sig") as f:
+        return {r["detection"]: float(r["seconds"]) for r in csv.DictReader(f)}
+local, cluster = seconds("local"), seconds("cluster")
+print("| detection                      | local s | cluster s |")
+print("|--------------------------------|--------:|----------:|")
+for d in sorted(local, key=lambda d: -cluster.get(d, 0)):
+    print(f"| {d:<30} | {local[d]:7.2f} | {cluster.get(d, float('nan')):9.2f} |")
+EOF
 
 # Figures first, so that a mismatch below still leaves them on screen.
 # The summary's seconds column differs by nature; every finding must not.

@@ -6,13 +6,16 @@
 //! trawl's own travels through [`LogicalCodec`]: a lake table as its live files (paths, days,
 //! stats), an in-memory list as Arrow IPC, and a result computed once (a derived view or a CTE
 //! read twice) as its rows, computed on the cluster before the plan that reads it is sent
-//! (`materialize::compute_ahead`), or as its plan, which the scheduler inlines, when too large.
+//! (`materialize::compute_ahead`), or, when too large for that, as a Parquet file written to
+//! the session's scratch folder of the lake (as its plan, which the scheduler inlines, only
+//! when it did not fit the client's memory).
 //! Functions travel by name: every side registers [`super::functions::functions`], and the
 //! lake's zone is a session option (`trawl.tz`) sent with each statement. GeoIP databases stay
 //! on the machine that opened them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use ballista_core::extension::SessionConfigExt;
@@ -24,7 +27,8 @@ use datafusion::arrow::ipc::reader::StreamReader;
 use datafusion::arrow::ipc::writer::StreamWriter;
 use datafusion::catalog::TableProvider;
 use datafusion::catalog::view::ViewTable;
-use datafusion::common::TableReference;
+use datafusion::common::stats::Precision;
+use datafusion::common::{Statistics, TableReference};
 use datafusion::datasource::MemTable;
 use datafusion::datasource::listing::PartitionedFile;
 use datafusion::datasource::object_store::ObjectStoreUrl;
@@ -38,13 +42,15 @@ use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::logical_plan::{AsLogicalPlan, LogicalExtensionCodec};
 use datafusion_proto::protobuf::LogicalPlanNode;
-use object_store::ObjectStore;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectMeta, ObjectStore};
 use prost::Message;
 use url::Url;
 
 use super::functions::{TrawlOptions, functions};
-use super::materialize::Materialized;
+use super::materialize::{Materialized, conform};
 use super::tables::LakeTable;
+use crate::lake::{Scratch, ScratchFile};
 use crate::schema::table as table_spec;
 
 /// Port a scheduler listens on unless told otherwise (Ballista's).
@@ -55,8 +61,39 @@ pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 const MAX_MESSAGE_BYTES: usize = 256 << 20;
 
 /// Largest computed result sent as its rows inside a plan (each task of a stage that reads it
-/// gets a copy); a larger one travels as its plan and is computed where it is read.
+/// gets a copy); a larger one is written to the session's scratch folder in the lake, which the
+/// executors read as they read the lake's tables.
 const MAX_SHIPPED_BYTES: usize = 32 << 20;
+
+/// How a cluster session sends the results it computes ahead: as rows inside the plans that
+/// read them, or, past a size, as files in its scratch folder of the lake.
+#[derive(Debug)]
+pub(crate) struct Shipping {
+    scratch: Scratch,
+    max_rows_bytes: AtomicUsize,
+}
+
+impl Shipping {
+    pub(crate) fn new(scratch: Scratch) -> Shipping {
+        Shipping { scratch, max_rows_bytes: AtomicUsize::new(MAX_SHIPPED_BYTES) }
+    }
+
+    /// Whether a computed result is small enough to travel as its rows inside each plan.
+    pub(crate) fn ships_in_plan(&self, batches: &[RecordBatch]) -> bool {
+        batches.iter().map(|b| b.get_array_memory_size()).sum::<usize>()
+            <= self.max_rows_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Where a larger one is written.
+    pub(crate) fn scratch(&self) -> &Scratch {
+        &self.scratch
+    }
+
+    /// Sets the size past which results travel as files (tests send every one so).
+    pub(crate) fn set_max_rows_bytes(&self, bytes: usize) {
+        self.max_rows_bytes.store(bytes, Ordering::Relaxed);
+    }
+}
 
 /// A Ballista scheduler's address, as `--cluster df://HOST:PORT` names it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -297,10 +334,12 @@ pub async fn serve_executor(opts: ExecutorOptions) -> std::result::Result<(), St
 const LAKE_TABLE: u8 = 1;
 const IN_MEMORY: u8 = 2;
 const INLINED: u8 = 3;
+const SCRATCH: u8 = 4;
 /// Before that byte, so a provider encoded by another codec is never misread as trawl's.
 const MAGIC: &[u8] = b"trawl";
 
-/// A lake table on the wire: which table of the layout, its store and its live files.
+/// A lake table on the wire: which table of the layout, its store and its live files (for a
+/// scratch file, the result's name and that one file).
 #[derive(Clone, PartialEq, Message)]
 struct LakeScan {
     #[prost(string, tag = "1")]
@@ -343,6 +382,30 @@ impl LogicalCodec {
         Ok(Arc::new(LakeTable::from_parts(spec, store, files)?))
     }
 
+    fn encode_scratch(m: &Materialized, file: &ScratchFile, buf: &mut Vec<u8>) -> Result<()> {
+        let store = &file.url[..url::Position::BeforePath];
+        let meta = ObjectMeta {
+            location: ObjectPath::from_url_path(file.url.path())?,
+            size: file.size,
+            last_modified: chrono::DateTime::UNIX_EPOCH,
+            e_tag: None,
+            version: None,
+        };
+        // Its row count, so the scheduler plans joins with it as with the lake's tables.
+        let stats = Statistics::new_unknown(&m.schema()).with_num_rows(Precision::Exact(file.rows as usize));
+        let file = PartitionedFile::new_from_meta(meta).with_statistics(Arc::new(stats));
+        let files = vec![datafusion_proto::protobuf::PartitionedFile::try_from(&file)?];
+        let scan = LakeScan { table: m.name().to_string(), store: store.to_string(), files };
+        scan.encode(buf).map_err(|e| codec_err("encoding a scratch file", e))
+    }
+
+    fn decode_scratch(buf: &[u8], schema: SchemaRef) -> Result<Arc<dyn TableProvider>> {
+        let scan = LakeScan::decode(buf).map_err(|e| codec_err("decoding a scratch file", e))?;
+        let files = scan.files.iter().map(PartitionedFile::try_from).collect::<Result<Vec<_>>>()?;
+        let store = ObjectStoreUrl::parse(&scan.store)?;
+        Ok(Arc::new(LakeTable::of_result(&scan.table, schema, store, files)))
+    }
+
     fn encode_memory(table: &MemTable, buf: &mut Vec<u8>) -> Result<()> {
         let mut all = Vec::new();
         for partition in &table.batches {
@@ -356,19 +419,7 @@ impl LogicalCodec {
     fn encode_batches(schema: &SchemaRef, batches: &[RecordBatch], buf: &mut Vec<u8>) -> Result<()> {
         let mut writer = StreamWriter::try_new(buf, schema)?;
         for b in batches {
-            // Under the table's own schema: a computed result's batches can differ from it (a
-            // dictionary-encoded lake column the plan's schema declares as plain strings, or
-            // the other way round), which a local scan tolerates and a decoder does not.
-            let columns = b
-                .columns()
-                .iter()
-                .zip(schema.fields())
-                .map(|(c, f)| match c.data_type() == f.data_type() {
-                    true => Ok(c.clone()),
-                    false => datafusion::arrow::compute::cast(c, f.data_type()),
-                })
-                .collect::<std::result::Result<Vec<_>, _>>()?;
-            writer.write(&RecordBatch::try_new(schema.clone(), columns)?)?;
+            writer.write(&conform(schema, b)?)?;
         }
         writer.finish()?;
         Ok(())
@@ -405,6 +456,7 @@ impl LogicalExtensionCodec for LogicalCodec {
         match rest.split_first() {
             Some((&LAKE_TABLE, body)) => Self::decode_lake(body),
             Some((&IN_MEMORY, body)) => Self::decode_memory(body, schema),
+            Some((&SCRATCH, body)) => Self::decode_scratch(body, schema),
             Some((&INLINED, body)) => {
                 let node = LogicalPlanNode::try_decode(body)?;
                 let plan = node.try_into_logical_plan(ctx, self)?;
@@ -429,15 +481,17 @@ impl LogicalExtensionCodec for LogicalCodec {
             Self::encode_memory(t, &mut body)?;
             IN_MEMORY
         } else if let Some(m) = node.downcast_ref::<Materialized>() {
-            let shipped = m
-                .kept()
-                .filter(|b| b.iter().map(|b| b.get_array_memory_size()).sum::<usize>() <= MAX_SHIPPED_BYTES);
-            match shipped {
-                Some(batches) => {
+            // Kept in memory only when small enough to ship (see `Shipping`).
+            match (m.kept(), m.file()) {
+                (Some(batches), _) => {
                     Self::encode_batches(&node.schema(), batches, &mut body)?;
                     IN_MEMORY
                 }
-                None => {
+                (None, Some(file)) => {
+                    Self::encode_scratch(m, file, &mut body)?;
+                    SCRATCH
+                }
+                (None, None) => {
                     LogicalPlanNode::try_from_logical_plan(m.plan(), self)?.try_encode(&mut body)?;
                     INLINED
                 }

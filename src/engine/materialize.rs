@@ -31,20 +31,28 @@ use datafusion::sql::sqlparser::ast::{
 use futures::StreamExt;
 use tokio::sync::OnceCell;
 
+use super::cluster::Shipping;
+use crate::lake::ScratchFile;
+
 /// A table computed from `plan` the first time it is scanned and kept for the later scans.
 #[derive(Debug)]
 pub struct Materialized {
     name: String,
     plan: LogicalPlan,
     schema: SchemaRef,
-    kept: OnceCell<Option<Kept>>,
+    held: OnceCell<Held>,
 }
 
-/// The batches of a materialised result, with the pool memory they hold.
+/// What is kept of a materialised result once computed.
 #[derive(Debug)]
-struct Kept {
-    batches: Vec<RecordBatch>,
-    _reservation: MemoryReservation,
+enum Held {
+    /// Its batches, with the pool memory they hold.
+    Rows { batches: Vec<RecordBatch>, _reservation: MemoryReservation },
+    /// A Parquet file a cluster's executors read, for a result too large to travel inside
+    /// every plan that reads it (see `cluster`).
+    File(ScratchFile),
+    /// Nothing: it outgrew the memory pool, and every scan computes it again.
+    Nothing,
 }
 
 impl Materialized {
@@ -53,7 +61,12 @@ impl Materialized {
     /// made by the analyzer).
     pub fn new(name: &str, plan: LogicalPlan) -> Materialized {
         let schema = plan.schema().inner().clone();
-        Materialized { name: name.to_string(), plan, schema, kept: OnceCell::new() }
+        Materialized { name: name.to_string(), plan, schema, held: OnceCell::new() }
+    }
+
+    /// Its name, as the memory pool's reports and a scratch file's name show it.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
     }
 
     /// The plan it stands in for (a cluster inlines it when its rows are not at hand: see
@@ -62,13 +75,24 @@ impl Materialized {
         &self.plan
     }
 
-    /// Its rows, once computed and kept.
+    /// Its rows, once computed and kept in memory.
     pub(crate) fn kept(&self) -> Option<&[RecordBatch]> {
-        self.kept.get()?.as_ref().map(|k| k.batches.as_slice())
+        match self.held.get()? {
+            Held::Rows { batches, .. } => Some(batches),
+            _ => None,
+        }
     }
 
-    /// Runs the plan and keeps its batches, or gives None when they outgrow the memory pool.
-    async fn compute(&self, state: &dyn Session) -> Result<Option<Kept>> {
+    /// The scratch file its rows were written to, on a cluster.
+    pub(crate) fn file(&self) -> Option<&ScratchFile> {
+        match self.held.get()? {
+            Held::File(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    /// Runs the plan and keeps its batches, or nothing when they outgrow the memory pool.
+    async fn compute(&self, state: &dyn Session) -> Result<Held> {
         let reservation = MemoryConsumer::new(format!("materialized {}", self.name))
             .register(&state.runtime_env().memory_pool);
         let physical = state.create_physical_plan(&self.plan).await?;
@@ -77,20 +101,66 @@ impl Materialized {
         while let Some(batch) = stream.next().await {
             let batch = compact(batch?)?;
             if reservation.try_grow(batch.get_array_memory_size()).is_err() {
-                return Ok(None);
+                return Ok(Held::Nothing);
             }
             batches.push(batch);
         }
-        Ok(Some(Kept { batches, _reservation: reservation }))
+        Ok(Held::Rows { batches, _reservation: reservation })
     }
+
+    /// Computes it for a cluster session: rows too large to travel inside a plan are written
+    /// to the session's scratch folder and their memory given back.
+    async fn compute_for_cluster(&self, state: &dyn Session, shipping: &Shipping) -> Result<Held> {
+        match self.compute(state).await? {
+            Held::Rows { batches, .. } if !shipping.ships_in_plan(&batches) => {
+                let batches = batches.iter().map(|b| conform(&self.schema, b)).collect::<Result<Vec<_>>>()?;
+                match shipping.scratch().write(&self.name, &self.schema, &batches) {
+                    Ok(file) => Ok(Held::File(file)),
+                    // A lake this client may only read still answers: each stage reading the
+                    // result computes it again instead.
+                    Err(e) => {
+                        eprintln!(
+                            "warning: {} ({} rows) is computed again wherever it is read on the cluster: \
+                             writing it for the executors failed: {e}",
+                            self.name,
+                            batches.iter().map(|b| b.num_rows()).sum::<usize>()
+                        );
+                        Ok(Held::Nothing)
+                    }
+                }
+            }
+            held => Ok(held),
+        }
+    }
+}
+
+/// `batch` under `schema`: a computed result's batches can differ from its plan's schema (a
+/// dictionary-encoded lake column the plan declares as plain strings, or the other way round),
+/// which a local scan tolerates and an IPC decoder or a Parquet file's readers do not.
+pub(crate) fn conform(schema: &SchemaRef, batch: &RecordBatch) -> Result<RecordBatch> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| match c.data_type() == f.data_type() {
+            true => Ok(c.clone()),
+            false => datafusion::arrow::compute::cast(c, f.data_type()),
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(schema.clone(), columns)?)
 }
 
 /// Computes every [`Materialized`] table `plan` reads, and those they read, that is not yet: on a
 /// cluster nothing scans them on the client, so without this a plan would carry each as its
 /// plan, computed again in every stage that reads it (a detection reading `proxy_copies` three
 /// times paid its self-join three times, on every detection). Each runs through `state`, so on
-/// a cluster it runs there, once per session; its rows then travel with the plans that read it.
-pub async fn compute_ahead(state: &dyn Session, plan: &LogicalPlan) -> Result<()> {
+/// a cluster it runs there, once per session; its rows then travel with the plans that read it,
+/// or, when too many for that, as a file in the session's scratch folder of the lake.
+pub(crate) async fn compute_ahead(
+    state: &dyn Session,
+    plan: &LogicalPlan,
+    shipping: &Shipping,
+) -> Result<()> {
     use datafusion::common::tree_node::TreeNodeRecursion;
     use datafusion::datasource::source_as_provider;
     let mut found: Vec<Arc<dyn TableProvider>> = Vec::new();
@@ -105,11 +175,11 @@ pub async fn compute_ahead(state: &dyn Session, plan: &LogicalPlan) -> Result<()
     })?;
     for provider in found {
         let m = provider.downcast_ref::<Materialized>().expect("kept only if Materialized");
-        if m.kept.initialized() {
+        if m.held.initialized() {
             continue;
         }
-        Box::pin(compute_ahead(state, &m.plan)).await?;
-        m.kept.get_or_try_init(|| m.compute(state)).await?;
+        Box::pin(compute_ahead(state, &m.plan, shipping)).await?;
+        m.held.get_or_try_init(|| m.compute_for_cluster(state, shipping)).await?;
     }
     Ok(())
 }
@@ -148,16 +218,17 @@ impl TableProvider for Materialized {
         _filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        match self.kept.get_or_try_init(|| self.compute(state)).await? {
-            Some(kept) => {
+        match self.held.get_or_try_init(|| self.compute(state)).await? {
+            Held::Rows { batches, .. } => {
                 let source = MemorySourceConfig::try_new(
-                    std::slice::from_ref(&kept.batches),
+                    std::slice::from_ref(batches),
                     self.schema.clone(),
                     projection.cloned(),
                 )?;
                 Ok(DataSourceExec::from_data_source(source))
             }
-            None => {
+            // A scratch file is for the executors; a client planning here computes it again.
+            Held::File(_) | Held::Nothing => {
                 let physical = state.create_physical_plan(&self.plan).await?;
                 match projection {
                     None => Ok(physical),

@@ -177,6 +177,8 @@ pub struct Engine {
     cluster: Option<Scheduler>,
     /// How long a statement on the cluster may take before it is given up as stalled.
     cluster_timeout: Duration,
+    /// On a cluster (and only there), how results computed ahead travel to the executors.
+    shipping: Option<Arc<cluster::Shipping>>,
 }
 
 /// A statement on a cluster still unfinished after this long is taken as stalled: Ballista's
@@ -242,7 +244,9 @@ impl Engine {
             ctx.register_table(spec.table.as_str(), provider).map_err(sql)?;
             tables.push(spec.table.clone());
         }
-        Self::with_builtins(ctx, tables, lake.tz(), memory, cluster.cloned()).await
+        let mut engine = Self::with_builtins(ctx, tables, lake.tz(), memory, cluster.cloned()).await?;
+        engine.shipping = cluster.map(|_| Arc::new(cluster::Shipping::new(lake.scratch())));
+        Ok(engine)
     }
 
     /// A session with every table of the lake layout present but empty: SQL plans against it
@@ -316,6 +320,7 @@ impl Engine {
             geoip: None,
             cluster_timeout: cluster.as_ref().and_then(|s| s.timeout).unwrap_or(DEFAULT_CLUSTER_TIMEOUT),
             cluster,
+            shipping: None,
         };
         engine.register_batch("ifilter_categories", ifilter_categories())?;
         // Present and empty until `--allow` lists replace it, so detections can always join it.
@@ -421,17 +426,17 @@ impl Engine {
     pub async fn sql(&self, sql: &str) -> Result<DataFrame, QueryError> {
         let ctx = self.ctx.clone();
         let sql = self.admit(sql)?;
-        let cluster = self.cluster.is_some();
-        self.on_sql_thread(async move { Self::plan_once(&ctx, &sql, cluster).await }).await
+        let shipping = self.shipping.clone();
+        self.on_sql_thread(async move { Self::plan_once(&ctx, &sql, shipping).await }).await
     }
 
     /// Plans and runs a read-only statement: its schema and its batches.
     pub async fn collect(&self, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), QueryError> {
         let ctx = self.ctx.clone();
         let sql = self.admit(sql)?;
-        let cluster = self.cluster.is_some();
+        let shipping = self.shipping.clone();
         self.on_sql_thread(async move {
-            let df = Self::plan_once(&ctx, &sql, cluster).await?;
+            let df = Self::plan_once(&ctx, &sql, shipping).await?;
             let schema = df.schema().inner().clone();
             Ok((schema, df.collect().await?))
         })
@@ -466,11 +471,15 @@ impl Engine {
     }
 
     /// Plans a statement to be run, with each CTE it reads more than once computed once (on a
-    /// cluster, before the statement is sent).
-    async fn plan_once(ctx: &SessionContext, sql: &str, cluster: bool) -> Result<DataFrame, DataFusionError> {
+    /// cluster, before the statement is sent, shipped as `shipping` says).
+    async fn plan_once(
+        ctx: &SessionContext,
+        sql: &str,
+        shipping: Option<Arc<cluster::Shipping>>,
+    ) -> Result<DataFrame, DataFusionError> {
         let df = materialize::plan(ctx, sql, Self::options()).await?;
-        if cluster {
-            materialize::compute_ahead(&ctx.state(), df.logical_plan()).await?;
+        if let Some(shipping) = shipping {
+            materialize::compute_ahead(&ctx.state(), df.logical_plan(), &shipping).await?;
         }
         Ok(df)
     }
@@ -524,6 +533,15 @@ impl Engine {
                 message: format!("the query engine failed on this statement: {e}"),
                 tables: String::new(),
             }),
+        }
+    }
+
+    /// On a cluster, sends every result computed ahead as a scratch file, however small (tests
+    /// of that path on small lakes).
+    #[doc(hidden)]
+    pub fn ship_every_result_as_a_file_for_tests(&self) {
+        if let Some(s) = &self.shipping {
+            s.set_max_rows_bytes(0);
         }
     }
 

@@ -98,6 +98,24 @@ impl LakeTable {
         Ok(LakeTable { table: spec.table.clone(), schema, file_schema, partition_cols, store, files })
     }
 
+    /// A computed result kept as Parquet files (a cluster session's scratch files: see
+    /// `cluster`), read as the table `name` with `schema`; nothing of the lake layout applies.
+    pub(crate) fn of_result(
+        name: &str,
+        schema: SchemaRef,
+        store: ObjectStoreUrl,
+        files: Vec<PartitionedFile>,
+    ) -> LakeTable {
+        LakeTable {
+            table: name.to_string(),
+            file_schema: Arc::clone(&schema),
+            schema,
+            partition_cols: Vec::new(),
+            store,
+            files,
+        }
+    }
+
     /// The lake table it is, the store its files are in and the files, with their days and stats.
     pub(crate) fn parts(&self) -> (&str, &ObjectStoreUrl, &[PartitionedFile]) {
         (&self.table, &self.store, &self.files)

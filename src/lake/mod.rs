@@ -6,6 +6,7 @@
 //! <lake>/<table>/date=YYYY-MM-DD/part-*.parquet   date-partitioned tables
 //! <lake>/<table>/part-*.parquet                   tables without dates (rejects)
 //! <lake>/_trawl/runs/<run>.lock                   lease of a run that is writing files now
+//! <lake>/_trawl/scratch/<session>/                a cluster session's large results (see scratch)
 //! ```
 //!
 //! Workers write Parquet files themselves (streaming, bounded memory, hashed as written); one
@@ -48,12 +49,14 @@ mod custody;
 mod location;
 mod manifest;
 mod meta;
+mod scratch;
 mod stats;
 mod store;
 
 pub use custody::trawl_named;
 pub use manifest::StaleList;
 pub use meta::ZONE_KEY;
+pub use scratch::{Scratch, ScratchFile};
 pub use stats::{ColumnBounds, FileStats};
 use store::{Blob, Sink, Store};
 pub use store::{LEASE_TTL, Lease, s3_store, set_lease_ttl_for_tests};
@@ -212,6 +215,11 @@ impl Lake {
     /// The lake's time zone: partitions are local days in it.
     pub fn tz(&self) -> Tz {
         self.tz
+    }
+
+    /// A new scratch folder for a cluster session, removed when the result is dropped.
+    pub fn scratch(&self) -> Scratch {
+        Scratch::open(&self.store)
     }
 
     /// The lake's metadata file contents.

@@ -366,6 +366,14 @@ impl Store {
         }
     }
 
+    /// Removes folder `rel` if nothing is left in it; on S3, where folders are only key
+    /// prefixes, there is nothing to remove.
+    pub(crate) fn remove_empty_folder(&self, rel: &str) {
+        if let Store::Local(root) = self {
+            let _ = fs::remove_dir(root.join(rel));
+        }
+    }
+
     /// A new file at `rel` to write into; it exists under that name only once [`Sink::finish`]
     /// returns on S3 (a run killed meanwhile leaves an unfinished upload, which no listing shows).
     pub(crate) fn sink(&self, rel: &str) -> Result<Sink, LakeError> {

@@ -165,12 +165,21 @@ struct Answers {
 }
 
 fn answers(lake: &Path, cluster: Option<&Scheduler>) -> Answers {
+    answers_shipped(lake, cluster, false)
+}
+
+/// The same, on a cluster with every result computed ahead sent as a scratch file when `files`
+/// (as a multi-GB lake's `proxy_copies` is), not inside the plans.
+fn answers_shipped(lake: &Path, cluster: Option<&Scheduler>, files: bool) -> Answers {
     let lake = trawl::lake::Lake::open(lake).unwrap();
     let pack = Pack::builtin().unwrap();
     let bound = pack.bind(&[], &[]).unwrap();
     trawl::runtime().block_on(async {
         let mut engine = Engine::connect(&lake, MemoryLimit::default(), cluster).await.unwrap();
         engine.set_cluster_timeout(PATIENCE);
+        if files {
+            engine.ship_every_result_as_a_file_for_tests();
+        }
         pack.register_lists(&mut engine).unwrap();
         let mut queries = Vec::new();
         for sql in QUERIES {
@@ -207,21 +216,35 @@ fn a_scheduler_and_two_executors_give_the_local_results_of_the_pack_and_ad_hoc_s
     let l = week_lake();
     let servers = start(2);
     let here = answers(l.lake.root(), None);
-    let there = answers(l.lake.root(), Some(&servers.scheduler));
-    for ((sql, here), there) in QUERIES.iter().zip(&here.queries).zip(&there.queries) {
-        assert!(!here.is_empty(), "{sql} gives rows");
-        assert_eq!(there, here, "{sql} on the cluster");
+    let scratch = l.lake.root().join("_trawl/scratch");
+    for files in [false, true] {
+        let there = answers_shipped(l.lake.root(), Some(&servers.scheduler), files);
+        let how =
+            if files { "on the cluster, results computed ahead sent as files" } else { "on the cluster" };
+        for ((sql, here), there) in QUERIES.iter().zip(&here.queries).zip(&there.queries) {
+            assert!(!here.is_empty(), "{sql} gives rows");
+            assert_eq!(there, here, "{sql} {how}");
+        }
+        assert_eq!(there.pack.len(), here.pack.len());
+        let mut hits = 0;
+        for ((id, line, rows), there) in here.pack.iter().zip(&there.pack) {
+            assert!(!line.starts_with("failed"), "{id} here: {line}");
+            assert_eq!((&there.0, &there.1), (id, line), "{id} {how}");
+            assert_eq!(&there.2, rows, "{id}'s rows {how}");
+            hits += rows.len();
+        }
+        // The planted week gives each scored detection something to compare.
+        assert!(hits > 20, "{hits} candidate rows over the pack");
+        // The folder is made by the first file written into it, and each session removes its own.
+        assert_eq!(scratch.exists(), files, "scratch files written only when asked for");
+        if files {
+            assert_eq!(
+                std::fs::read_dir(&scratch).unwrap().count(),
+                0,
+                "the session's scratch files are gone"
+            );
+        }
     }
-    assert_eq!(there.pack.len(), here.pack.len());
-    let mut hits = 0;
-    for ((id, line, rows), there) in here.pack.iter().zip(&there.pack) {
-        assert!(!line.starts_with("failed"), "{id} here: {line}");
-        assert_eq!((&there.0, &there.1), (id, line), "{id} on the cluster");
-        assert_eq!(&there.2, rows, "{id}'s rows on the cluster");
-        hits += rows.len();
-    }
-    // The planted week gives each scored detection something to compare.
-    assert!(hits > 20, "{hits} candidate rows over the pack");
     for i in 0..2 {
         assert!(
             servers.tasks_done(i) > 0,
