@@ -42,14 +42,13 @@ use datafusion::logical_expr::{Extension, LogicalPlan};
 use datafusion::prelude::SessionConfig;
 use datafusion_proto::logical_plan::{AsLogicalPlan, LogicalExtensionCodec};
 use datafusion_proto::protobuf::LogicalPlanNode;
-use object_store::path::Path as ObjectPath;
-use object_store::{ObjectMeta, ObjectStore};
+use object_store::ObjectStore;
 use prost::Message;
 use url::Url;
 
 use super::functions::{TrawlOptions, functions};
 use super::materialize::{Materialized, conform};
-use super::tables::LakeTable;
+use super::tables::{LakeTable, file_at};
 use crate::lake::{Scratch, ScratchFile};
 use crate::schema::table as table_spec;
 
@@ -384,16 +383,9 @@ impl LogicalCodec {
 
     fn encode_scratch(m: &Materialized, file: &ScratchFile, buf: &mut Vec<u8>) -> Result<()> {
         let store = &file.url[..url::Position::BeforePath];
-        let meta = ObjectMeta {
-            location: ObjectPath::from_url_path(file.url.path())?,
-            size: file.size,
-            last_modified: chrono::DateTime::UNIX_EPOCH,
-            e_tag: None,
-            version: None,
-        };
         // Its row count, so the scheduler plans joins with it as with the lake's tables.
         let stats = Statistics::new_unknown(&m.schema()).with_num_rows(Precision::Exact(file.rows as usize));
-        let file = PartitionedFile::new_from_meta(meta).with_statistics(Arc::new(stats));
+        let file = file_at(&file.url, file.size)?.with_statistics(Arc::new(stats));
         let files = vec![datafusion_proto::protobuf::PartitionedFile::try_from(&file)?];
         let scan = LakeScan { table: m.name().to_string(), store: store.to_string(), files };
         scan.encode(buf).map_err(|e| codec_err("encoding a scratch file", e))

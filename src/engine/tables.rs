@@ -205,16 +205,22 @@ fn table_schema(file_schema: &SchemaRef, partition_cols: &[FieldRef]) -> TableSc
     TableSchema::builder(Arc::clone(file_schema)).with_table_partition_cols(partition_cols.to_vec()).build()
 }
 
-/// One live file as DataFusion's scan takes it.
-fn scan_file(f: &ScanFile, file_schema: &Schema, dated: bool) -> Result<PartitionedFile> {
+/// The file at `url` of `size` bytes as DataFusion's scan takes it (the time is unknown and
+/// unused: which version to read is the file list's business, not the store's).
+pub(crate) fn file_at(url: &url::Url, size: u64) -> Result<PartitionedFile> {
     let meta = ObjectMeta {
-        location: Path::from_url_path(f.url.path())?,
-        size: f.size,
+        location: Path::from_url_path(url.path())?,
+        size,
         last_modified: chrono::DateTime::UNIX_EPOCH,
         e_tag: None,
         version: None,
     };
-    let mut file = PartitionedFile::new_from_meta(meta);
+    Ok(PartitionedFile::new_from_meta(meta))
+}
+
+/// One live file as DataFusion's scan takes it.
+fn scan_file(f: &ScanFile, file_schema: &Schema, dated: bool) -> Result<PartitionedFile> {
+    let mut file = file_at(&f.url, f.size)?;
     if dated {
         file.partition_values = vec![wrap_partition_value_in_dict(ScalarValue::Utf8(f.day.clone()))];
     }

@@ -173,7 +173,7 @@ mod tests {
         let store = Store::Local(dir.path().to_path_buf());
         let (schema, b) = batch();
         let scratch = Scratch::open(&store);
-        let file = scratch.write("__trawl_cte_7_k", &schema, &[b.clone()]).unwrap();
+        let file = scratch.write("__trawl_cte_7_k", &schema, std::slice::from_ref(&b)).unwrap();
         let path = file.url.to_file_path().unwrap();
         assert_eq!(std::fs::metadata(&path).unwrap().len(), file.size);
         let read = datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
