@@ -88,6 +88,11 @@ impl Shipping {
         &self.scratch
     }
 
+    /// Files written so far.
+    pub(crate) fn files_written(&self) -> usize {
+        self.scratch.files_written()
+    }
+
     /// Sets the size past which results travel as files (tests send every one so).
     pub(crate) fn set_max_rows_bytes(&self, bytes: usize) {
         self.max_rows_bytes.store(bytes, Ordering::Relaxed);

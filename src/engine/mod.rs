@@ -545,6 +545,12 @@ impl Engine {
         }
     }
 
+    /// Scratch files this cluster session has written (0 here).
+    #[doc(hidden)]
+    pub fn scratch_files_written(&self) -> usize {
+        self.shipping.as_ref().map_or(0, |s| s.files_written())
+    }
+
     /// Sets how long a statement on the cluster may run before it fails as stalled.
     pub fn set_cluster_timeout(&mut self, timeout: Duration) {
         self.cluster_timeout = timeout;

@@ -63,6 +63,11 @@ impl Scratch {
         Scratch { store: store.clone(), dir, written: Mutex::new(Vec::new()) }
     }
 
+    /// How many files the session has written.
+    pub fn files_written(&self) -> usize {
+        self.written.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// Writes `batches` (each of `schema`) as a new Parquet file named after `name`.
     pub fn write(
         &self,

@@ -162,6 +162,8 @@ const PATIENCE: Duration = Duration::from_secs(300);
 struct Answers {
     queries: Vec<Vec<Vec<String>>>,
     pack: Vec<(String, String, Vec<Vec<String>>)>,
+    /// Results computed ahead that the session sent as scratch files.
+    scratch_files: usize,
 }
 
 fn answers(lake: &Path, cluster: Option<&Scheduler>) -> Answers {
@@ -206,7 +208,7 @@ fn answers_shipped(lake: &Path, cluster: Option<&Scheduler>, files: bool) -> Ans
             let line = format!("{status} {detail} hits={} notes={:?}", f.hits(), f.notes);
             findings.push((f.detection.id.clone(), line, rows));
         }
-        Answers { queries, pack: findings }
+        Answers { queries, pack: findings, scratch_files: engine.scratch_files_written() }
     })
 }
 
@@ -216,27 +218,18 @@ fn a_scheduler_and_two_executors_give_the_local_results_of_the_pack_and_ad_hoc_s
     let l = week_lake();
     let servers = start(2);
     let here = answers(l.lake.root(), None);
+    for (sql, rows) in QUERIES.iter().zip(&here.queries) {
+        assert!(!rows.is_empty(), "{sql} gives rows");
+    }
     let scratch = l.lake.root().join("_trawl/scratch");
     for files in [false, true] {
         let there = answers_shipped(l.lake.root(), Some(&servers.scheduler), files);
-        let how =
-            if files { "on the cluster, results computed ahead sent as files" } else { "on the cluster" };
-        for ((sql, here), there) in QUERIES.iter().zip(&here.queries).zip(&there.queries) {
-            assert!(!here.is_empty(), "{sql} gives rows");
-            assert_eq!(there, here, "{sql} {how}");
-        }
-        assert_eq!(there.pack.len(), here.pack.len());
-        let mut hits = 0;
-        for ((id, line, rows), there) in here.pack.iter().zip(&there.pack) {
-            assert!(!line.starts_with("failed"), "{id} here: {line}");
-            assert_eq!((&there.0, &there.1), (id, line), "{id} {how}");
-            assert_eq!(&there.2, rows, "{id}'s rows {how}");
-            hits += rows.len();
-        }
+        let hits = same_answers(&here, &there, files);
         // The planted week gives each scored detection something to compare.
         assert!(hits > 20, "{hits} candidate rows over the pack");
+        assert_eq!(there.scratch_files > 0, files, "scratch files written only when asked for");
         // The folder is made by the first file written into it, and each session removes its own.
-        assert_eq!(scratch.exists(), files, "scratch files written only when asked for");
+        assert_eq!(scratch.exists(), files);
         if files {
             assert_eq!(
                 std::fs::read_dir(&scratch).unwrap().count(),
@@ -272,6 +265,24 @@ fn a_scheduler_and_two_executors_give_the_local_results_of_the_pack_and_ad_hoc_s
     println!("cluster test: {:.1} s", started.elapsed().as_secs_f64());
 }
 
+/// Asserts the cluster's answers are the local ones (`files`: results computed ahead went as
+/// scratch files); gives the pack's candidate rows.
+fn same_answers(here: &Answers, there: &Answers, files: bool) -> usize {
+    let how = if files { "on the cluster, results computed ahead sent as files" } else { "on the cluster" };
+    for ((sql, here), there) in QUERIES.iter().zip(&here.queries).zip(&there.queries) {
+        assert_eq!(there, here, "{sql} {how}");
+    }
+    assert_eq!(there.pack.len(), here.pack.len());
+    let mut hits = 0;
+    for ((id, line, rows), there) in here.pack.iter().zip(&there.pack) {
+        assert!(!line.starts_with("failed"), "{id} here: {line}");
+        assert_eq!((&there.0, &there.1), (id, line), "{id} {how}");
+        assert_eq!(&there.2, rows, "{id}'s rows {how}");
+        hits += rows.len();
+    }
+    hits
+}
+
 #[test]
 fn executors_read_a_lake_on_s3_with_the_same_settings_as_the_client() {
     let Some(moto) = crate::s3::moto("executors_read_a_lake_on_s3_with_the_same_settings_as_the_client")
@@ -299,6 +310,27 @@ fn executors_read_a_lake_on_s3_with_the_same_settings_as_the_client() {
     assert!(here.lines().count() > 3, "{here}");
     assert_eq!(query(Some(&servers.scheduler.url())), here, "{}", servers.log("executor-0"));
     assert!(servers.tasks_done(0) + servers.tasks_done(1) > 0);
+
+    // The pack and the queries with every result computed ahead sent as a scratch file in the
+    // bucket, in a child process with the S3 settings (tests share this one's environment).
+    let child = "cluster::child_pack_on_s3_with_every_result_as_a_scratch_file";
+    let scheduler = servers.scheduler.url();
+    crate::s3::run_child(&moto, child, &[("TRAWL_TEST_S3_LAKE", lake), ("TRAWL_TEST_SCHEDULER", &scheduler)]);
+    let left = moto.boto(
+        "print(len(s3.list_objects_v2(Bucket='cluster', Prefix='case 7/_trawl/scratch/').get('Contents', [])))",
+    );
+    assert_eq!(left, "0\n", "the session removed its scratch files from the bucket");
+}
+
+#[test]
+#[ignore = "run by executors_read_a_lake_on_s3_with_the_same_settings_as_the_client, with S3 settings"]
+fn child_pack_on_s3_with_every_result_as_a_scratch_file() {
+    let lake = PathBuf::from(std::env::var("TRAWL_TEST_S3_LAKE").unwrap());
+    let scheduler = Scheduler::parse(&std::env::var("TRAWL_TEST_SCHEDULER").unwrap()).unwrap();
+    let here = answers(&lake, None);
+    let there = answers_shipped(&lake, Some(&scheduler), true);
+    same_answers(&here, &there, true);
+    assert!(there.scratch_files > 0, "results went as scratch files");
 }
 
 #[test]

@@ -60,7 +60,7 @@ impl Moto {
     }
 
     /// Runs Python with `s3`, a signed boto3 client of this server (boto3 comes with moto); its stdout.
-    fn boto(&self, code: &str) -> String {
+    pub(crate) fn boto(&self, code: &str) -> String {
         let script = format!(
             "import boto3, botocore\ns3 = boto3.client('s3', endpoint_url='{}', aws_access_key_id='testing', \
              aws_secret_access_key='testing', region_name='us-east-1')\n{code}\n",
@@ -356,21 +356,19 @@ fn s3_errors_say_what_to_set() {
 /// settings in its environment: the library reads them there as trawl does, and this process
 /// never changes its environment under other tests' threads.
 fn in_child(moto: &Moto, child: &str, lake: &str) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([&format!("s3::{child}"), "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ENDPOINT_URL", moto.endpoint())
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("TRAWL_TEST_S3_LAKE", lake)
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_SESSION_TOKEN")
-        .output()
-        .unwrap();
+    run_child(moto, &format!("s3::{child}"), &[("TRAWL_TEST_S3_LAKE", lake)])
+}
+
+/// Runs the ignored test `test` (its whole path) alone in a child process with this server's
+/// settings and `env`, and gives what it printed; fails, saying it, unless the test passed.
+pub(crate) fn run_child(moto: &Moto, test: &str, env: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--ignored", "--nocapture", "--test-threads=1"]).envs(env.iter().copied());
+    moto.aws_env(&mut cmd);
+    let out = cmd.output().unwrap();
     let text = format!("{}{}", stdout(&out), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{child}: {text}");
-    assert!(text.contains("1 passed"), "{child} ran: {text}");
+    assert!(out.status.success(), "{test}: {text}");
+    assert!(text.contains("1 passed"), "{test} ran: {text}");
     text
 }
 
