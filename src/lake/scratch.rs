@@ -2,7 +2,7 @@
 //! inside every plan that reads them, written where the cluster's executors read the lake.
 //!
 //! ```text
-//! <lake>/_trawl/scratch/<unix seconds>-<pid>-<n>/<name>.parquet
+//! <lake>/_trawl/scratch/<unix seconds>-<uuid>/<n>-<name>.parquet
 //! ```
 //!
 //! They sit outside every table (no Delta log names them, no cleanup of a table's folder sees
@@ -11,7 +11,6 @@
 
 use std::io::{self, Write};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use datafusion::arrow::datatypes::SchemaRef;
@@ -30,9 +29,6 @@ const SCRATCH_DIR: &str = "_trawl/scratch";
 /// A scratch folder this old belongs to a session that died (the longest statement a cluster
 /// runs is bounded far below it: see `engine::DEFAULT_CLUSTER_TIMEOUT`).
 pub const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
-
-/// Sessions of this process, numbered so two at once never share a folder.
-static SESSIONS: AtomicU64 = AtomicU64::new(0);
 
 /// One session's scratch folder; the files written into it are removed when it is dropped.
 #[derive(Debug)]
@@ -58,8 +54,8 @@ impl Scratch {
     pub(super) fn open(store: &Store) -> Scratch {
         remove_stale(store, SystemTime::now());
         let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let n = SESSIONS.fetch_add(1, Ordering::Relaxed);
-        let dir = format!("{SCRATCH_DIR}/{now}-{}-{n}", std::process::id());
+        // Random: clients on several machines may share an S3 lake, and none may meet another's.
+        let dir = format!("{SCRATCH_DIR}/{now}-{}", uuid::Uuid::new_v4().simple());
         Scratch { store: store.clone(), dir, written: Mutex::new(Vec::new()) }
     }
 
@@ -202,8 +198,8 @@ mod tests {
         let store = Store::Local(dir.path().to_path_buf());
         let now = SystemTime::now();
         let secs = now.duration_since(UNIX_EPOCH).unwrap().as_secs();
-        let old = format!("{SCRATCH_DIR}/{}-1-0/a.parquet", secs - STALE_AFTER.as_secs() - 60);
-        let young = format!("{SCRATCH_DIR}/{}-2-0/a.parquet", secs - 60);
+        let old = format!("{SCRATCH_DIR}/{}-aa/0-a.parquet", secs - STALE_AFTER.as_secs() - 60);
+        let young = format!("{SCRATCH_DIR}/{}-bb/0-a.parquet", secs - 60);
         for rel in [&old, &young] {
             let mut s = store.sink(rel).unwrap();
             std::io::Write::write_all(&mut s, b"x").unwrap();
